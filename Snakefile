@@ -1,0 +1,25 @@
+"""meiflow: Allen Visual Coding - Neuropixels sessions to most exciting inputs (MEIs).
+
+Run `snakemake --cores all` for the embedded default (config/config.yaml); see README.md.
+"""
+
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+# The rules' scripts import the meiflow package (src/meiflow): install it with the README command.
+
+
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sessions.smk"
+include: "workflow/rules/ingest.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

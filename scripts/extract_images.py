@@ -1,0 +1,23 @@
+"""Rule extract_images: the natural scenes at model resolution, blank included, in NetCDF."""
+
+import numpy as np
+
+from meiflow.allen_cache import load_scene_templates
+from meiflow.images import images_dataset
+from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.runtime import log_to
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    session_id = int(smk.wildcards.session)
+    counts = read_netcdf(smk.input.scenes, ("spike_counts",))
+    frames = np.unique(counts["frame"].to_numpy().astype(np.int64))
+    frames = frames[frames >= 0]
+    templates = load_scene_templates(smk.params.cache_dir, session_id, frames)
+    log.info("%d scene templates of %s pixels", len(frames), templates.shape[1:])
+    ds = images_dataset(templates, frames, smk.params.images["height"], smk.params.images["width"])
+    write_netcdf(ds, smk.output[0], config=dict(smk.params), inputs=list(smk.input))
+
+
+main(snakemake)  # noqa: F821

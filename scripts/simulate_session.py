@@ -1,0 +1,37 @@
+"""Rule simulate_session: a simulated session as a complete AllenSDK cache, plus ground truth."""
+
+from pathlib import Path
+
+from meiflow.allen_format import write_session_cache
+from meiflow.geometry import ScreenGeometry
+from meiflow.netcdf import write_netcdf
+from meiflow.runtime import log_to
+from meiflow.simulation import simulate_session
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    session_id = int(smk.wildcards.session)
+    images = smk.params.images
+    log.info("simulating session %d", session_id)
+    session = simulate_session(
+        session_id,
+        smk.params.simulation,
+        ScreenGeometry(**smk.params.screen),
+        images["height"],
+        images["width"],
+    )
+    n_spikes = sum(s.size for s in session.tables.spike_times.values())
+    log.info(
+        "%d units, %d presentations, %d spikes",
+        len(session.tables.units),
+        len(session.tables.presentations),
+        n_spikes,
+    )
+    cache_dir = Path(smk.output.manifest).parent
+    write_session_cache(cache_dir, session.tables, session.scenes)
+    write_netcdf(session.ground_truth, smk.output.ground_truth, config=dict(smk.params))
+    log.info("wrote the AllenSDK cache in %s", cache_dir)
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,28 @@
+"""What every rule script does first: send logging, warnings and tracebacks to the rule's log."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def log_to(path: str | Path) -> logging.Logger:
+    """Route stderr (tracebacks, warnings, tqdm progress) and ``logging`` into ``path``.
+
+    Snakemake shows this file when the job fails (``--show-failed-logs``, set in the profiles).
+    Returns the ``meiflow`` logger.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("a", buffering=1)
+    sys.stderr = stream
+    logging.basicConfig(
+        stream=stream,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+    logging.getLogger("call_caching").setLevel(logging.WARNING)  # AllenSDK: a line per read
+    return logging.getLogger("meiflow")

@@ -1,0 +1,82 @@
+"""Config validation: every bad value is rejected before any job, with the key named."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake
+
+from meiflow.config import ConfigError, session_areas, validate_config
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_the_embedded_default_is_valid():
+    validate_config(DEFAULT, SCHEMA)
+
+
+def edited(path: str, value):
+    """The default config with one key (dotted path, [i] for list items) set to ``value``."""
+    config = copy.deepcopy(DEFAULT)
+    *parents, last = path.replace("[", ".").replace("]", "").split(".")
+    node = config
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("simulation.seed", "zero", "'simulation.seed': 'zero' is not of type 'integer'"),
+        ("simulation.scene_repeats", -5, "'simulation.scene_repeats': -5 is less than"),
+        ("simulation.units_per_area.VISp", 0, "'simulation.units_per_area.VISp'"),
+        ("areas", [], "'areas': [] should be non-empty"),
+        ("sessions[0].source", "dropbox", "'sessions[0].source': 'dropbox' is not one of"),
+        ("images.height", 2.5, "'images.height'"),
+        ("counting_window.stop", 0.0, "'counting_window.stop'"),
+        ("unit_filter.presence_ratio_minimum", 1.5, "'unit_filter.presence_ratio_minimum'"),
+    ],
+)
+def test_a_bad_value_names_its_key(path, value, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(edited(path, value), SCHEMA)
+    assert message in str(error.value)
+
+
+def test_an_unknown_key_is_named():
+    config = edited("simulation.sed", 3)
+    with pytest.raises(ConfigError, match=r"'simulation'.*'sed' was unexpected.*unknown key"):
+        validate_config(config, SCHEMA)
+
+
+def test_a_session_listed_twice_is_rejected():
+    config = edited("sessions", [{"id": 5, "source": "simulated"}, {"id": 5, "source": "allen"}])
+    with pytest.raises(ConfigError, match=r"'sessions\[1\].id': session 5 is listed twice"):
+        validate_config(config, SCHEMA)
+
+
+def test_per_session_areas_override_the_default():
+    config = edited(
+        "sessions",
+        [{"id": 5, "source": "simulated", "areas": ["VISp"]}, {"id": 6, "source": "simulated"}],
+    )
+    validate_config(config, SCHEMA)
+    assert session_areas(config, 5) == ["VISp"]
+    assert session_areas(config, 6) == DEFAULT["areas"]
+    with pytest.raises(ConfigError, match="session 7"):
+        session_areas(config, 7)
+
+
+def test_snakemake_stops_before_any_job_on_a_bad_config(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("simulation:\n  seed: -1\n")
+    process = run_snakemake(tmp_path, configfile=bad, check=False)
+    assert process.returncode != 0
+    assert "config key 'simulation.seed': -1 is less than the minimum of 0" in process.stderr
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "resources").exists()

@@ -1,0 +1,76 @@
+"""Spike counting: against plain loops, and against the NWB read independently with h5py."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from conftest import TINY_SESSION
+
+from meiflow.counts import count_spikes
+from meiflow.netcdf import read_netcdf
+
+
+def test_count_spikes_matches_a_loop_including_edges_and_silent_units():
+    rng = np.random.default_rng(3)
+    spikes = [np.sort(rng.uniform(0, 50, rng.integers(0, 300))) for _ in range(6)]
+    spikes.append(np.array([]))  # a silent unit
+    starts = np.sort(rng.uniform(0, 49, 150))
+    starts[:3] = spikes[0][:3]  # spikes exactly on a window start are counted...
+    stops = starts + 0.25
+    stops[3] = spikes[0][10]  # ...and exactly on a stop are not: [start, stop)
+    starts[3] = stops[3] - 0.25
+    counts = count_spikes(spikes, starts, stops)
+    expected = np.array(
+        [[np.sum((s >= a) & (s < b)) for s in spikes] for a, b in zip(starts, stops, strict=True)]
+    )
+    assert counts.shape == (150, 7)
+    np.testing.assert_array_equal(counts, expected)
+    assert counts[:, -1].sum() == 0
+
+
+def test_count_spikes_rejects_bad_input():
+    with pytest.raises(ValueError, match="sorted"):
+        count_spikes([np.array([2.0, 1.0])], np.array([0.0]), np.array([3.0]))
+    with pytest.raises(ValueError, match="stop >= start"):
+        count_spikes([np.array([1.0])], np.array([1.0]), np.array([0.5]))
+
+
+def _nwb_units_and_onsets(nwb_path):
+    """Spike times and presentation onsets read straight from the NWB file with h5py."""
+    with h5py.File(nwb_path, "r") as f:
+        ids = f["units/id"][:]
+        flat = f["units/spike_times"][:]
+        ends = f["units/spike_times_index"][:]
+        spikes = dict(zip(ids.tolist(), np.split(flat, ends[:-1]), strict=True))
+        onsets = {
+            name[: -len("_presentations")]: f[f"intervals/{name}/start_time"][:]
+            for name in f["intervals"]
+            if name.endswith("_presentations")
+        }
+    return spikes, onsets
+
+
+@pytest.mark.slow
+def test_counts_equal_an_independent_recount_from_the_nwb(tiny_run, tiny_cache):
+    spikes, onsets = _nwb_units_and_onsets(
+        tiny_cache / f"session_{TINY_SESSION}" / f"session_{TINY_SESSION}.nwb"
+    )
+    # AllenSDK numbers presentations by onset over all stimuli.
+    all_onsets = np.sort(np.concatenate(list(onsets.values())))
+    for stimulus in ("natural_scenes", "gabors"):
+        ds = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "counts" / f"{stimulus}.nc")
+        start = ds.attrs["counting_window_start_s"]
+        stop = ds.attrs["counting_window_stop_s"]
+        np.testing.assert_array_equal(np.sort(onsets[stimulus]), ds["start_time"].to_numpy())
+        np.testing.assert_array_equal(
+            np.searchsorted(all_onsets, ds["start_time"].to_numpy()), ds["presentation"].to_numpy()
+        )
+        for unit in ds["unit"].to_numpy()[:4]:
+            times = spikes[int(unit)]
+            expected = [
+                int(np.sum((times >= t + start) & (times < t + stop)))
+                for t in ds["start_time"].to_numpy()
+            ]
+            np.testing.assert_array_equal(ds["spike_counts"].sel(unit=unit).to_numpy(), expected)
+        assert (ds["spike_counts"] == 0).any(), "zero counts must be in the table"

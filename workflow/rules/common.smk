@@ -1,0 +1,44 @@
+"""Config validation and input functions shared by the rules."""
+
+from meiflow.config import session_areas, validate_config
+
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+SESSIONS = {int(s["id"]): s for s in config["sessions"]}
+
+
+wildcard_constraints:
+    session=r"\d+",
+
+
+def session_source(session):
+    return SESSIONS[int(session)]["source"]
+
+
+def cache_dir(wildcards):
+    """The AllenSDK cache directory that holds a session."""
+    if session_source(wildcards.session) == "simulated":
+        return f"resources/simulated/{wildcards.session}"
+    return config["allen"]["cache_dir"]
+
+
+def cache_ready(wildcards):
+    """Files that exist once a session's cache is complete (simulated or downloaded)."""
+    if session_source(wildcards.session) == "simulated":
+        return {
+            "manifest": f"resources/simulated/{wildcards.session}/manifest.json",
+            "ground_truth": f"resources/simulated/{wildcards.session}/ground_truth.nc",
+        }
+    return {"record": f"results/{wildcards.session}/download.json"}
+
+
+def all_outputs():
+    """Every final output of the configured sessions and areas."""
+    outputs = []
+    for session in SESSIONS:
+        outputs += [
+            f"results/{session}/counts/natural_scenes.nc",
+            f"results/{session}/counts/gabors.nc",
+            f"results/{session}/images.nc",
+        ]
+    return outputs
