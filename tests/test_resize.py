@@ -83,3 +83,15 @@ def test_crop_resize_matches_area_resize_of_each_crop():
     out32 = crop_resize(image.astype(np.float32), top, left, size_h, size_w, 8, 10)
     assert out32.dtype == np.float32
     np.testing.assert_allclose(out32, out, rtol=1e-5)
+
+
+def test_crop_resize_equals_dense_weights_for_fractional_windows():
+    rng = np.random.default_rng(4)
+    image = rng.random((30, 40))
+    top, left = np.array([0.0, 2.3, 11.7]), np.array([0.0, 5.5, 1.25])
+    size_h, size_w = np.array([30.0, 7.4, 18.3]), np.array([40.0, 9.1, 38.75])
+    out = crop_resize(image, top, left, size_h, size_w, 12, 20)  # up- and down-sampling
+    rows = resample_weights(top, top + size_h, 30, 12)
+    cols = resample_weights(left, left + size_w, 40, 20)
+    np.testing.assert_allclose(out, rows @ image @ np.swapaxes(cols, 1, 2), rtol=1e-12)
+    np.testing.assert_allclose(out[0], area_resize(image, 12, 20), rtol=1e-12)

@@ -2,7 +2,9 @@
 
 from meiflow.config import session_areas, validate_config
 
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 
 SESSIONS = {int(s["id"]): s for s in config["sessions"]}
 

@@ -7,11 +7,6 @@ rule extract_counts:
     output:
         scenes="results/{session}/counts/natural_scenes.nc",
         gabors="results/{session}/counts/gabors.nc",
-    params:
-        cache_dir=cache_dir,
-        window=config["counting_window"],
-        unit_filter=config["unit_filter"],
-        areas=lambda wildcards: session_areas(config, int(wildcards.session)),
     log:
         "results/{session}/logs/extract_counts.log",
     benchmark:
@@ -21,6 +16,11 @@ rule extract_counts:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        cache_dir=cache_dir,
+        window=config["counting_window"],
+        unit_filter=config["unit_filter"],
+        areas=lambda wildcards: session_areas(config, int(wildcards.session)),
     script:
         "../../scripts/extract_counts.py"
 
@@ -31,9 +31,6 @@ rule extract_images:
         scenes="results/{session}/counts/natural_scenes.nc",
     output:
         "results/{session}/images.nc",
-    params:
-        cache_dir=cache_dir,
-        images=config["images"],
     log:
         "results/{session}/logs/extract_images.log",
     benchmark:
@@ -43,5 +40,8 @@ rule extract_images:
     resources:
         mem_mb=4000,
         runtime=15,
+    params:
+        cache_dir=cache_dir,
+        images=config["images"],
     script:
         "../../scripts/extract_images.py"

@@ -10,10 +10,6 @@ rule simulate_session:
         manifest="resources/simulated/{session}/manifest.json",
         ground_truth="resources/simulated/{session}/ground_truth.nc",
         nwb="resources/simulated/{session}/session_{session}/session_{session}.nwb",
-    params:
-        simulation=config["simulation"],
-        images=config["images"],
-        screen=config["screen"],
     log:
         "results/{session}/logs/simulate_session.log",
     benchmark:
@@ -23,6 +19,10 @@ rule simulate_session:
     resources:
         mem_mb=6000,
         runtime=20,
+    params:
+        simulation=config["simulation"],
+        images=config["images"],
+        screen=config["screen"],
     script:
         "../../scripts/simulate_session.py"
 
@@ -30,14 +30,14 @@ rule simulate_session:
 rule download_session:
     output:
         "results/{session}/download.json",
-    params:
-        cache_dir=config["allen"]["cache_dir"],
-        network_timeout_s=config["allen"]["network_timeout_s"],
     log:
         "results/{session}/logs/download_session.log",
     benchmark:
         "results/{session}/benchmarks/download_session.tsv"
     conda:
         "../../envs/allensdk.yaml"
+    params:
+        cache_dir=config["allen"]["cache_dir"],
+        network_timeout_s=config["allen"]["network_timeout_s"],
     script:
         "../../scripts/download_session.py"
