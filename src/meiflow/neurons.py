@@ -2,9 +2,14 @@
 
 Every unit is a Gabor-filter model seen through the screen geometry:
 
-- simple: drive = relu(<f0, x - 0.5>), rate rises as a power of the drive (exponent 1.5 .. 2.5);
-- complex: drive = sqrt(<f0, x - 0.5>^2 + <f1, x - 0.5>^2) (energy model, phase invariant), linear;
+- simple: drive = relu(<f0, x - 0.5>);
+- complex: drive = sqrt(<f0, x - 0.5>^2 + <f1, x - 0.5>^2) (energy model, phase invariant);
 - untuned: constant rate, whatever the stimulus.
+
+The rate of a tuned unit is a saturating (Naka-Rushton) function of its drive, exponent 1.5 .. 2.5
+and semi-saturation 0.2 .. 0.5 of the drive of its 99th-percentile scene: contrast saturation as in
+V1, which also lets the high-contrast Allen Gabors drive simple cells strongly enough for
+receptive-field mapping (with a pure power law, their mean rate over a drift cycle barely moves).
 
 f0, f1 is a quadrature pair of unit-norm Gabor filters and x an image with luminance in [0, 1].
 Rates are calibrated on the natural scenes: a fully modulated unit reaches its peak rate at the
@@ -24,10 +29,11 @@ UNTUNED_DRIVEN_FRACTION = 0.15
 CENTER_X_RANGE_DEG = (-35.0, 35.0)
 CENTER_Y_RANGE_DEG = (-30.0, 30.0)
 SF_RANGE_CPD = (0.04, 0.12)
-SIGMA_RANGE_DEG = (4.0, 8.0)
+SIGMA_RANGE_DEG = (3.0, 6.0)
 SPONTANEOUS_RANGE_HZ = (0.5, 4.0)
 PEAK_RANGE_HZ = (5.0, 25.0)
-SIMPLE_EXPONENT_RANGE = (1.5, 2.5)
+EXPONENT_RANGE = (1.5, 2.5)
+SEMI_SATURATION_RANGE = (0.2, 0.5)
 
 
 def _type_counts(fractions: dict[str, float], n_units: int) -> np.ndarray:
@@ -72,14 +78,14 @@ def sample_unit_params(
         log-uniform), sigma_deg (Gaussian envelope sd, deg), phase_rad, spontaneous_rate_hz,
         peak_rate_hz (rate of a fully modulated unit at the 99th-percentile scene),
         modulation (0..1, share of the drive that follows the stimulus; the rest is replaced by
-        its mean over the scenes), exponent (simple: 1.5..2.5; others 1).
+        its mean over the scenes), exponent (1.5..2.5) and semi_saturation (0.2..0.5, in units
+        of the 99th-percentile scene drive) of the Naka-Rushton nonlinearity, see rates().
     """
     counts = _type_counts(fractions, n_units)
     cell_type = rng.permutation(np.repeat(np.array(CELL_TYPES), counts))
     half_width, half_height = geometry.width_deg / 2, geometry.height_deg / 2
     x_range = np.clip(CENTER_X_RANGE_DEG, -half_width, half_width)
     y_range = np.clip(CENTER_Y_RANGE_DEG, -half_height, half_height)
-    exponent = rng.uniform(*SIMPLE_EXPONENT_RANGE, n_units)
     return pd.DataFrame(
         {
             "cell_type": cell_type,
@@ -92,7 +98,8 @@ def sample_unit_params(
             "spontaneous_rate_hz": rng.uniform(*SPONTANEOUS_RANGE_HZ, n_units),
             "peak_rate_hz": rng.uniform(*PEAK_RANGE_HZ, n_units),
             "modulation": rng.uniform(0.0, 1.0, n_units),
-            "exponent": np.where(cell_type == "simple", exponent, 1.0),
+            "exponent": rng.uniform(*EXPONENT_RANGE, n_units),
+            "semi_saturation": rng.uniform(*SEMI_SATURATION_RANGE, n_units),
         }
     )
 
@@ -148,9 +155,11 @@ def rates(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Firing rates in Hz, calibrated on the natural scenes.
 
-    rate = spont + (peak - spont) * g(drive / d99), d99 = the unit's 99th-percentile drive over
-    the scenes, g(z) = modulation * z^exponent + (1 - modulation) * mean over scenes of
-    z^exponent: an unmodulated unit keeps the mean rate of a modulated one but no tuning.
+    rate = spont + (peak - spont) * (modulation * h(z) + (1 - modulation) * mean over scenes of
+    h(z)), z = drive / d99, d99 = the unit's 99th-percentile drive over the scenes, and h the
+    Naka-Rushton function h(z) = (1 + c^n) z^n / (c^n + z^n), n = exponent, c = semi_saturation,
+    scaled so that h(1) = 1: an unmodulated unit keeps the mean rate of a modulated one but no
+    tuning.
     A unit whose d99 is 0 gets z = 0. Untuned units fire at
     spont + UNTUNED_DRIVEN_FRACTION * (peak - spont) for every stimulus.
 
@@ -167,14 +176,19 @@ def rates(
     span = _column(params, "peak_rate_hz") - spont
     modulation = _column(params, "modulation")
     exponent = _column(params, "exponent")
+    c_n = _column(params, "semi_saturation") ** exponent
     untuned = params["cell_type"].to_numpy()[:, None] == "untuned"
     d99 = np.percentile(drive_scenes, 99, axis=1)
     inv_d99 = np.divide(1.0, d99, out=np.zeros_like(d99), where=d99 > 0)[:, None]
-    mean_term = ((drive_scenes * inv_d99) ** exponent).mean(axis=1, keepdims=True)
+
+    def saturating(drive_values: np.ndarray) -> np.ndarray:
+        z_n = (drive_values * inv_d99) ** exponent
+        return (1.0 + c_n) * z_n / (c_n + z_n)
+
+    mean_term = saturating(drive_scenes).mean(axis=1, keepdims=True)
 
     def to_rate(drive_values: np.ndarray) -> np.ndarray:
-        term = (drive_values * inv_d99) ** exponent
-        gain = modulation * term + (1.0 - modulation) * mean_term
+        gain = modulation * saturating(drive_values) + (1.0 - modulation) * mean_term
         return spont + span * np.where(untuned, UNTUNED_DRIVEN_FRACTION, gain)
 
     return to_rate(drive_scenes), None if drive_other is None else to_rate(drive_other)

@@ -285,8 +285,11 @@ def simulate_session(
     params = _units(rng_units, sim["units_per_area"], sim["cell_types"], geometry)
     cell_type = params["cell_type"].to_numpy()
     filters = receptive_fields(params, geometry, height, width)
-    scene_drive = drive(filters, images, cell_type)
-    scene_rates, _ = rates(params, scene_drive)
+    # rates are calibrated on the 118 scenes; the blank (column 0) is just another stimulus
+    frame_drive = drive(filters, images, cell_type)
+    scene_drive = frame_drive[:, 1:]
+    scene_rates, blank_rates = rates(params, scene_drive, frame_drive[:, :1])
+    frame_rates = np.concatenate([blank_rates, scene_rates], axis=1)
     conditions = gabor_conditions()
     gabor_rates = drifting_gabor_rates(
         params,
@@ -303,10 +306,10 @@ def simulate_session(
     schedule = stimulus_schedule(rng_schedule, sim["scene_repeats"], sim["gabor_repeats"])
     is_scene = (schedule["stimulus_name"] == "natural_scenes").to_numpy()
     condition = schedule["condition"].to_numpy()
-    # frames = [-1, 0, 1, ...]: scene frame f is column f + 1 of scene_rates
+    # frames = [-1, 0, 1, ...]: scene frame f is column f + 1 of frame_rates
     evoked = np.where(
         is_scene[:, None],
-        scene_rates.T[np.where(is_scene, condition + 1, 0)],
+        frame_rates.T[np.where(is_scene, condition + 1, 0)],
         gabor_rates.T[np.where(is_scene, 0, condition)],
     )
     end_s = float(schedule["stop_time"].iloc[-1] + GAP_S)
@@ -362,7 +365,7 @@ def simulate_session(
         params,
         units.index.to_numpy(),
         filters,
-        scene_rates,
+        frame_rates,
         gabor_rates,
         frames,
         optimal_stimulus(filters, cell_type, contrast),
@@ -382,7 +385,7 @@ def ground_truth(
     params: pd.DataFrame,
     unit_ids: np.ndarray,
     filters: np.ndarray,
-    scene_rates: np.ndarray,
+    frame_rates: np.ndarray,
     gabor_rates: np.ndarray,
     frames: np.ndarray,
     optimum: np.ndarray,
@@ -394,10 +397,11 @@ def ground_truth(
 ) -> xr.Dataset:
     """The ground-truth dataset (``ground_truth.nc``) of a simulated session.
 
-    ``scene_rates`` (n_units, n_frames) and ``gabor_rates`` (n_units, 243) are in Hz; the stored
-    ``true_rate`` is the noise-free mean count per scene presentation (rate x 0.25 s).
+    ``frame_rates`` (n_units, n_frames, blank first) and ``gabor_rates`` (n_units, 243) are in
+    Hz; the stored ``true_rate`` is the noise-free mean count per scene presentation (rate x
+    0.25 s).
     """
-    true_counts = scene_rates * PRESENTATION_S
+    true_counts = frame_rates * PRESENTATION_S
     col, row = geometry.deg_to_pixel(
         params["center_x_deg"].to_numpy(), params["center_y_deg"].to_numpy(), height, width
     )
