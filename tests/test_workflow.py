@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, TINY, TINY_SESSION, run_snakemake
 
+from meiflow.allen_cache import check_network
 from meiflow.netcdf import read_netcdf
 
 pytestmark = pytest.mark.slow
@@ -114,3 +116,28 @@ def test_an_area_absent_from_the_session_is_a_clear_error(tiny_run, tmp_path):
 def test_a_finished_run_has_nothing_left_to_do(tiny_run):
     process = run_snakemake(tiny_run, "-n")
     assert "Nothing to be done" in process.stdout + process.stderr
+
+
+def test_an_allen_session_without_network_fails_fast_with_a_clear_message(tmp_path):
+    try:
+        check_network(timeout_s=3)
+    except ConnectionError:
+        pass
+    else:
+        pytest.skip("the Allen data warehouse is reachable from here: this test needs no network")
+    cache = tmp_path / "allen_cache"
+    cache.mkdir()
+    (cache / "units.csv").write_text("id\n1\n")  # a user's file, which must survive
+    config = {
+        "sessions": [{"id": 715093703, "source": "allen"}],
+        "allen": {"cache_dir": str(cache), "network_timeout_s": 3},
+    }
+    path = tmp_path / "allen.yaml"
+    path.write_text(yaml.safe_dump(config))
+    started = time.monotonic()
+    process = run_snakemake(tmp_path, configfile=path, check=False)
+    assert process.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "cannot reach the Allen Institute data warehouse" in process.stdout + process.stderr
+    assert (cache / "units.csv").read_text() == "id\n1\n"
+    assert sorted(p.name for p in cache.iterdir()) == ["units.csv"]
