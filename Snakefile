@@ -17,6 +17,7 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sessions.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/ranking.smk"
 
 
 rule all:

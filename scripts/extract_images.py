@@ -17,7 +17,7 @@ def main(smk) -> None:
     templates = load_scene_templates(smk.params.cache_dir, session_id, frames)
     log.info("%d scene templates of %s pixels", len(frames), templates.shape[1:])
     ds = images_dataset(templates, frames, smk.params.images["height"], smk.params.images["width"])
-    write_netcdf(ds, smk.output[0], config=dict(smk.params), inputs=list(smk.input))
+    write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))
 
 
 main(snakemake)  # noqa: F821

@@ -30,7 +30,7 @@ def main(smk) -> None:
     )
     cache_dir = Path(smk.output.manifest).parent
     write_session_cache(cache_dir, session.tables, session.scenes)
-    write_netcdf(session.ground_truth, smk.output.ground_truth, config=dict(smk.params))
+    write_netcdf(session.ground_truth, smk.output.ground_truth, config=dict(smk.params.items()))
     log.info("wrote the AllenSDK cache in %s", cache_dir)
 
 

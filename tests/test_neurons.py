@@ -216,7 +216,8 @@ def test_implied_oracle_matches_monte_carlo():
     base = rng.gamma(2.0, 1.0, n_images)
     true_counts = np.stack([0.5 + 0.2 * base, 1.0 + 1.0 * base, 3.0 * base, np.full(n_images, 2.0)])
     expected = neurons.implied_oracle(true_counts, n_repeats)
-    assert np.isnan(expected[3])
+    assert expected[3] == 0.0  # constant rate: no signal
+    assert np.isnan(neurons.implied_oracle(np.zeros((1, 5)), n_repeats)[0])  # never fires
     draws = rng.poisson(true_counts[:3, None, :, None], (3, n_sims, n_images, n_repeats))
     simulated = jackknife_oracle(draws).mean(axis=1)
     np.testing.assert_allclose(simulated, expected[:3], atol=0.015)

@@ -309,3 +309,14 @@ def test_select_units_nan_fev_not_selected():
     table.loc["u9", "fev"] = np.nan
     assert list(table.index[rel.select_units(table, min_fev=0.0)]) == ["u7", "u8"]
     assert list(table.index[rel.select_units(table)]) == ["u7", "u8", "u9"]  # fev unused
+
+
+def test_response_correlations_equal_numpy_on_image_means():
+    rng = np.random.default_rng(8)
+    images = np.repeat(np.arange(12), 5)
+    counts = rng.poisson(rng.gamma(2.0, 1.0, (12, 4))[images])
+    counts[:, 3] = 2  # constant unit
+    r = rel.response_correlations(counts, images)
+    means = np.stack([counts[images == i].mean(axis=0) for i in range(12)])
+    np.testing.assert_allclose(r[:3, :3], np.corrcoef(means[:, :3].T), atol=1e-12)
+    assert np.isnan(r[3]).all() and np.isnan(r[:, 3]).all()

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, TINY, TINY_SESSION, run_snakemake
@@ -94,7 +95,7 @@ def test_ground_truth_follows_the_data_contract(tiny_cache):
     assert truth["true_rate"].dims == ("unit", "frame") and truth.sizes["frame"] == 119
     assert (truth["true_rate"] > 0).all()
     untuned = truth["cell_type"] == "untuned"
-    assert np.isnan(truth["reliability"].where(untuned, drop=True)).all()
+    assert (truth["reliability"].where(untuned, drop=True) == 0).all()
     assert (truth["reliability"].where(~untuned, drop=True) > 0).all()
     assert set(truth["area"].sel(unit=untuned).to_numpy()) >= {"CA1"}
 
@@ -141,3 +142,90 @@ def test_an_allen_session_without_network_fails_fast_with_a_clear_message(tmp_pa
     assert "cannot reach the Allen Institute data warehouse" in process.stdout + process.stderr
     assert (cache / "units.csv").read_text() == "id\n1\n"
     assert sorted(p.name for p in cache.iterdir()) == ["units.csv"]
+
+
+def test_rankings_follow_the_data_contract(tiny_run):
+    for area in ("VISp", "VISam"):
+        directory = tiny_run / "results" / str(TINY_SESSION) / area
+        ranking = read_netcdf(directory / "ranking.nc", ("oracle", "rf_map"))
+        assert ranking.attrs["area"] == area and ranking.attrs["session_id"] == TINY_SESSION
+        assert ranking["rf_map"].dims == ("unit", "rf_y", "rf_x")
+        assert ranking["rf_map"].shape[1:] == (9, 9)
+        np.testing.assert_array_equal(ranking["rank"], np.arange(1, ranking.sizes["unit"] + 1))
+        oracle = ranking["oracle"].to_numpy()
+        assert (np.diff(oracle[np.isfinite(oracle)]) <= 0).all(), "sorted best first"
+        selected = ranking["selected"].to_numpy() == 1
+        assert selected.any() and np.isfinite(oracle[selected]).all()
+        for name in (
+            "oracle_notebook",
+            "fev",
+            "variance",
+            "mean_rate",
+            "entropy",
+            "max_correlation",
+            "max_correlation_unit",
+            "anomaly",
+            "reason",
+            "rf_center_x",
+            "rf_center_y",
+            "rf_p_value",
+            "rf_center_col",
+        ):
+            assert name in ranking, name
+        counts = read_netcdf(
+            tiny_run / "results" / str(TINY_SESSION) / "counts" / "natural_scenes.nc"
+        )
+        assert set(ranking["unit"].to_numpy()) == set(
+            counts["unit"].to_numpy()[counts["area"].to_numpy() == area]
+        )
+        table = pd.read_csv(directory / "ranking.csv")
+        np.testing.assert_array_equal(table["unit"], ranking["unit"])
+        np.testing.assert_allclose(table["oracle"], ranking["oracle"], equal_nan=True)
+        for figure in (
+            "oracle_vs_variance",
+            "entropy_vs_variance",
+            "correlation_matrix",
+            "psth_selected",
+            "population_raster",
+            "receptive_field_maps",
+        ):
+            png = (directory / "figures" / f"{figure}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_ground_truth_checks_are_written_for_the_simulated_session(tiny_run):
+    for area in ("VISp", "VISam"):
+        row = pd.read_csv(tiny_run / "results" / str(TINY_SESSION) / area / "ground_truth.csv")
+        assert len(row) == 1 and row.loc[0, "area"] == area
+        assert -1 <= row.loc[0, "oracle_reliability_spearman"] <= 1
+        assert row.loc[0, "selected_tuned_fraction"] == 1.0  # no untuned unit is ever selected
+
+
+def auto_config(tmp_path, **simulation):
+    config = yaml.safe_load(TINY.read_text())
+    config["counting_window"] = "auto"
+    config["simulation"].update(simulation)
+    path = tmp_path / "auto.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_counting_window_auto_counts_from_the_measured_latency(tmp_path):
+    # enough responsive units and repeats for a latency (the tiny session has too few)
+    path = auto_config(tmp_path, units_per_area={"VISp": 40, "VISam": 4}, scene_repeats=12)
+    run_snakemake(tmp_path, f"results/{TINY_SESSION}/counts/natural_scenes.nc", configfile=path)
+    counts = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "counts" / "natural_scenes.nc")
+    latency = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "psth.nc").attrs["latency_s"]
+    assert abs(latency - 0.05) < 0.01  # the simulator's latency
+    assert counts.attrs["counting_window_mode"] == "auto"
+    assert counts.attrs["counting_window_start_s"] == pytest.approx(latency)
+    assert counts.attrs["counting_window_stop_s"] == pytest.approx(latency + 0.25)
+
+
+def test_counting_window_auto_without_a_response_is_a_clear_error(tiny_run, tmp_path):
+    shutil.copytree(tiny_run / "resources", tmp_path / "resources")
+    path = auto_config(tmp_path)
+    process = run_snakemake(tmp_path, configfile=path, check=False)
+    assert process.returncode != 0
+    assert "counting_window: auto needs a response latency" in process.stdout + process.stderr
+    assert not (tmp_path / "results" / str(TINY_SESSION) / "counts").exists()

@@ -67,6 +67,17 @@ class SessionData:
     spike_times: dict[int, np.ndarray]
     presentations: dict[str, pd.DataFrame]
 
+    def require_areas(self, areas: Iterable[str]) -> None:
+        """Raise CacheError naming the areas without units (after the quality filter)."""
+        present = sorted(self.units["area"].unique())
+        missing = [a for a in areas if a not in present]
+        if missing:
+            raise CacheError(
+                f"area(s) {missing} have no units passing the quality filter in this session "
+                f"(areas present: {present}); fix config key 'areas' or give this session its "
+                f"own 'areas' list"
+            )
+
 
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():

@@ -56,7 +56,7 @@ def _semantic_problems(config: dict) -> list[str]:
             )
         seen.setdefault(session["id"], index)
     window = config["counting_window"]
-    if window["stop"] <= window["start"]:
+    if window != "auto" and window["stop"] <= window["start"]:
         problems.append(
             f"config key 'counting_window.stop': {window['stop']} must be greater than "
             f"counting_window.start ({window['start']})"

@@ -299,11 +299,11 @@ def implied_oracle(true_counts: np.ndarray, n_repeats: int) -> np.ndarray:
         n_repeats: repeats R per image (>= 2).
 
     Returns:
-        (n_units,) float64; NaN for units with constant expected counts.
+        (n_units,) float64: 0 for a unit with constant expected counts (no signal: its trials
+        correlate with the other repeats only by chance), NaN for a unit that never fires.
     """
-    var = true_counts.var(axis=1)
+    # exactly 0 for a constant row (np.var leaves round-off of order 1e-31 there)
+    var = np.where(np.ptp(true_counts, axis=1) > 0, true_counts.var(axis=1), 0.0)
     mean = true_counts.mean(axis=1)
-    constant = np.ptp(true_counts, axis=1) == 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        oracle = var / np.sqrt((var + mean) * (var + mean / (n_repeats - 1)))
-    return np.where(constant, np.nan, oracle)
+        return var / np.sqrt((var + mean) * (var + mean / (n_repeats - 1)))

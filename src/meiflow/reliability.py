@@ -22,6 +22,7 @@ __all__ = [
     "max_correlation",
     "oracle_correlation",
     "oracle_notebook",
+    "response_correlations",
     "response_entropy",
     "response_variance",
     "select_units",
@@ -225,6 +226,17 @@ def response_entropy(counts: np.ndarray, images: np.ndarray, n_bins: int = 10) -
     return np.where(high > low, entropy, np.nan)
 
 
+def response_correlations(counts: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(n_units, n_units) Pearson r across images between the units' per-image mean responses.
+
+    Rows and columns of constant units are NaN (computed without warnings); the diagonal of the
+    others is 1. Shared trial-to-trial noise inflates the values (see :func:`max_correlation`).
+    """
+    means, _, _ = image_means(counts, images)
+    z = _standardize(means)
+    return np.clip(z.T @ z, -1.0, 1.0)
+
+
 def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Highest correlation of every unit's per-image mean responses with another unit's.
 
@@ -239,9 +251,7 @@ def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray,
     repeats and the sampling of 118 images both inflate it, so it overestimates the similarity of
     the units' tuning.
     """
-    means, _, _ = image_means(counts, images)
-    z = _standardize(means)
-    r = np.clip(z.T @ z, -1.0, 1.0)
+    r = response_correlations(counts, images)
     r[np.isnan(r)] = -np.inf
     np.fill_diagonal(r, -np.inf)
     partner = np.argmax(r, axis=1)

@@ -9,8 +9,20 @@ validate_config(
 SESSIONS = {int(s["id"]): s for s in config["sessions"]}
 
 
+#: Figures of the ranking stage, one PNG each (meiflow.plots.ranking).
+RANKING_FIGURES = (
+    "oracle_vs_variance",
+    "entropy_vs_variance",
+    "correlation_matrix",
+    "psth_selected",
+    "population_raster",
+    "receptive_field_maps",
+)
+
+
 wildcard_constraints:
     session=r"\d+",
+    area=r"[A-Za-z][A-Za-z0-9-]*",
 
 
 def session_source(session):
@@ -43,4 +55,11 @@ def all_outputs():
             f"results/{session}/counts/gabors.nc",
             f"results/{session}/images.nc",
         ]
+        for area in session_areas(config, session):
+            outputs += [
+                f"results/{session}/{area}/ranking.csv",
+                *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),
+            ]
+            if session_source(session) == "simulated":
+                outputs.append(f"results/{session}/{area}/ground_truth.csv")
     return outputs

@@ -7,6 +7,8 @@ rule extract_counts:
     output:
         scenes="results/{session}/counts/natural_scenes.nc",
         gabors="results/{session}/counts/gabors.nc",
+        psth="results/{session}/psth.nc",
+        raster="results/{session}/raster.nc",
     log:
         "results/{session}/logs/extract_counts.log",
     benchmark:
@@ -19,6 +21,7 @@ rule extract_counts:
     params:
         cache_dir=cache_dir,
         window=config["counting_window"],
+        timing=config["timing"],
         unit_filter=config["unit_filter"],
         areas=lambda wildcards: session_areas(config, int(wildcards.session)),
     script:

@@ -1,0 +1,22 @@
+"""Rule check_ground_truth (simulated sessions): results against the simulator's truth."""
+
+import pandas as pd
+
+from meiflow.ground_truth import ranking_checks
+from meiflow.netcdf import read_netcdf
+from meiflow.runtime import log_to
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    ranking = read_netcdf(smk.input.ranking, ("oracle",))
+    truth = read_netcdf(smk.input.truth, ("reliability",))
+    latency = read_netcdf(smk.input.psth).attrs["latency_s"]
+    row = {"session": int(smk.wildcards.session), "area": smk.wildcards.area}
+    row |= ranking_checks(ranking, truth, latency)
+    for key, value in row.items():
+        log.info("%s: %s", key, value)
+    pd.DataFrame([row]).to_csv(smk.output[0], index=False)
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,1 @@
+"""Figures of the workflow's reports, one module per stage (:mod:`meiflow.plots.ranking`)."""

@@ -1,0 +1,63 @@
+"""Ranking: reliability scores, receptive fields and the selection of units to model, per area."""
+
+
+checkpoint rank_neurons:
+    input:
+        scenes="results/{session}/counts/natural_scenes.nc",
+        gabors="results/{session}/counts/gabors.nc",
+    output:
+        nc="results/{session}/{area}/ranking.nc",
+        csv="results/{session}/{area}/ranking.csv",
+    log:
+        "results/{session}/logs/{area}/rank_neurons.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/rank_neurons.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        ranking=config["ranking"],
+        images=config["images"],
+        screen=config["screen"],
+    script:
+        "../../scripts/rank_neurons.py"
+
+
+rule plot_ranking:
+    input:
+        ranking="results/{session}/{area}/ranking.nc",
+        scenes="results/{session}/counts/natural_scenes.nc",
+        psth="results/{session}/psth.nc",
+        raster="results/{session}/raster.nc",
+    output:
+        **{
+            name: f"results/{{session}}/{{area}}/figures/{name}.png"
+            for name in RANKING_FIGURES
+        },
+    log:
+        "results/{session}/logs/{area}/plot_ranking.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/plot_ranking.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/plot_ranking.py"
+
+
+rule check_ground_truth:
+    input:
+        ranking="results/{session}/{area}/ranking.nc",
+        psth="results/{session}/psth.nc",
+        truth="resources/simulated/{session}/ground_truth.nc",
+    output:
+        "results/{session}/{area}/ground_truth.csv",
+    log:
+        "results/{session}/logs/{area}/check_ground_truth.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/check_ground_truth.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/check_ground_truth.py"
