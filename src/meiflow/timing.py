@@ -35,7 +35,6 @@ __all__ = [
     "response_latency",
     "signal_psth",
     "smooth",
-    "unit_latency",
     "zscore_rows",
 ]
 
@@ -358,27 +357,6 @@ def _search_max(z: np.ndarray, first: int, last: int) -> np.ndarray:
     window = z[:, first : last + 1]
     finite = np.isfinite(window).all(axis=1)
     return np.where(finite, np.where(finite[:, None], window, 0.0).max(axis=1), -np.inf)
-
-
-def unit_latency(
-    rates: np.ndarray,
-    bin_centers: np.ndarray,
-    sd_s: float = 0.01,
-    z_threshold: float = 5.0,
-    fraction: float = 0.5,
-    search_s: tuple[float, float] = (0.0, 0.25),
-) -> np.ndarray:
-    """Response latency (s) of every unit, (n_units,), by the rule of :func:`response_latency`
-    applied to each unit alone: the half-rise time of its smoothed, baseline z-scored PSTH.
-
-    NaN where the unit does not respond (its z-score never reaches ``z_threshold`` within
-    ``search_s``), its baseline is constant, or the trace does not rise after onset.
-    """
-    z, centers, baseline, first, last = _z_traces(rates, bin_centers, sd_s, search_s)
-    latency = np.full(z.shape[0], np.nan)
-    responsive = _search_max(z, first, last) >= z_threshold
-    latency[responsive] = _half_rise(z[responsive], centers, baseline, first, last, fraction)
-    return latency
 
 
 def response_latency(
