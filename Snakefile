@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sessions.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/ranking.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:

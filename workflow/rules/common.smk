@@ -1,6 +1,9 @@
 """Config validation and input functions shared by the rules."""
 
+import math
+
 from meiflow.config import session_areas, validate_config
+from meiflow.netcdf import read_netcdf
 
 validate_config(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -23,6 +26,7 @@ RANKING_FIGURES = (
 wildcard_constraints:
     session=r"\d+",
     area=r"[A-Za-z][A-Za-z0-9-]*",
+    chunk=r"\d+",
 
 
 def session_source(session):
@@ -46,6 +50,17 @@ def cache_ready(wildcards):
     return {"record": f"results/{wildcards.session}/download.json"}
 
 
+def model_chunks(wildcards):
+    """The chunk files of an area: ceil(selected units / models.chunk_size), after ranking."""
+    ranking = checkpoints.rank_neurons.get(**wildcards).output.nc
+    n_selected = int(read_netcdf(ranking, ("selected",))["selected"].sum())
+    n_chunks = math.ceil(n_selected / config["models"]["chunk_size"])
+    return [
+        f"results/{wildcards.session}/{wildcards.area}/models/chunk_{i}.nc"
+        for i in range(n_chunks)
+    ]
+
+
 def all_outputs():
     """Every final output of the configured sessions and areas."""
     outputs = []
@@ -58,6 +73,7 @@ def all_outputs():
         for area in session_areas(config, session):
             outputs += [
                 f"results/{session}/{area}/ranking.csv",
+                f"results/{session}/{area}/model_scores.nc",
                 *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),
             ]
             if session_source(session) == "simulated":

@@ -1,0 +1,71 @@
+"""Rule collect_models: scores of every model of an area, in model_scores.nc."""
+
+import numpy as np
+import xarray as xr
+
+from meiflow.images import BLANK_FRAME
+from meiflow.measures import correlation_to_average, feve, fraction_of_oracle
+from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.runtime import log_to
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    ranking = read_netcdf(smk.input.ranking, ("oracle",))
+    linear = read_netcdf(smk.input.linear)
+    chunks = [read_netcdf(path, ("predicted_rate",)) for path in smk.input.chunks]
+    if not chunks:
+        log.warning("no selected unit in this area: model_scores.nc is empty")
+        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
+        ds.attrs["empty_reason"] = "no unit of the area passed the selection rule"
+        write_netcdf(ds, smk.output[0], inputs=list(smk.input))
+        return
+    ds = xr.concat(
+        chunks,
+        dim="unit",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop",
+    )
+    units = ds["unit"].to_numpy()
+    counts = read_netcdf(smk.input.scenes).sel(unit=units)
+    frames = counts["frame"].to_numpy().astype(np.int64)
+    split = dict(zip(ds["frame"].to_numpy().tolist(), ds["split"].to_numpy().tolist(), strict=True))
+    test_frames = np.array(sorted(f for f, s in split.items() if s == "test" and f != BLANK_FRAME))
+    trials = np.isin(frames, test_frames)
+    observed = counts["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
+    cnn = ds["predicted_rate"].sel(frame=test_frames).transpose("frame", "unit").to_numpy()
+    lin = linear["predicted_rate"].sel(unit=units, frame=test_frames).transpose("frame", "unit")
+    ds["test_correlation"] = ("unit", correlation_to_average(cnn, observed, frames[trials]))
+    ds["feve"] = ("unit", feve(cnn, observed, frames[trials]))
+    ds["fraction_of_oracle"] = (
+        "unit",
+        fraction_of_oracle(
+            ds["test_correlation"].to_numpy(), ranking["oracle"].sel(unit=units).to_numpy()
+        ),
+    )
+    ds["linear_test_correlation"] = (
+        "unit",
+        correlation_to_average(lin.to_numpy(), observed, frames[trials]),
+    )
+    for name, text in {
+        "test_correlation": "correlation to average of the CNN on the test scenes",
+        "validation_correlation": "best validation correlation of the CNN (early stopping)",
+        "feve": "fraction of explainable variance explained on the test trials",
+        "fraction_of_oracle": "test_correlation / oracle",
+        "linear_test_correlation": "correlation to average of the ridge baseline (test scenes)",
+        "best_epoch": "epoch of the best validation correlation",
+    }.items():
+        ds[name].attrs["long_name"] = text
+    log.info(
+        "median test r: CNN %.3f, linear %.3f over %d units",
+        float(np.nanmedian(ds["test_correlation"])),
+        float(np.nanmedian(ds["linear_test_correlation"])),
+        units.size,
+    )
+    write_netcdf(ds, smk.output[0], inputs=list(smk.input))
+
+
+main(snakemake)  # noqa: F821

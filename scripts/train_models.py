@@ -1,0 +1,88 @@
+"""Rule train_models: one chunk of per-neuron CNNs, trained as one batched network."""
+
+import numpy as np
+import torch
+import xarray as xr
+
+from meiflow.geometry import ScreenGeometry
+from meiflow.model_io import chunk_units, scene_inputs
+from meiflow.models import ModelSettings, PerNeuronCNN, checkpoint_state, select
+from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.runtime import log_to
+from meiflow.scene_data import image_targets, pixel_to_grid, readout_candidates
+from meiflow.training import TrainSettings, device_for, predict, train_chunk
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    torch.set_num_threads(smk.threads)
+    settings = smk.params.models
+    architecture = ModelSettings(**settings["architecture"])
+    training = TrainSettings(**settings["training"])
+    device = device_for(settings["device"])
+    ranking = read_netcdf(smk.input.ranking, ("selected",))
+    units = chunk_units(ranking, int(smk.wildcards.chunk), settings["chunk_size"])
+    images, split = scene_inputs(smk.input.images, settings["split"])
+    frames = images["frame"].to_numpy()
+    height, width = images.shape[1:]
+    means, repeats = image_targets(read_netcdf(smk.input.scenes), units, frames)
+    ridge = read_netcdf(smk.input.linear)["weights"].sel(unit=units).to_numpy()
+    unit_index, pixels = readout_candidates(
+        ranking, units, ridge, ScreenGeometry(**smk.params.screen), height, width
+    )
+    # one model per (unit, candidate start), each seeded by its unit and candidate only
+    seeds = [
+        int(np.random.SeedSequence([training.seed, int(units[k]), j]).generate_state(1)[0])
+        for j, k in enumerate(unit_index)
+    ]
+    log.info("%d units, %d models (candidate readout starts) on %s", units.size, len(seeds), device)
+    model = PerNeuronCNN(len(seeds), height, width, architecture, seeds).to(device)
+    model.set_positions(
+        torch.as_tensor(
+            pixel_to_grid(pixels[:, 0], pixels[:, 1], height, width, architecture.pool),
+            dtype=torch.float32,
+        )
+    )
+    x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
+    y = torch.as_tensor(means[:, unit_index], dtype=torch.float32, device=device)
+    r = torch.as_tensor(repeats, device=device)
+    train, val = split == "train", split == "validation"
+    result = train_chunk(model, x[train], y[train], r[train], x[val], y[val], training)
+
+    # keep, for every unit, the candidate whose model validates best
+    best = np.array(
+        [
+            np.flatnonzero(unit_index == k)[
+                np.argmax(result.best_validation_correlation[unit_index == k])
+            ]
+            for k in range(units.size)
+        ]
+    )
+    chosen = select(result.model, best.tolist())
+    predicted = predict(chosen, x).cpu().numpy()
+    torch.save({**checkpoint_state(chosen), "units": units.tolist()}, smk.output.checkpoint)
+    ds = xr.Dataset(
+        {
+            "predicted_rate": (("unit", "frame"), predicted.T),
+            "best_epoch": ("unit", result.best_epoch[best]),
+            "validation_correlation": ("unit", result.best_validation_correlation[best]),
+            "train_loss": (("unit", "epoch"), result.train_loss[best]),
+            "validation_curve": (("unit", "epoch"), result.validation_correlation[best]),
+            "readout_start_col": ("unit", pixels[best, 0]),
+            "readout_start_row": ("unit", pixels[best, 1]),
+            "readout_candidates": ("unit", np.bincount(unit_index, minlength=units.size)),
+        },
+        coords={
+            "unit": units,
+            "frame": frames,
+            "split": ("frame", split),
+            "epoch": np.arange(result.train_loss.shape[1]),
+        },
+    )
+    ds["predicted_rate"].attrs = {"long_name": "CNN prediction per scene", "units": "spikes"}
+    ds.attrs.update(device=str(device), checkpoint=str(smk.output.checkpoint))
+    write_netcdf(ds, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input))
+    log.info("median validation r %.3f", float(np.median(ds["validation_correlation"])))
+
+
+main(snakemake)  # noqa: F821

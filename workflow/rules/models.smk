@@ -1,0 +1,67 @@
+"""Encoding models: a ridge baseline and per-neuron CNNs trained in chunks, per area."""
+
+
+rule fit_linear:
+    input:
+        ranking="results/{session}/{area}/ranking.nc",
+        images="results/{session}/images.nc",
+        scenes="results/{session}/counts/natural_scenes.nc",
+    output:
+        "results/{session}/{area}/linear.nc",
+    params:
+        split=config["models"]["split"],
+        downsample=config["models"]["linear_downsample"],
+    log:
+        "results/{session}/logs/{area}/fit_linear.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/fit_linear.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/fit_linear.py"
+
+
+rule train_models:
+    input:
+        ranking="results/{session}/{area}/ranking.nc",
+        images="results/{session}/images.nc",
+        scenes="results/{session}/counts/natural_scenes.nc",
+        linear="results/{session}/{area}/linear.nc",
+    output:
+        nc="results/{session}/{area}/models/chunk_{chunk}.nc",
+        checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
+    params:
+        models=config["models"],
+        images=config["images"],
+        screen=config["screen"],
+    threads: 2
+    log:
+        "results/{session}/logs/{area}/train_models_{chunk}.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/train_models_{chunk}.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=120,
+    script:
+        "../../scripts/train_models.py"
+
+
+rule collect_models:
+    input:
+        chunks=model_chunks,
+        ranking="results/{session}/{area}/ranking.nc",
+        scenes="results/{session}/counts/natural_scenes.nc",
+        linear="results/{session}/{area}/linear.nc",
+    output:
+        "results/{session}/{area}/model_scores.nc",
+    log:
+        "results/{session}/logs/{area}/collect_models.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/collect_models.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/collect_models.py"
