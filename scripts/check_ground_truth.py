@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from meiflow.ground_truth import ranking_checks
+from meiflow.ground_truth import model_checks, ranking_checks
 from meiflow.netcdf import read_netcdf
 from meiflow.runtime import log_to
 
@@ -14,6 +14,7 @@ def main(smk) -> None:
     latency = read_netcdf(smk.input.psth).attrs["latency_s"]
     row = {"session": int(smk.wildcards.session), "area": smk.wildcards.area}
     row |= ranking_checks(ranking, truth, latency)
+    row |= model_checks(read_netcdf(smk.input.scores), truth)
     for key, value in row.items():
         log.info("%s: %s", key, value)
     pd.DataFrame([row]).to_csv(smk.output[0], index=False)

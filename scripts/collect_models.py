@@ -46,6 +46,7 @@ def main(smk) -> None:
             ds["test_correlation"].to_numpy(), ranking["oracle"].sel(unit=units).to_numpy()
         ),
     )
+    ds["linear_predicted_rate"] = linear["predicted_rate"].sel(unit=units)
     ds["linear_test_correlation"] = (
         "unit",
         correlation_to_average(lin.to_numpy(), observed, frames[trials]),

@@ -229,3 +229,50 @@ def test_counting_window_auto_without_a_response_is_a_clear_error(tiny_run, tmp_
     assert process.returncode != 0
     assert "counting_window: auto needs a response latency" in process.stdout + process.stderr
     assert not (tmp_path / "results" / str(TINY_SESSION) / "counts").exists()
+
+
+def test_model_scores_follow_the_data_contract(tiny_run):
+    area_dir = tiny_run / "results" / str(TINY_SESSION) / "VISp"
+    scores = read_netcdf(area_dir / "model_scores.nc", ("predicted_rate", "test_correlation"))
+    ranking = read_netcdf(area_dir / "ranking.nc")
+    selected = ranking["unit"].to_numpy()[ranking["selected"].to_numpy() == 1]
+    np.testing.assert_array_equal(scores["unit"], selected)  # best rank first, chunk by chunk
+    assert scores["predicted_rate"].dims == ("unit", "frame") and scores.sizes["frame"] == 119
+    assert (scores["predicted_rate"] > 0).all()
+    assert set(np.unique(scores["split"])) == {"train", "validation", "test"}
+    assert scores["split"].sel(frame=-1) == "train"
+    for name in (
+        "validation_correlation",
+        "feve",
+        "fraction_of_oracle",
+        "linear_test_correlation",
+        "best_epoch",
+    ):
+        assert scores[name].dims == ("unit",), name
+    assert np.isfinite(scores["test_correlation"]).all()
+    assert scores["train_loss"].dims == ("unit", "epoch")
+
+
+def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
+    import torch
+
+    from meiflow.models import load_checkpoint
+
+    area_dir = tiny_run / "results" / str(TINY_SESSION) / "VISp"
+    chunk = read_netcdf(area_dir / "models" / "chunk_0.nc", ("predicted_rate",))
+    model = load_checkpoint(area_dir / "models" / "chunk_0.pt")
+    assert torch.load(area_dir / "models" / "chunk_0.pt")["units"] == chunk["unit"].values.tolist()
+    images = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "images.nc")["images"]
+    with torch.no_grad():
+        predicted = model(torch.as_tensor(images.to_numpy()[:, None])).numpy().T
+    np.testing.assert_allclose(predicted, chunk["predicted_rate"], rtol=1e-5)
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
+    from meiflow.models import CheckpointError, load_checkpoint
+
+    source = tiny_run / "results" / str(TINY_SESSION) / "VISp" / "models" / "chunk_0.pt"
+    broken = tmp_path / "chunk_0.pt"
+    broken.write_bytes(source.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="chunk_0.pt"):
+        load_checkpoint(broken)

@@ -10,6 +10,8 @@ import numpy as np
 import xarray as xr
 from scipy.stats import spearmanr
 
+from meiflow.measures import pearson_rows
+
 
 def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> dict[str, float]:
     """How well the ranking stage recovers the simulated truth.
@@ -62,3 +64,33 @@ def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> 
         "rf_center_error_median_deg": float(np.median(error[fit])) if fit.any() else np.nan,
         "latency_error_s": float(latency_s - truth.attrs["latency_s"]),
     }
+
+
+def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
+    """How well the encoding models predict the simulated noise-free rates on the test scenes.
+
+    Returns the medians, over the area's modelled simple and complex cells, of the correlation
+    between ``predicted_rate`` (CNN) or the ridge baseline's prediction and ``true_rate`` on the
+    test scenes (``cnn_true_rate_correlation_simple``, ``..._complex``,
+    ``linear_true_rate_correlation_simple``, ``..._complex``); NaN without such units.
+    """
+    if scores.sizes.get("unit", 0) == 0:
+        return {
+            f"{m}_true_rate_correlation_{t}": np.nan
+            for m in ("cnn", "linear")
+            for t in ("simple", "complex")
+        }
+    units = scores["unit"].to_numpy()
+    test = scores["frame"].to_numpy()[scores["split"].to_numpy() == "test"]
+    true = truth["true_rate"].sel(unit=units, frame=test).transpose("unit", "frame").to_numpy()
+    cell_type = truth["cell_type"].sel(unit=units).to_numpy()
+    result = {}
+    for model, name in (("cnn", "predicted_rate"), ("linear", "linear_predicted_rate")):
+        predicted = scores[name].sel(frame=test).transpose("unit", "frame").to_numpy()
+        r = pearson_rows(predicted, true)
+        for kind in ("simple", "complex"):
+            chosen = r[cell_type == kind]
+            result[f"{model}_true_rate_correlation_{kind}"] = (
+                float(np.nanmedian(chosen)) if chosen.size else np.nan
+            )
+    return result

@@ -8,15 +8,15 @@ rule fit_linear:
         scenes="results/{session}/counts/natural_scenes.nc",
     output:
         "results/{session}/{area}/linear.nc",
-    params:
-        split=config["models"]["split"],
-        downsample=config["models"]["linear_downsample"],
     log:
         "results/{session}/logs/{area}/fit_linear.log",
     benchmark:
         "results/{session}/benchmarks/{area}/fit_linear.tsv"
     conda:
         "../../envs/allensdk.yaml"
+    params:
+        split=config["models"]["split"],
+        downsample=config["models"]["linear_downsample"],
     script:
         "../../scripts/fit_linear.py"
 
@@ -30,21 +30,21 @@ rule train_models:
     output:
         nc="results/{session}/{area}/models/chunk_{chunk}.nc",
         checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
-    params:
-        models=config["models"],
-        images=config["images"],
-        screen=config["screen"],
-    threads: 2
     log:
         "results/{session}/logs/{area}/train_models_{chunk}.log",
     benchmark:
         "results/{session}/benchmarks/{area}/train_models_{chunk}.tsv"
     conda:
         "../../envs/allensdk.yaml"
+    threads: 2
     resources:
         gpu=1,
         mem_mb=6000,
         runtime=120,
+    params:
+        models=config["models"],
+        images=config["images"],
+        screen=config["screen"],
     script:
         "../../scripts/train_models.py"
 

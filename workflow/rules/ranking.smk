@@ -44,20 +44,3 @@ rule plot_ranking:
         "../../envs/allensdk.yaml"
     script:
         "../../scripts/plot_ranking.py"
-
-
-rule check_ground_truth:
-    input:
-        ranking="results/{session}/{area}/ranking.nc",
-        psth="results/{session}/psth.nc",
-        truth="resources/simulated/{session}/ground_truth.nc",
-    output:
-        "results/{session}/{area}/ground_truth.csv",
-    log:
-        "results/{session}/logs/{area}/check_ground_truth.log",
-    benchmark:
-        "results/{session}/benchmarks/{area}/check_ground_truth.tsv"
-    conda:
-        "../../envs/allensdk.yaml"
-    script:
-        "../../scripts/check_ground_truth.py"

@@ -1,0 +1,119 @@
+"""Training throughput of the batched per-neuron CNNs: one model at a time vs a chunk at once.
+
+One neuron-epoch = one model trained on all images once (forward, Poisson loss + regularizer,
+backward, an Adam step per batch). Random images and positive targets; the first batch of each
+run is a warm-up and is not timed. On CPU, meiflow.models.keep_freed_memory() is called first
+(glibc malloc otherwise page-faults the large batched activations in again at every step);
+--default-malloc shows the difference.
+
+    python benchmarks/bench_models.py --channels 64 --height 60 --width 96 --images 118 \
+        --batch 32 --chunk 32 --epochs 2 --threads 2 --device auto
+"""
+
+import argparse
+import time
+
+import torch
+
+from meiflow.models import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
+
+
+def train_time(
+    n_models: int,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    settings: ModelSettings,
+    args: argparse.Namespace,
+    readout: str,
+) -> float:
+    """Seconds to train a chunk of ``n_models`` for ``args.epochs`` epochs (warm-up excluded)."""
+    device = images.device
+    model = PerNeuronCNN(
+        n_models, args.height, args.width, settings, range(n_models), readout=readout
+    ).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
+    targets = targets[:, :n_models]
+
+    def step(batch: slice) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        prediction = model(images[batch])
+        poisson = (prediction - targets[batch] * torch.log(prediction + 1e-8)).mean(0)
+        (poisson + model.regularizer()).sum().backward()
+        optimizer.step()
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step(slice(0, args.batch))
+    synchronize()
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        for first in range(0, len(images), args.batch):
+            step(slice(first, first + args.batch))
+    synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--height", type=int, default=60)
+    parser.add_argument("--width", type=int, default=96)
+    parser.add_argument("--images", type=int, default=118)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--chunk", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs each; best reported")
+    parser.add_argument("--device", default="auto", help="auto = cuda when available, else cpu")
+    parser.add_argument(
+        "--readout", choices=(*READOUTS, "both"), default="adjoint", help="readout implementation"
+    )
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc malloc as it is (no meiflow.models.keep_freed_memory())",
+    )
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    tuned = False if args.default_malloc or device.type != "cpu" else keep_freed_memory()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(args.images, 1, args.height, args.width, generator=generator).to(device)
+    targets = torch.distributions.Gamma(2.0, 1.0).sample((args.images, args.chunk)).to(device)
+    settings = ModelSettings(channels=args.channels)
+    print(
+        f"device {device} ({args.threads} threads), torch {torch.__version__}; "
+        f"{args.images} images {args.height}x{args.width}, batch {args.batch}, "
+        f"{args.epochs} epochs, best of {args.repeats}; {settings}"
+        + (", channels_last" if args.channels_last else "")
+        + (", keep_freed_memory()" if tuned else ", default malloc")
+    )
+    readouts = READOUTS if args.readout == "both" else (args.readout,)
+    for readout in readouts:
+        rates = {}
+        for n_models in (1, args.chunk):
+            seconds = min(
+                train_time(n_models, images, targets, settings, args, readout)
+                for _ in range(args.repeats)
+            )
+            rates[n_models] = n_models * args.epochs / seconds
+            print(
+                f"readout {readout:7s} chunk {n_models:3d}: {seconds:8.2f} s, "
+                f"{rates[n_models]:8.3f} neuron-epochs/s"
+            )
+        print(
+            f"readout {readout:7s} batched / one-at-a-time throughput: "
+            f"{rates[args.chunk] / rates[1]:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Training: batched Adam is Adam, a chunk trains like its models alone, runs are reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from meiflow.models import ModelSettings, PerNeuronCNN, select
+from meiflow.training import BatchedAdam, TrainSettings, correlations, predict, train_chunk
+
+SMALL = ModelSettings(channels=4, layers=2, pyramid_levels=1, gauss_size=3)
+HEIGHT, WIDTH = 16, 24
+
+
+def data(n_models: int, n_images: int = 40, seed: int = 0):
+    """Images and mean counts from planted linear-nonlinear neurons."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n_images, 1, HEIGHT, WIDTH, generator=g)
+    filters = torch.randn(n_models, HEIGHT * WIDTH, generator=g)
+    drive = (images.reshape(n_images, -1) - 0.5) @ filters.T / 10
+    means = torch.nn.functional.softplus(drive) + 0.2
+    return images, means, torch.full((n_images,), 10)
+
+
+def fit(seeds, means, settings, images, model_settings=SMALL):
+    model = PerNeuronCNN(len(seeds), HEIGHT, WIDTH, model_settings, seeds)
+    return train_chunk(
+        model, images[:30], means[:30], torch.full((30,), 10), images[30:], means[30:], settings
+    )
+
+
+def test_batched_adam_with_one_model_is_torch_adam():
+    torch.manual_seed(0)
+    a = torch.randn(5, 3, requires_grad=True)
+    b = a.detach().clone().requires_grad_(True)
+    ours, theirs = BatchedAdam([a], 1, lr=0.01), torch.optim.Adam([b], lr=0.01)
+    for _ in range(20):
+        for p, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            (p**3).sum().backward()
+            opt.step()
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_batched_adam_freezes_a_model_with_zero_learning_rate():
+    p = torch.randn(6, 2, requires_grad=True)  # 3 models x 2 rows
+    before = p.detach().clone()
+    opt = BatchedAdam([p], 3, lr=0.1)
+    opt.lr[1] = 0.0
+    (p**2).sum().backward()
+    opt.step()
+    assert torch.equal(p[2:4], before[2:4]) and not torch.equal(p[:2], before[:2])
+
+
+@pytest.mark.slow
+def test_a_chunk_of_three_trains_like_each_model_alone():
+    images, means, _ = data(3)
+    settings = TrainSettings(max_epochs=12, batch_size=8, patience=2, max_decays=1)
+    chunk = fit([11, 12, 13], means, settings, images)
+    for k, seed in enumerate([11, 12, 13]):
+        alone = fit([seed], means[:, k : k + 1], settings, images)
+        np.testing.assert_array_equal(chunk.best_epoch[k], alone.best_epoch[0])
+        torch.testing.assert_close(
+            predict(select(chunk.model, [k]), images),
+            predict(alone.model, images),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        epochs = alone.train_loss.shape[1]  # the chunk may go on for its other models
+        np.testing.assert_allclose(chunk.train_loss[k, :epochs], alone.train_loss[0], rtol=1e-4)
+        assert np.isnan(chunk.train_loss[k, epochs:]).all()
+
+
+def test_training_is_deterministic():
+    images, means, _ = data(2)
+    settings = TrainSettings(max_epochs=5, batch_size=8)
+    a = fit([1, 2], means, settings, images)
+    b = fit([1, 2], means, settings, images)
+    torch.testing.assert_close(predict(a.model, images), predict(b.model, images), rtol=0, atol=0)
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+
+
+def test_the_loop_overfits_a_few_images_without_regularization():
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(8, 1, HEIGHT, WIDTH, generator=g)
+    means = 0.5 + 4.5 * torch.rand(8, 2, generator=g)
+    plain = ModelSettings(
+        channels=8, layers=2, pyramid_levels=1, gauss_size=3, gamma_laplace=0.0, gamma_group=0.0
+    )
+    model = PerNeuronCNN(2, HEIGHT, WIDTH, plain, [5, 6])
+    before = correlations(predict(model, images), means)
+    settings = TrainSettings(max_epochs=300, batch_size=8, lr=0.01, patience=300)
+    result = train_chunk(model, images, means, torch.full((8,), 10), images, means, settings)
+    after = correlations(predict(result.model, images), means)
+    assert (after > 0.95).all() and (after > before).all()
+    assert (result.train_loss[:, -1] < result.train_loss[:, 0]).all()

@@ -1,0 +1,19 @@
+"""Simulated sessions only: every stage's results against the simulator's ground truth."""
+
+
+rule check_ground_truth:
+    input:
+        ranking="results/{session}/{area}/ranking.nc",
+        psth="results/{session}/psth.nc",
+        truth="resources/simulated/{session}/ground_truth.nc",
+        scores="results/{session}/{area}/model_scores.nc",
+    output:
+        "results/{session}/{area}/ground_truth.csv",
+    log:
+        "results/{session}/logs/{area}/check_ground_truth.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/check_ground_truth.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/check_ground_truth.py"
