@@ -4,7 +4,12 @@ import numpy as np
 import xarray as xr
 
 from meiflow.images import BLANK_FRAME
-from meiflow.measures import correlation_to_average, feve, fraction_of_oracle
+from meiflow.measures import (
+    correlation_to_average,
+    feve,
+    fraction_of_oracle,
+    single_trial_correlation,
+)
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 
@@ -40,11 +45,14 @@ def main(smk) -> None:
     lin = linear["predicted_rate"].sel(unit=units, frame=test_frames).transpose("frame", "unit")
     ds["test_correlation"] = ("unit", correlation_to_average(cnn, observed, frames[trials]))
     ds["feve"] = ("unit", feve(cnn, observed, frames[trials]))
+    ds["test_correlation_single_trial"] = (
+        "unit",
+        single_trial_correlation(cnn, observed, frames[trials]),
+    )
+    oracle = ranking["oracle"].sel(unit=units).to_numpy()
     ds["fraction_of_oracle"] = (
         "unit",
-        fraction_of_oracle(
-            ds["test_correlation"].to_numpy(), ranking["oracle"].sel(unit=units).to_numpy()
-        ),
+        fraction_of_oracle(ds["test_correlation_single_trial"].to_numpy(), oracle),
     )
     ds["linear_predicted_rate"] = linear["predicted_rate"].sel(unit=units)
     ds["linear_test_correlation"] = (
@@ -55,7 +63,8 @@ def main(smk) -> None:
         "test_correlation": "correlation to average of the CNN on the test scenes",
         "validation_correlation": "best validation correlation of the CNN (early stopping)",
         "feve": "fraction of explainable variance explained on the test trials",
-        "fraction_of_oracle": "test_correlation / oracle",
+        "test_correlation_single_trial": "correlation of single test trials with the CNN",
+        "fraction_of_oracle": "test_correlation_single_trial / oracle (both single-trial)",
         "linear_test_correlation": "correlation to average of the ridge baseline (test scenes)",
         "best_epoch": "epoch of the best validation correlation",
     }.items():

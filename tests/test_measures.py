@@ -150,3 +150,14 @@ def test_pearson_rows_equals_corrcoef():
     assert np.isnan(measures.pearson_rows(a[:, :1], b[:, :1])).all()
     with pytest.raises(ValueError, match="shapes differ"):
         measures.pearson_rows(a, b[:, :-1])
+
+
+def test_single_trial_correlation_equals_numpy_over_trials():
+    rng = np.random.default_rng(12)
+    images = np.repeat(np.arange(15), 4)
+    counts = rng.poisson(rng.gamma(2.0, 1.0, (15, 3))[images])
+    predicted = rng.gamma(2.0, 1.0, (15, 3))
+    r = measures.single_trial_correlation(predicted, counts, images)
+    for u in range(3):
+        expected = np.corrcoef(predicted[images, u], counts[:, u])[0, 1]
+        assert r[u] == pytest.approx(expected, abs=1e-12)

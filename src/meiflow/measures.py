@@ -65,6 +65,20 @@ def correlation_to_average(
     return _pearson(predicted, means)
 
 
+def single_trial_correlation(
+    predicted: np.ndarray, counts: np.ndarray, images: np.ndarray
+) -> np.ndarray:
+    """Pearson r over trials of every trial's count and its image's prediction, (n_units,).
+
+    Parameters are as in :func:`correlation_to_average`. The single-trial counterpart of
+    :func:`meiflow.reliability.oracle_correlation` (the numerator of :func:`fraction_of_oracle`):
+    trial-to-trial noise caps it well below 1 even for a perfect model, at about the oracle.
+    """
+    counts, _, inverse, repeats, sums = _grouped(counts, images)
+    predicted = _check_predicted(predicted, repeats.size, sums.shape[1])
+    return _pearson(predicted[inverse], counts)
+
+
 def feve(predicted: np.ndarray, counts: np.ndarray, images: np.ndarray) -> np.ndarray:
     """Fraction of explainable variance explained of every unit, (n_units,).
 
