@@ -2,9 +2,11 @@
 
 One neuron-epoch = one model trained on all images once (forward, Poisson loss + regularizer,
 backward, an Adam step per batch). Random images and positive targets; the first batch of each
-run is a warm-up and is not timed. On CPU, meiflow.models.keep_freed_memory() is called first
-(glibc malloc otherwise page-faults the large batched activations in again at every step);
---default-malloc shows the difference.
+run is a warm-up and is not timed. Throughput is from wall-clock time; the process CPU time is
+printed too (on a shared machine the wall-clock figures of short runs suffer most).
+
+On CPU, meiflow.models.keep_freed_memory() is called first (glibc malloc otherwise page-faults
+the large batched activations in again at every step); --default-malloc shows the difference.
 
     python benchmarks/bench_models.py --channels 64 --height 60 --width 96 --images 118 \
         --batch 32 --chunk 32 --epochs 2 --threads 2 --device auto
@@ -25,8 +27,9 @@ def train_time(
     settings: ModelSettings,
     args: argparse.Namespace,
     readout: str,
-) -> float:
-    """Seconds to train a chunk of ``n_models`` for ``args.epochs`` epochs (warm-up excluded)."""
+) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds to train a chunk of ``n_models`` for ``args.epochs``
+    epochs (warm-up excluded)."""
     device = images.device
     model = PerNeuronCNN(
         n_models, args.height, args.width, settings, range(n_models), readout=readout
@@ -49,12 +52,12 @@ def train_time(
 
     step(slice(0, args.batch))
     synchronize()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(args.epochs):
         for first in range(0, len(images), args.batch):
             step(slice(first, first + args.batch))
     synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def main() -> None:
@@ -100,13 +103,13 @@ def main() -> None:
     for readout in readouts:
         rates = {}
         for n_models in (1, args.chunk):
-            seconds = min(
+            seconds, cpu = min(
                 train_time(n_models, images, targets, settings, args, readout)
                 for _ in range(args.repeats)
             )
             rates[n_models] = n_models * args.epochs / seconds
             print(
-                f"readout {readout:7s} chunk {n_models:3d}: {seconds:8.2f} s, "
+                f"readout {readout:7s} chunk {n_models:3d}: {seconds:8.2f} s ({cpu:7.2f} s CPU), "
                 f"{rates[n_models]:8.3f} neuron-epochs/s"
             )
         print(

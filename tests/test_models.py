@@ -14,6 +14,7 @@ from meiflow.models import (
     PerNeuronCNN,
     _conv_same,
     _first_layer,
+    _ModelDot,
     checkpoint_state,
     combine,
     laplace_penalty,
@@ -25,6 +26,17 @@ from meiflow.models import (
 )
 
 H, W = 20, 32
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and robust on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 SMALL = ModelSettings(channels=4, layers=3)
 SEEDS = [11, 22, 33]
 
@@ -232,6 +244,14 @@ def test_readouts_agree_with_gradients():
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+def test_model_dot():
+    x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    m = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(_ModelDot.apply(x, m), torch.einsum("bnk,nk->bn", x, m))
+    assert torch.autograd.gradcheck(_ModelDot.apply, (x, m))
+    assert torch.autograd.gradgradcheck(_ModelDot.apply, (x, m))
+
+
 @pytest.mark.parametrize("readout", ["adjoint", "sample"])
 def test_readout_points_at_the_bright_pixel(readout):
     """One model per pixel of the core grid; all see a map with one bright pixel."""
@@ -293,6 +313,10 @@ def test_checkpoint_round_trip(tmp_path):
     torch.testing.assert_close(loaded(x), model.eval()(x), atol=0, rtol=0)
     # the dict holds plain types and a state_dict; extra keys (e.g. unit ids) are allowed
     state = checkpoint_state(model)
+    numpy_settings = ModelSettings(channels=np.int64(4), gamma_group=np.float32(0.1))
+    numpy_model = PerNeuronCNN(np.int64(1), np.int64(H), W, numpy_settings, [np.int64(3)])
+    save_checkpoint(numpy_model, tmp_path / "numpy.pt")
+    assert load_checkpoint(tmp_path / "numpy.pt").settings == numpy_settings
     assert isinstance(state["settings"], dict) and state["seeds"] == SEEDS
     torch.save({**state, "units": [7, 8, 9]}, tmp_path / "extra.pt")
     torch.testing.assert_close(load_checkpoint(tmp_path / "extra.pt", "cpu")(x), model(x))

@@ -251,6 +251,9 @@ def test_model_scores_follow_the_data_contract(tiny_run):
         assert scores[name].dims == ("unit",), name
     assert np.isfinite(scores["test_correlation"]).all()
     assert scores["train_loss"].dims == ("unit", "epoch")
+    for figure in ("training_curves", "predicted_vs_observed", "cnn_vs_linear"):
+        png = (area_dir / "figures" / f"{figure}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
 def test_a_saved_chunk_reproduces_its_predictions(tiny_run):

@@ -22,6 +22,9 @@ RANKING_FIGURES = (
     "receptive_field_maps",
 )
 
+#: Figures of the model stage (meiflow.plots.models).
+MODEL_FIGURES = ("training_curves", "predicted_vs_observed", "cnn_vs_linear")
+
 
 wildcard_constraints:
     session=r"\d+",
@@ -74,6 +77,7 @@ def all_outputs():
             outputs += [
                 f"results/{session}/{area}/ranking.csv",
                 f"results/{session}/{area}/model_scores.nc",
+                *(f"results/{session}/{area}/figures/{f}.png" for f in MODEL_FIGURES),
                 *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),
             ]
             if session_source(session) == "simulated":

@@ -65,3 +65,22 @@ rule collect_models:
         "../../envs/allensdk.yaml"
     script:
         "../../scripts/collect_models.py"
+
+
+rule plot_models:
+    input:
+        scores="results/{session}/{area}/model_scores.nc",
+        scenes="results/{session}/counts/natural_scenes.nc",
+    output:
+        **{
+            name: f"results/{{session}}/{{area}}/figures/{name}.png"
+            for name in MODEL_FIGURES
+        },
+    log:
+        "results/{session}/logs/{area}/plot_models.log",
+    benchmark:
+        "results/{session}/benchmarks/{area}/plot_models.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/plot_models.py"

@@ -1,0 +1,30 @@
+"""Rule plot_models: training curves, predicted vs observed, CNN vs linear for one area."""
+
+import xarray as xr
+
+from meiflow.netcdf import read_netcdf
+from meiflow.plots import models as plots
+from meiflow.runtime import log_to
+from meiflow.scene_data import image_targets
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    scores = read_netcdf(smk.input.scores)
+    scores.attrs.update(session_id=int(smk.wildcards.session), area=smk.wildcards.area)
+    units = scores["unit"].to_numpy()
+    frames = scores["frame"].to_numpy() if "frame" in scores.coords else []
+    means, _ = image_targets(read_netcdf(smk.input.scenes), units, frames)
+    observed = xr.DataArray(
+        means.T, coords={"unit": units, "frame": frames}, dims=("unit", "frame")
+    )
+    figures = {
+        "training_curves": plots.training_curves(scores),
+        "predicted_vs_observed": plots.predicted_vs_observed(scores, observed),
+        "cnn_vs_linear": plots.cnn_vs_linear(scores),
+    }
+    for name, figure in figures.items():
+        plots.save_figure(figure, getattr(smk.output, name))
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,290 @@
+"""Figures of the report of the model-training stage, for one brain area of one session.
+
+Same conventions as :mod:`meiflow.plots.ranking` (whose helpers are reused): every function takes
+the loaded data and returns a :class:`matplotlib.figure.Figure` (6 x 4.5 inches, 150 dpi, Agg
+canvas, no pyplot); an area without a model gets an empty-state figure that says why, never an
+exception. Write a figure with :func:`meiflow.plots.ranking.save_figure`.
+
+Inputs
+------
+scores : one area's ``model_scores.nc``, dim ``unit`` sorted best first, with
+    ``test_correlation``, ``linear_test_correlation``, ``validation_correlation``, ``feve``,
+    ``best_epoch`` (unit); ``predicted_rate`` and ``linear_predicted_rate`` (unit, frame) in spikes
+    per presentation, ``split`` (train / validation / test) on ``frame``; ``train_loss`` and
+    ``validation_curve`` (unit, epoch), NaN after a model stopped. Attributes ``session_id``,
+    ``area`` and, for an empty table, ``empty_reason`` may be present.
+observed : observed mean count per image, a DataArray (unit, frame), same units as the predictions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from meiflow.plots.ranking import _empty, _figure, _titles, _units, _where, save_figure
+
+__all__ = ["cnn_vs_linear", "predicted_vs_observed", "save_figure", "training_curves"]
+
+#: Colours with a meaning, the same in every figure of this module.
+TEST_COLOR = "tab:orange"
+FIT_COLOR = "0.6"  # train and validation scenes
+CNN_COLOR = "tab:blue"
+IDENTITY_STYLE = {"color": "k", "lw": 0.9, "ls": "--", "alpha": 0.7}
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _n_units(scores: xr.Dataset) -> int:
+    return int(scores.sizes.get("unit", 0))
+
+
+def _no_unit(title: str, scores: xr.Dataset) -> Figure:
+    """Empty-state figure for an area without a trained model."""
+    reason = scores.attrs.get("empty_reason", "")
+    message = "no trained model in this area" + (f":\n{reason}" if reason else "")
+    return _empty(title, scores, message)
+
+
+def _missing(scores: xr.Dataset, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name not in scores.variables]
+
+
+def _unit_colors(k: int) -> list:
+    """``k`` distinct colours: the strong half of tab20 first, then its pale half."""
+    tab20 = colormaps["tab20"]
+    order = list(range(0, 20, 2)) + list(range(1, 20, 2))
+    return [tab20(order[i % 20]) for i in range(k)]
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def _shown_note(k: int, n: int) -> str:
+    return f"best {k} of {n} units shown" if k < n else _units(n)
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def training_curves(scores: xr.Dataset, max_units: int = 12) -> Figure:
+    """Validation correlation (top) and train loss (bottom) per epoch of the best-ranked units.
+
+    One colour per unit (legend on the right, best ranked first), at most ``max_units`` units in
+    the order of ``scores``; a dot edged in black marks each model's ``best_epoch`` (the epoch
+    early stopping kept) on both panels. Curves end where a model stopped (NaN).
+    """
+    title = "Training curves of the CNN models"
+    n = _n_units(scores)
+    if n == 0:
+        return _no_unit(title, scores)
+    missing = _missing(scores, ("validation_curve", "train_loss", "best_epoch"))
+    if missing:
+        return _empty(title, scores, f"no training curves in the scores: {', '.join(missing)}")
+    k = min(n, max(int(max_units), 0))
+    if k == 0:
+        return _empty(title, scores, "no unit to show (max_units = 0)")
+    sub = scores.isel(unit=slice(0, k))
+    validation = sub["validation_curve"].transpose("unit", "epoch").to_numpy().astype(float)
+    loss = sub["train_loss"].transpose("unit", "epoch").to_numpy().astype(float)
+    epochs = (
+        sub["epoch"].to_numpy().astype(float)
+        if "epoch" in sub.coords
+        else np.arange(validation.shape[1], dtype=float)
+    )
+    best = sub["best_epoch"].to_numpy()
+    units = sub["unit"].to_numpy()
+
+    fig = _figure()
+    ax, ax_loss = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    colors = _unit_colors(k)
+    for i in range(k):  # one line per unit, drawing only
+        ax.plot(
+            epochs, validation[i], lw=1.1, color=colors[i], label=f"unit {units[i]}", gid="unit"
+        )
+        ax_loss.plot(epochs, loss[i], lw=1.1, color=colors[i], gid="unit")
+        b = int(best[i]) if np.isfinite(best[i]) else -1
+        if 0 <= b < epochs.size:
+            marker = {"marker": "o", "ms": 5, "mec": "k", "mew": 0.7, "color": colors[i]}
+            ax.plot(epochs[b], validation[i, b], zorder=3, gid="best_epoch", **marker)
+            ax_loss.plot(epochs[b], loss[i, b], zorder=3, gid="best_epoch", **marker)
+    ax.set_ylabel("validation r")
+    ax_loss.set_ylabel("train loss\n(Poisson)")
+    ax_loss.set_xlabel("epoch")
+    for a in (ax, ax_loss):
+        a.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="", marker="o", ms=5, mec="k", mew=0.7, color="w"))
+    labels.append("best epoch")
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
+    _titles(fig, ax, title, scores, f"{_shown_note(k, n)}, best ranked first in the legend")
+    return fig
+
+
+# ---------------------------------------------------------------------- predicted vs observed
+
+
+def predicted_vs_observed(
+    scores: xr.Dataset, observed: xr.DataArray, max_units: int = 12
+) -> Figure:
+    """Observed mean count (x) against the CNN's prediction (y), one point per scene and unit.
+
+    Small multiples of the best-ranked units of ``scores`` that are also in ``observed`` (at most
+    ``max_units``); the test scenes in :data:`TEST_COLOR`, train and validation scenes in grey,
+    a dashed identity line, each panel titled with the unit and its test correlation. Only the
+    frames present in both inputs are drawn.
+    """
+    title = "CNN prediction vs observed response, per scene"
+    n = _n_units(scores)
+    if n == 0:
+        return _no_unit(title, scores)
+    if "predicted_rate" not in scores:
+        return _empty(title, scores, "no CNN prediction (predicted_rate) in the scores")
+    units = scores["unit"].to_numpy()
+    present = np.flatnonzero(np.isin(units, observed["unit"].to_numpy()))
+    frames = np.intersect1d(scores["frame"].to_numpy(), observed["frame"].to_numpy())
+    if present.size == 0 or frames.size == 0:
+        return _empty(title, scores, "no observed response for this area's models (unit or frame)")
+    take = present[: max(int(max_units), 0)]
+    if take.size == 0:
+        return _empty(title, scores, "no unit to show (max_units = 0)")
+    sub = scores.isel(unit=take).sel(frame=frames)
+    predicted = sub["predicted_rate"].transpose("unit", "frame").to_numpy().astype(float)
+    seen = (
+        observed.sel(unit=sub["unit"].to_numpy(), frame=frames)
+        .transpose("unit", "frame")
+        .to_numpy()
+        .astype(float)
+    )
+    if "split" in sub.coords:
+        test = sub["split"].to_numpy().astype(str) == "test"
+    else:
+        test = np.zeros(frames.size, bool)
+    test_r = (
+        sub["test_correlation"].to_numpy().astype(float)
+        if "test_correlation" in sub
+        else np.full(take.size, np.nan)
+    )
+
+    k = take.size
+    ncols = min(4, int(np.ceil(np.sqrt(k))))
+    nrows = int(np.ceil(k / ncols))
+    fig = _figure()
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[k:]:
+        ax.remove()
+    for i in range(k):  # one small panel per unit, drawing only
+        ax = axes[i]
+        ax.scatter(
+            seen[i, ~test],
+            predicted[i, ~test],
+            s=7,
+            color=FIT_COLOR,
+            linewidths=0,
+            alpha=0.8,
+            label="train and\nvalidation scenes",
+            gid="fit",
+        )
+        ax.scatter(
+            seen[i, test],
+            predicted[i, test],
+            s=12,
+            color=TEST_COLOR,
+            edgecolors="k",
+            linewidths=0.3,
+            zorder=3,
+            label="test scenes",
+            gid="test",
+        )
+        values = np.concatenate((seen[i], predicted[i]))
+        values = values[np.isfinite(values)]
+        high = float(values.max()) if values.size else 1.0
+        low = min(0.0, float(values.min())) if values.size else 0.0
+        high = high if high > low else low + 1.0
+        pad = 0.05 * (high - low)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], gid="identity", **IDENTITY_STYLE)
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_title(f"unit {sub['unit'].to_numpy()[i]}, test r={_fmt(test_r[i])}", fontsize=6.5)
+        ax.tick_params(labelsize=6)
+    fig.supxlabel("observed mean count (spikes per presentation)", fontsize=8)
+    fig.supylabel("CNN prediction (spikes per presentation)", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], **IDENTITY_STYLE))
+    labels.append("identity")
+    fig.legend(
+        handles, labels, loc="outside right center", fontsize=7, frameon=False, markerscale=1.5
+    )
+    note = f"{_shown_note(k, present.size)}; {int(test.sum())} test of {frames.size} scenes"
+    fig.suptitle(f"{title}\n{_where(scores)} — {note}", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------- CNN vs linear
+
+
+def cnn_vs_linear(scores: xr.Dataset) -> Figure:
+    """Test correlation of the ridge baseline (x) against the CNN's (y), one point per unit.
+
+    A dashed identity line (points above it: the CNN predicts better), both axes from
+    min(0, lowest value) to 1, and the medians of both in a note; units with a NaN correlation are
+    left out and counted in the subtitle.
+    """
+    title = "CNN vs linear (ridge) model, test correlation"
+    n = _n_units(scores)
+    if n == 0:
+        return _no_unit(title, scores)
+    missing = _missing(scores, ("test_correlation", "linear_test_correlation"))
+    if missing:
+        return _empty(title, scores, f"no test correlations in the scores: {', '.join(missing)}")
+    cnn = scores["test_correlation"].to_numpy().astype(float)
+    linear = scores["linear_test_correlation"].to_numpy().astype(float)
+    shown = np.isfinite(cnn) & np.isfinite(linear)
+    if not shown.any():
+        return _empty(title, scores, f"every test correlation of the {_units(n)} is NaN")
+    x, y = linear[shown], cnn[shown]
+    fig = _figure()
+    ax = fig.add_subplot()
+    above = y > x
+    ax.scatter(
+        x,
+        y,
+        s=22,
+        color=CNN_COLOR,
+        edgecolors="k",
+        linewidths=0.4,
+        alpha=0.85,
+        zorder=3,
+        gid="unit",
+    )
+    low = min(0.0, float(np.min(x)), float(np.min(y)))
+    low = low - 0.03 * (1.0 - low) if low < 0 else 0.0
+    ax.plot([low, 1.0], [low, 1.0], gid="identity", label="identity", **IDENTITY_STYLE)
+    ax.set_xlim(low, 1.0)
+    ax.set_ylim(low, 1.0)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("linear model (ridge): test correlation r")
+    ax.set_ylabel("CNN: test correlation r")
+    ax.grid(alpha=0.3)
+    ax.text(
+        0.97,
+        0.03,
+        f"median r\nCNN {np.median(y):.2f}\nlinear {np.median(x):.2f}\n"
+        f"CNN better: {int(above.sum())} of {x.size}",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        transform=ax.transAxes,
+        bbox={"boxstyle": "round", "facecolor": "w", "edgecolor": "0.7", "alpha": 0.9},
+        gid="medians",
+    )
+    note = f"{_units(x.size)}"
+    if (~shown).any():
+        note += f"; {_units(int((~shown).sum()))} with a NaN correlation left out"
+    _titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
+    return fig

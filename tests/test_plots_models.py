@@ -1,0 +1,178 @@
+"""Tests of meiflow.plots.models on synthetic model_scores datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from meiflow.plots import models as plots
+
+pytestmark = pytest.mark.filterwarnings("error")  # the figures must not spill warnings
+
+N_FRAMES = 20
+N_EPOCHS = 10
+SPLITS = np.array(["train"] * 12 + ["validation"] * 4 + ["test"] * 4)
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def make_scores(n_units: int = 5, seed: int = 0) -> xr.Dataset:
+    """One area's model scores, best first, models stopping at different epochs."""
+    rng = np.random.default_rng(seed)
+    units = rng.choice(np.arange(100, 1000), n_units, replace=False)
+    test_r = np.sort(rng.uniform(0.1, 0.8, n_units))[::-1]
+    rate = rng.gamma(2.0, 1.0, (n_units, N_FRAMES))
+    epochs = np.arange(N_EPOCHS)
+    validation = np.full((n_units, N_EPOCHS), np.nan)
+    loss = np.full((n_units, N_EPOCHS), np.nan)
+    best = np.zeros(n_units, np.int64)
+    for i in range(n_units):
+        stop = int(rng.integers(5, N_EPOCHS + 1))
+        curve = test_r[i] * (1 - np.exp(-(epochs[:stop] + 1) / 2.0)) + rng.normal(0, 0.02, stop)
+        validation[i, :stop] = curve
+        loss[i, :stop] = 1.0 + np.exp(-epochs[:stop] / 3.0)
+        best[i] = int(np.argmax(curve))
+    return xr.Dataset(
+        {
+            "test_correlation": ("unit", test_r),
+            "linear_test_correlation": ("unit", test_r * rng.uniform(0.5, 1.1, n_units)),
+            "validation_correlation": ("unit", np.nanmax(validation, axis=1)),
+            "feve": ("unit", test_r**2),
+            "best_epoch": ("unit", best),
+            "predicted_rate": (("unit", "frame"), rate),
+            "linear_predicted_rate": (("unit", "frame"), rate * 0.8),
+            "train_loss": (("unit", "epoch"), loss),
+            "validation_curve": (("unit", "epoch"), validation),
+        },
+        coords={
+            "unit": units,
+            "frame": np.arange(N_FRAMES),
+            "split": ("frame", SPLITS),
+            "epoch": epochs,
+        },
+        attrs={"session_id": 715093703, "area": "VISp"},
+    )
+
+
+def make_observed(scores: xr.Dataset, seed: int = 1) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    rate = scores["predicted_rate"]
+    return (rate + rng.normal(0, 0.3, rate.shape)).clip(min=0).rename("observed")
+
+
+def empty_scores() -> xr.Dataset:
+    """What collect_models writes for an area without a selected unit."""
+    return xr.Dataset(
+        coords={"unit": np.array([], dtype=np.int64)},
+        attrs={"empty_reason": "no unit of the area passed the selection rule"},
+    )
+
+
+def texts(fig: Figure) -> str:
+    """Every text of the figure, joined (titles, labels, notes)."""
+    return "\n".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+
+
+def by_gid(ax, gid: str) -> list:
+    return [c for c in ax.get_children() if c.get_gid() == gid]
+
+
+# -------------------------------------------------------------------------------------- tests
+
+
+def test_training_curves_one_line_and_marker_per_unit():
+    scores = make_scores(4)
+    fig = plots.training_curves(scores)
+    assert isinstance(fig, Figure)
+    ax, ax_loss = fig.axes
+    for a in (ax, ax_loss):
+        assert len(by_gid(a, "unit")) == 4
+        assert len(by_gid(a, "best_epoch")) == 4
+    marker = by_gid(ax, "best_epoch")[0]
+    first = scores.isel(unit=0)
+    best = int(first["best_epoch"])
+    assert marker.get_xdata()[0] == best
+    assert marker.get_ydata()[0] == pytest.approx(float(first["validation_curve"][best]))
+    assert "VISp" in texts(fig)
+
+
+def test_training_curves_max_units():
+    fig = plots.training_curves(make_scores(5), max_units=3)
+    assert len(by_gid(fig.axes[0], "unit")) == 3
+    assert "best 3 of 5 units" in texts(fig)
+
+
+def test_predicted_vs_observed_panels_and_test_highlight():
+    scores = make_scores(5)
+    observed = make_observed(scores)
+    fig = plots.predicted_vs_observed(scores, observed, max_units=12)
+    assert len(fig.axes) == 5
+    for ax in fig.axes:
+        (fit,) = by_gid(ax, "fit")
+        (test,) = by_gid(ax, "test")
+        assert len(test.get_offsets()) == int((SPLITS == "test").sum())
+        assert len(fit.get_offsets()) + len(test.get_offsets()) == N_FRAMES
+        assert len(by_gid(ax, "identity")) == 1
+    assert "test r=" in fig.axes[0].get_title()
+    assert fig.legends and "test scenes" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_predicted_vs_observed_subset_of_units_and_frames():
+    scores = make_scores(5)
+    observed = make_observed(scores).isel(unit=[1, 3], frame=slice(0, 18))  # 2 test scenes left
+    fig = plots.predicted_vs_observed(scores, observed, max_units=1)
+    assert len(fig.axes) == 1
+    assert str(scores["unit"].to_numpy()[1]) in fig.axes[0].get_title()
+    assert len(by_gid(fig.axes[0], "test")[0].get_offsets()) == 2
+
+
+def test_cnn_vs_linear_one_point_per_unit():
+    scores = make_scores(5)
+    fig = plots.cnn_vs_linear(scores)
+    (ax,) = fig.axes
+    (points,) = by_gid(ax, "unit")
+    offsets = np.asarray(points.get_offsets())
+    assert offsets.shape == (5, 2)
+    np.testing.assert_allclose(offsets[:, 0], scores["linear_test_correlation"])
+    np.testing.assert_allclose(offsets[:, 1], scores["test_correlation"])
+    assert ax.get_xlim() == (0.0, 1.0) and ax.get_ylim() == (0.0, 1.0)
+    median = float(np.median(scores["test_correlation"]))
+    assert f"CNN {median:.2f}" in texts(fig)
+
+
+def test_cnn_vs_linear_negative_and_nan():
+    scores = make_scores(4)
+    scores["linear_test_correlation"][0] = -0.2
+    scores["test_correlation"][1] = np.nan
+    fig = plots.cnn_vs_linear(scores)
+    (ax,) = fig.axes
+    assert len(by_gid(ax, "unit")[0].get_offsets()) == 3
+    assert ax.get_xlim()[0] < -0.2 and ax.get_xlim()[1] == 1.0
+    assert "1 unit with a NaN correlation left out" in texts(fig)
+
+
+@pytest.mark.parametrize("name", ["training_curves", "predicted_vs_observed", "cnn_vs_linear"])
+def test_empty_scores(name, tmp_path):
+    scores = empty_scores()
+    args = (scores, make_observed(make_scores(3))) if name == "predicted_vs_observed" else (scores,)
+    fig = getattr(plots, name)(*args)
+    assert isinstance(fig, Figure)
+    assert "no trained model" in texts(fig)
+    assert "selection rule" in texts(fig)
+    path = plots.save_figure(fig, tmp_path / f"{name}.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_figure_writes_png(tmp_path):
+    scores = make_scores(3)
+    figures = {
+        "curves": plots.training_curves(scores),
+        "scatter": plots.predicted_vs_observed(scores, make_observed(scores)),
+        "linear": plots.cnn_vs_linear(scores),
+    }
+    for name, fig in figures.items():
+        path = plots.save_figure(fig, tmp_path / "out" / f"{name}.png")
+        assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
