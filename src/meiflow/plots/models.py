@@ -210,7 +210,7 @@ def predicted_vs_observed(
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(low - pad, high + pad)
         ax.set_aspect("equal", adjustable="box")
-        ax.set_title(f"unit {sub['unit'].to_numpy()[i]}, test r={_fmt(test_r[i])}", fontsize=6.5)
+        ax.set_title(f"unit {sub['unit'].to_numpy()[i]}\ntest r={_fmt(test_r[i])}", fontsize=6.5)
         ax.tick_params(labelsize=6)
     fig.supxlabel("observed mean count (spikes per presentation)", fontsize=8)
     fig.supylabel("CNN prediction (spikes per presentation)", fontsize=8)
