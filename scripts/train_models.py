@@ -6,7 +6,13 @@ import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.model_io import chunk_units, scene_inputs
-from meiflow.models import ModelSettings, PerNeuronCNN, checkpoint_state, select
+from meiflow.models import (
+    ModelSettings,
+    PerNeuronCNN,
+    checkpoint_state,
+    keep_freed_memory,
+    select,
+)
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 from meiflow.scene_data import image_targets, pixel_to_grid, readout_candidates
@@ -20,6 +26,8 @@ def main(smk) -> None:
     architecture = ModelSettings(**settings["architecture"])
     training = TrainSettings(**settings["training"])
     device = device_for(settings["device"])
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     ranking = read_netcdf(smk.input.ranking, ("selected",))
     units = chunk_units(ranking, int(smk.wildcards.chunk), settings["chunk_size"])
     images, split = scene_inputs(smk.input.images, settings["split"])

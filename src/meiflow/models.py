@@ -334,7 +334,8 @@ class PerNeuronCNN(nn.Module):
         seeds: one int per model; model k's initial parameters depend only on ``seeds[k]``.
         readout: "adjoint" (default) or "sample", two implementations of the same readout:
             "sample" builds the Laplace pyramid of every core feature map and samples each level
-            with F.grid_sample(align_corners=True) at the model's position, as described;
+            with F.grid_sample(align_corners=True) over a (B * n_models, F, h_l, w_l) view at
+            the model's position (one grid point per image and model), the reference;
             "adjoint" uses that pyramid + sampling is linear in the core output: it pushes the
             bilinear sampling weights of each model's position back through the (transposed)
             pyramid to one map per level and model, (n_models, levels + 1, h, w), combines them
@@ -428,6 +429,7 @@ class PerNeuronCNN(nn.Module):
     # -- readout ---------------------------------------------------------------------------
 
     def clamped_positions(self) -> Tensor:
+        """Positions limited to the feature map, [-1, 1] (differentiable, not in place)."""
         return self.positions.clamp(-1.0, 1.0)
 
     def readout_sampled(self, features: Tensor) -> Tensor:
