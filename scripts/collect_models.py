@@ -3,7 +3,6 @@
 import numpy as np
 import xarray as xr
 
-from meiflow.images import BLANK_FRAME
 from meiflow.measures import (
     correlation_to_average,
     feve,
@@ -12,6 +11,7 @@ from meiflow.measures import (
 )
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
+from meiflow.scene_data import frames_of
 
 
 def main(smk) -> None:
@@ -37,8 +37,7 @@ def main(smk) -> None:
     units = ds["unit"].to_numpy()
     counts = read_netcdf(smk.input.scenes).sel(unit=units)
     frames = counts["frame"].to_numpy().astype(np.int64)
-    split = dict(zip(ds["frame"].to_numpy().tolist(), ds["split"].to_numpy().tolist(), strict=True))
-    test_frames = np.array(sorted(f for f, s in split.items() if s == "test" and f != BLANK_FRAME))
+    test_frames = frames_of(ds, "test")  # scenes only: the blank is always a training image
     trials = np.isin(frames, test_frames)
     observed = counts["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
     cnn = ds["predicted_rate"].sel(frame=test_frames).transpose("frame", "unit").to_numpy()

@@ -5,8 +5,7 @@ from meiflow.allen_cache import load_session
 from meiflow.counts import count_table
 from meiflow.netcdf import write_netcdf
 from meiflow.runtime import log_to
-
-PRESENTATION_S = 0.25  # natural scenes and gabors both last 250 ms
+from meiflow.simulation import PRESENTATION_S  # natural scenes and gabors both last 250 ms
 
 
 def main(smk) -> None:

@@ -27,8 +27,6 @@ def _describe(error: jsonschema.ValidationError) -> str:
     key = _key_path(error.absolute_path)
     if error.validator == "additionalProperties":
         return f"config key '{key}': {error.message} (unknown key: check its spelling)"
-    if error.validator == "required":
-        return f"config key '{key}': {error.message}"
     return f"config key '{key}': {error.message}"
 
 

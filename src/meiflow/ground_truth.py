@@ -11,6 +11,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from meiflow.measures import pearson_rows
+from meiflow.scene_data import frames_of
 
 
 def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> dict[str, float]:
@@ -81,7 +82,7 @@ def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
             for t in ("simple", "complex")
         }
     units = scores["unit"].to_numpy()
-    test = scores["frame"].to_numpy()[scores["split"].to_numpy() == "test"]
+    test = frames_of(scores, "test")
     true = truth["true_rate"].sel(unit=units, frame=test).transpose("unit", "frame").to_numpy()
     cell_type = truth["cell_type"].sel(unit=units).to_numpy()
     result = {}

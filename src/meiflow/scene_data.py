@@ -36,6 +36,11 @@ def split_scenes(frames: np.ndarray, validation: float, test: float, seed: int) 
     return np.array([split.get(int(f), "train") for f in frames])
 
 
+def frames_of(ds: xr.Dataset, split: str) -> np.ndarray:
+    """The frames of ``ds`` whose ``split`` coordinate is ``split``, in the dataset's order."""
+    return ds["frame"].to_numpy()[ds["split"].to_numpy() == split]
+
+
 def image_targets(counts: xr.Dataset, units: np.ndarray, frames: np.ndarray) -> tuple:
     """Mean count per image of ``units`` for ``frames``, and the trials per image.
 

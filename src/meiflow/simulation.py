@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from meiflow.allen_cache import DEFAULT_UNIT_FILTER
 from meiflow.allen_format import SessionTables
 from meiflow.geometry import ScreenGeometry
 from meiflow.images import BLANK_FRAME, model_images, with_blank
@@ -210,9 +211,9 @@ def quality_metrics(
 def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
     """AllenSDK's default unit filter applied to a metrics table (n_units,) bool."""
     return (
-        (metrics["amplitude_cutoff"] <= 0.1)
-        & (metrics["presence_ratio"] >= 0.95)
-        & (metrics["isi_violations"] <= 0.5)
+        (metrics["amplitude_cutoff"] <= DEFAULT_UNIT_FILTER["amplitude_cutoff_maximum"])
+        & (metrics["presence_ratio"] >= DEFAULT_UNIT_FILTER["presence_ratio_minimum"])
+        & (metrics["isi_violations"] <= DEFAULT_UNIT_FILTER["isi_violations_maximum"])
         & (metrics["quality"] == "good")
     ).to_numpy()
 
