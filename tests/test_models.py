@@ -214,6 +214,21 @@ def test_models_are_independent(mode, readout):
             torch.testing.assert_close(model_rows(tensor, 3)[1], own.view(-1), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("readout", ["adjoint", "sample"])
+@pytest.mark.parametrize("pool", [1, 2])
+def test_paired_images_go_to_their_own_model(readout, pool):
+    """(B, n, H, W) input: model k's output for channel k equals its output for that image."""
+    settings = ModelSettings(channels=4, layers=3, pool=pool)
+    model = perturbed(PerNeuronCNN(3, H, W, settings, SEEDS, readout=readout)).eval()
+    x = images(6).view(2, 3, H, W)
+    paired = model(x)
+    assert paired.shape == (2, 3)
+    for k in range(3):
+        torch.testing.assert_close(paired[:, k], model(x[:, k : k + 1])[:, k], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="1 or 3"):
+        model(images(4).view(2, 2, H, W))
+
+
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_gradients_stay_in_their_model(mode):
     settings = ModelSettings(channels=4, layers=3, gamma_readout=0.1)

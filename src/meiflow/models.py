@@ -153,20 +153,22 @@ def _conv_same(x: Tensor, weight: Tensor, groups: int = 1) -> Tensor:
     return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, groups=groups)
 
 
-def _first_layer(images: Tensor, weight: Tensor, pool: int) -> Tensor:
-    """avg_pool2d(_conv_same(images, weight), pool) as one convolution of stride ``pool``.
+def _first_layer(images: Tensor, weight: Tensor, pool: int, groups: int = 1) -> Tensor:
+    """avg_pool2d(_conv_same(images, weight, groups), pool) as one convolution of stride ``pool``.
 
     The effective kernel (k + pool - 1 wide) is the full convolution of ``weight`` with the
     pool x pool box of value 1 / pool^2; the output has floor(size / pool) rows and columns like
     AvgPool2d.
     """
     if pool == 1:
-        return _conv_same(images, weight)
+        return _conv_same(images, weight, groups=groups)
     k_h, k_w = weight.shape[-2:]
     (top, bottom), (left, right) = _same_padding(k_h), _same_padding(k_w)
     box = torch.full((1, 1, pool, pool), 1.0 / pool**2, dtype=weight.dtype, device=weight.device)
     effective = F.conv2d(F.pad(weight, (pool - 1,) * 4), box)
-    return F.conv2d(F.pad(images, (left, right, top, bottom)), effective, stride=pool)
+    return F.conv2d(
+        F.pad(images, (left, right, top, bottom)), effective, stride=pool, groups=groups
+    )
 
 
 def binomial_kernel(size: int) -> list[float]:
@@ -404,13 +406,18 @@ class PerNeuronCNN(nn.Module):
     # -- core ------------------------------------------------------------------------------
 
     def core(self, images: Tensor) -> list[Tensor]:
-        """Outputs of the core layers, each (B, n_models * channels, h, w), h, w = core_size."""
+        """Outputs of the core layers, each (B, n_models * channels, h, w), h, w = core_size.
+
+        ``images`` (B, 1, H, W) are seen by every model; (B, n_models, H, W) are paired: model k
+        sees channel k only.
+        """
         s, n = self.settings, self.n_models
         # Layer 0: one convolution with n_models * channels outputs on the single-channel image
-        # is the grouped convolution of the image repeated to n_models channels; the 'same'
-        # convolution followed by AvgPool2d(pool) is one stride-pool convolution with the kernel
-        # convolved with the pool's box (no full-resolution intermediate, fewer operations).
-        x = _first_layer(images, self.conv_weights[0], s.pool)
+        # is the grouped convolution of the image repeated to n_models channels (paired images:
+        # the grouped convolution itself); the 'same' convolution followed by AvgPool2d(pool) is
+        # one stride-pool convolution with the kernel convolved with the pool's box (no
+        # full-resolution intermediate, fewer operations).
+        x = _first_layer(images, self.conv_weights[0], s.pool, groups=images.shape[1])
         x = F.elu(self.norms[0](x))
         outputs = [x]
         for layer in range(1, s.layers):
@@ -498,10 +505,19 @@ class PerNeuronCNN(nn.Module):
         return _ModelDot.apply(features.reshape(batch, n, -1), self.effective_maps().view(n, -1))
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 1, H, W) images in [0, 1] -> (B, n_models) positive predicted spike counts."""
-        if images.dim() != 4 or tuple(images.shape[1:]) != (1, self.height, self.width):
+        """Images in [0, 1] -> (B, n_models) positive predicted spike counts.
+
+        ``images`` is (B, 1, H, W), every image seen by every model, or (B, n_models, H, W),
+        paired: output [b, k] is model k's response to images[b, k] (e.g. one MEI per model).
+        """
+        if (
+            images.dim() != 4
+            or images.shape[1] not in (1, self.n_models)
+            or tuple(images.shape[2:]) != (self.height, self.width)
+        ):
             raise ValueError(
-                f"expected images (B, 1, {self.height}, {self.width}), got {tuple(images.shape)}"
+                f"expected images (B, 1 or {self.n_models}, {self.height}, {self.width}), "
+                f"got {tuple(images.shape)}"
             )
         if self.readout == "sample":
             drive = self.readout_drive(self.features(images))
