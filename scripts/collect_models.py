@@ -66,6 +66,7 @@ def main(smk) -> None:
         "fraction_of_oracle": "test_correlation_single_trial / oracle (both single-trial)",
         "linear_test_correlation": "correlation to average of the ridge baseline (test scenes)",
         "best_epoch": "epoch of the best validation correlation",
+        "gabor_correlation": "correlation of the CNN with the mean counts of the gabors conditions",
     }.items():
         ds[name].attrs["long_name"] = text
     log.info(

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from meiflow.models import ModelSettings, PerNeuronCNN, select
-from meiflow.training import BatchedAdam, TrainSettings, correlations, predict, train_chunk
+from meiflow.training import (
+    BatchedAdam,
+    TrainSettings,
+    correlations,
+    initial_bias,
+    predict,
+    train_chunk,
+)
 
 SMALL = ModelSettings(channels=4, layers=2, pyramid_levels=1, gauss_size=3)
 HEIGHT, WIDTH = 16, 24
@@ -95,3 +102,10 @@ def test_the_loop_overfits_a_few_images_without_regularization():
     after = correlations(predict(result.model, images), means)
     assert (after > 0.95).all() and (after > before).all()
     assert (result.train_loss[:, -1] < result.train_loss[:, 0]).all()
+
+
+def test_initial_bias_inverts_the_output_nonlinearity():
+    means = torch.tensor([0.05, 0.5, 1.0, 3.0, 12.0])
+    output = torch.nn.functional.elu(initial_bias(means)) + 1.0
+    torch.testing.assert_close(output, means)
+    assert torch.isfinite(initial_bias(torch.tensor([0.0]))).all()

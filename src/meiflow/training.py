@@ -113,6 +113,16 @@ def poisson_loss(
     return (weights[:, None] * nll).sum(0) / weights.sum()
 
 
+def initial_bias(mean_response: torch.Tensor) -> torch.Tensor:
+    """Bias b with ELU(b) + 1 = mean_response (the output of a model whose drive is 0).
+
+    ``mean_response`` (n_models,) in spikes; m >= 1 gives b = m - 1, smaller m gives b = log(m)
+    (m floored at 1e-3 spikes, where the output is flat anyway).
+    """
+    m = mean_response.clamp_min(1e-3)
+    return torch.where(m >= 1.0, m - 1.0, torch.log(m))
+
+
 def correlations(predicted: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     """Pearson r per column of two (n_images, n_models) tensors; NaN for constant columns."""
     p = predicted - predicted.mean(0)
@@ -150,8 +160,13 @@ def train_chunk(
         improved by ``tolerance`` for ``patience`` epochs, the best state is restored and the
         learning rate multiplied by ``lr_decay``; after ``max_decays`` decays the model stops
         (learning rate 0). The model ends at its best epoch's state.
+
+    Each model's output bias starts where the output nonlinearity gives its unit's mean
+    training response (:func:`initial_bias`), so no model starts far off in scale.
     """
     n = model.n_models
+    with torch.no_grad():
+        model.bias.copy_(initial_bias(train_means.mean(0)).to(model.bias))
     tensors = dict(model_tensors(model))
     params = [p for _, p in model.named_parameters()]
     optimizer = BatchedAdam(params, n, settings.lr)

@@ -27,6 +27,7 @@ rule train_models:
         images="results/{session}/images.nc",
         scenes="results/{session}/counts/natural_scenes.nc",
         linear="results/{session}/{area}/linear.nc",
+        gabors="results/{session}/counts/gabors.nc",
     output:
         nc="results/{session}/{area}/models/chunk_{chunk}.nc",
         checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
