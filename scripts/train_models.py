@@ -57,33 +57,29 @@ def main(smk) -> None:
     train, val = split == "train", split == "validation"
     result = train_chunk(model, x[train], y[train], r[train], x[val], y[val], training)
 
-    # keep, for every unit, the candidate whose model predicts the unit's responses to the 243
-    # held-out gabors conditions best (a far larger test of the readout position than the few
-    # validation scenes, which decide between equal gabor scores, e.g. NaN ones)
-    gabors = condition_means(read_netcdf(smk.input.gabors), units)
-    frames_gabor = torch.as_tensor(drifting_frames(gabors, geometry, height, width), device=device)
-    observed_gabor = torch.as_tensor(
-        gabors["mean_count"].to_numpy().T[:, unit_index], dtype=torch.float32, device=device
-    )
-    gabor_r = correlations(predict_conditions(result.model, frames_gabor), observed_gabor)
-    gabor_r = np.nan_to_num(gabor_r.cpu().numpy(), nan=-1.0)
-    score = np.stack([gabor_r, result.best_validation_correlation], axis=1)
+    # keep, for every unit, the candidate whose model validates best
     best = np.array(
         [
-            candidates[np.lexsort(score[candidates].T[::-1])[-1]]
-            for candidates in (np.flatnonzero(unit_index == k) for k in range(units.size))
+            np.flatnonzero(unit_index == k)[
+                np.argmax(result.best_validation_correlation[unit_index == k])
+            ]
+            for k in range(units.size)
         ]
     )
-    log.info("readout starts chosen by gabor r: %s", np.round(gabor_r[best], 2).tolist())
     chosen = select(result.model, best.tolist())
     predicted = predict(chosen, x).cpu().numpy()
+    # generalization to another stimulus: the 243 gabors conditions, never trained on
+    gabors = condition_means(read_netcdf(smk.input.gabors), units)
+    frames_gabor = torch.as_tensor(drifting_frames(gabors, geometry, height, width), device=device)
+    observed_gabor = torch.as_tensor(gabors["mean_count"].to_numpy().T, device=device)
+    gabor_r = correlations(predict_conditions(chosen, frames_gabor), observed_gabor.float())
     torch.save({**checkpoint_state(chosen), "units": units.tolist()}, smk.output.checkpoint)
     ds = xr.Dataset(
         {
             "predicted_rate": (("unit", "frame"), predicted.T),
             "best_epoch": ("unit", result.best_epoch[best]),
             "validation_correlation": ("unit", result.best_validation_correlation[best]),
-            "gabor_correlation": ("unit", gabor_r[best]),
+            "gabor_correlation": ("unit", gabor_r.cpu().numpy()),
             "train_loss": (("unit", "epoch"), result.train_loss[best]),
             "validation_curve": (("unit", "epoch"), result.validation_correlation[best]),
             "readout_start_col": ("unit", pixels[best, 0]),
