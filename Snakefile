@@ -19,6 +19,7 @@ include: "workflow/rules/sessions.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/ranking.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/meis.smk"
 include: "workflow/rules/ground_truth.smk"
 
 

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from meiflow.ground_truth import model_checks, ranking_checks
+from meiflow.geometry import ScreenGeometry
+from meiflow.ground_truth import mei_checks, model_checks, ranking_checks
 from meiflow.netcdf import read_netcdf
 from meiflow.runtime import log_to
 
@@ -15,6 +16,13 @@ def main(smk) -> None:
     row = {"session": int(smk.wildcards.session), "area": smk.wildcards.area}
     row |= ranking_checks(ranking, truth, latency)
     row |= model_checks(read_netcdf(smk.input.scores), truth)
+    row |= mei_checks(
+        read_netcdf(smk.input.meis),
+        read_netcdf(smk.input.gabors),
+        read_netcdf(smk.input.metrics),
+        truth,
+        ScreenGeometry(**smk.params.screen),
+    )
     for key, value in row.items():
         log.info("%s: %s", key, value)
     pd.DataFrame([row]).to_csv(smk.output[0], index=False)

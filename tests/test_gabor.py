@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
+import torch
 
-from meiflow.gabor import allen_gabor_stimulus, gabor
+from meiflow.gabor import allen_gabor_stimulus, gabor, gabor_formula
 from meiflow.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 HEIGHT, WIDTH = 190, 240  # 2 pixels per degree
 X, Y = GEOM.pixel_grid(HEIGHT, WIDTH)
 NO_ENVELOPE = 1e9
+# centre x, centre y (deg), orientation (deg), sf (cpd), phase (rad), sigma (deg)
+GABOR_RANGES = ((-50, 50), (-40, 40), (-360, 360), (0.01, 0.2), (-7, 7), (2, 30))
 
 
 def test_orientation_0_has_vertical_bars_and_90_horizontal():
@@ -91,3 +94,16 @@ def test_allen_gabor_stimulus_range_and_mask():
         np.linspace(0, 2 * np.pi, 8, endpoint=False),
     )
     assert batch.shape == (3, 8, HEIGHT, WIDTH)
+
+
+def test_one_formula_serves_numpy_and_torch():
+    rng = np.random.default_rng(0)
+    params = [rng.uniform(lo, hi, (6, 1, 1)) for lo, hi in GABOR_RANGES]
+    expected = gabor(X, Y, *(p[:, 0, 0] for p in params))
+    tensors = [torch.as_tensor(a) for a in (X, Y, *params)]
+    rendered = gabor_formula(torch, *tensors)
+    assert isinstance(rendered, torch.Tensor) and rendered.dtype == torch.float64
+    np.testing.assert_allclose(rendered.numpy(), expected, rtol=0, atol=1e-13)
+    single = gabor_formula(torch, *(t.float() for t in tensors))
+    assert single.dtype == torch.float32
+    np.testing.assert_allclose(single.numpy(), expected, rtol=0, atol=1e-4)

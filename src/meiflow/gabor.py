@@ -5,6 +5,10 @@ along x), increasing clockwise on the screen (45 deg bars run from bottom-left t
 90 deg bars are horizontal). Positions are visual-field degrees with y up (see ScreenGeometry).
 """
 
+import math
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -42,12 +46,32 @@ def gabor(
             for p in (center_x, center_y, orientation_deg, sf_cpd, phase_rad, sigma_deg)
         )
     )
-    cx, cy, orientation, sf, phase, sigma = params
-    dx, dy = x_deg - cx, y_deg - cy
-    theta = np.deg2rad(orientation)
-    u = dx * np.cos(theta) - dy * np.sin(theta)
-    envelope = np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
-    return envelope * np.cos(2 * np.pi * sf * u + phase)
+    return gabor_formula(np, x_deg, y_deg, *params)
+
+
+def gabor_formula(
+    xp: ModuleType,
+    x_deg: Any,
+    y_deg: Any,
+    center_x: Any,
+    center_y: Any,
+    orientation_deg: Any,
+    sf_cpd: Any,
+    phase_rad: Any,
+    sigma_deg: Any,
+) -> Any:
+    """The formula of :func:`gabor` on arrays of the namespace ``xp`` (numpy or torch).
+
+    The one implementation behind :func:`gabor` (numpy) and the differentiable torch rendering
+    of :mod:`meiflow.gabor_search`. No conversion or broadcasting of its own: the arguments are
+    arrays (or tensors) of ``xp`` that already broadcast together, e.g. parameters shaped
+    P + (1, 1) against pixel positions (H, W); the result has the broadcast shape and dtype.
+    """
+    dx, dy = x_deg - center_x, y_deg - center_y
+    theta = xp.deg2rad(orientation_deg)
+    u = dx * xp.cos(theta) - dy * xp.sin(theta)
+    envelope = xp.exp(-(dx**2 + dy**2) / (2 * sigma_deg**2))
+    return envelope * xp.cos(2 * math.pi * sf_cpd * u + phase_rad)
 
 
 def allen_gabor_stimulus(

@@ -10,7 +10,9 @@ import numpy as np
 import xarray as xr
 from scipy.stats import spearmanr
 
+from meiflow.geometry import ScreenGeometry
 from meiflow.measures import pearson_rows
+from meiflow.phase_invariance import roc_auc
 from meiflow.scene_data import frames_of
 
 
@@ -95,3 +97,78 @@ def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
                 float(np.nanmedian(chosen)) if chosen.size else np.nan
             )
     return result
+
+
+def masked_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson r of a[k] and b[k] over the pixels where mask[k]; all (n, H, W) -> (n,)."""
+    weight = mask.astype(float)
+    count = weight.sum(axis=(-2, -1), keepdims=True)
+    da = (a - (a * weight).sum(axis=(-2, -1), keepdims=True) / count) * weight
+    db = (b - (b * weight).sum(axis=(-2, -1), keepdims=True) / count) * weight
+    return (da * db).sum(axis=(-2, -1)) / np.sqrt(
+        (da**2).sum(axis=(-2, -1)) * (db**2).sum(axis=(-2, -1))
+    )
+
+
+def mei_checks(
+    meis: xr.Dataset,
+    gabors: xr.Dataset,
+    metrics: xr.Dataset,
+    truth: xr.Dataset,
+    geometry: ScreenGeometry,
+    rf_sigmas: float = 2.0,
+) -> dict[str, float]:
+    """MEIs, their controls and the phase-invariance test against the simulator's neurons.
+
+    Returns ``mei_optimal_correlation_simple`` (median over the area's simple cells of the
+    Pearson r between the best-start MEI and the simulator's ``optimal_stimulus``, over the
+    pixels within ``rf_sigmas`` envelope sds of the true RF centre), ``mei_beats_scene_fraction``
+    (share of units whose MEI's predicted response exceeds the best natural scene's),
+    ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
+    response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
+    is >= 0.95) and ``phase_invariance_auc`` (area under the ROC curve of ``phase_invariance``
+    for complex against simple cells); NaN where the area has no such unit.
+    """
+    names = (
+        "mei_optimal_correlation_simple",
+        "mei_beats_scene_fraction",
+        "mei_over_insilico_simple",
+        "mei_reaches_insilico_simple_fraction",
+        "phase_invariance_auc",
+    )
+    units = meis["unit"].to_numpy() if "unit" in meis.coords else np.array([])
+    if units.size == 0:
+        return dict.fromkeys(names, np.nan)
+    t = truth.sel(unit=units)
+    cell_type = t["cell_type"].to_numpy().astype(str)
+    simple, complex_ = cell_type == "simple", cell_type == "complex"
+    best = meis["best_init"].to_numpy().astype(int)
+    mei = meis["mei"].to_numpy()[np.arange(units.size), best]
+    x_deg, y_deg = geometry.pixel_grid(*mei.shape[-2:])
+    distance = np.hypot(
+        x_deg - t["center_x_deg"].to_numpy()[:, None, None],
+        y_deg - t["center_y_deg"].to_numpy()[:, None, None],
+    )
+    inside = distance <= rf_sigmas * t["sigma_deg"].to_numpy()[:, None, None]
+    optimum = t["optimal_stimulus"].transpose("unit", "y", "x").to_numpy()
+    r = masked_correlation(mei[simple], optimum[simple], inside[simple])
+    ratio_insilico = gabors["mei_over_insilico_gabor"].sel(unit=units).to_numpy()
+    beats = gabors["mei_over_best_scene"].sel(unit=units).to_numpy() > 1.0
+    invariance = metrics["phase_invariance"].sel(unit=units).to_numpy()
+    typed = (simple | complex_) & np.isfinite(invariance)
+    auc = (
+        roc_auc(invariance[typed], complex_[typed])
+        if complex_[typed].any() and simple[typed].any()
+        else np.nan
+    )
+    return {
+        "mei_optimal_correlation_simple": float(np.nanmedian(r)) if r.size else np.nan,
+        "mei_beats_scene_fraction": float(beats.mean()),
+        "mei_over_insilico_simple": (
+            float(np.nanmedian(ratio_insilico[simple])) if simple.any() else np.nan
+        ),
+        "mei_reaches_insilico_simple_fraction": (
+            float(np.mean(ratio_insilico[simple] >= 0.95)) if simple.any() else np.nan
+        ),
+        "phase_invariance_auc": float(auc),
+    }

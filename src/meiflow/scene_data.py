@@ -68,6 +68,15 @@ def pixel_to_grid(
     return np.clip(np.stack([x, y], axis=-1), -1.0, 1.0)
 
 
+def grid_to_pixel(grid: np.ndarray, height: int, width: int, pool: int) -> np.ndarray:
+    """(n, 2) (x, y) grid_sample coordinates -> (n, 2) image pixel (col, row); inverse of
+    :func:`pixel_to_grid` inside the feature map."""
+    grid = np.asarray(grid, float)
+    fx = (grid[:, 0] + 1) / 2 * (width // pool - 1)
+    fy = (grid[:, 1] + 1) / 2 * (height // pool - 1)
+    return np.stack([fx * pool + (pool - 1) / 2, fy * pool + (pool - 1) / 2], axis=-1)
+
+
 def filter_peak(weights: np.ndarray, sigma_px: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """(col, row) of the peak of the smoothed energy of linear filters (n, H, W)."""
     energy = gaussian_filter(np.asarray(weights, float) ** 2, sigma=(0, sigma_px, sigma_px))

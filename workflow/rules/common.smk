@@ -25,10 +25,14 @@ RANKING_FIGURES = (
 #: Figures of the model stage (meiflow.plots.models).
 MODEL_FIGURES = ("training_curves", "predicted_vs_observed", "cnn_vs_linear")
 
+#: Figures of the MEI stage (meiflow.plots.meis).
+MEI_FIGURES = ("mei_gallery", "mei_initializations", "mei_comparison", "mei_responses")
+
 
 wildcard_constraints:
     session=r"\d+",
-    area=r"[A-Za-z][A-Za-z0-9-]*",
+    # "counts" is the session's folder of count tables, not an area (counts/gabors.nc)
+    area=r"(?!counts/)[A-Za-z][A-Za-z0-9-]*",
     chunk=r"\d+",
 
 
@@ -53,13 +57,14 @@ def cache_ready(wildcards):
     return {"record": f"results/{wildcards.session}/download.json"}
 
 
-def model_chunks(wildcards):
-    """The chunk files of an area: ceil(selected units / models.chunk_size), after ranking."""
+def chunk_files(wildcards, stage):
+    """An area's per-chunk files of ``stage`` (models, meis, gabors, phase_invariance):
+    ceil(selected units / models.chunk_size) of them, known once ranking has run."""
     ranking = checkpoints.rank_neurons.get(**wildcards).output.nc
     n_selected = int(read_netcdf(ranking, ("selected",))["selected"].sum())
     n_chunks = math.ceil(n_selected / config["models"]["chunk_size"])
     return [
-        f"results/{wildcards.session}/{wildcards.area}/models/chunk_{i}.nc"
+        f"results/{wildcards.session}/{wildcards.area}/{stage}/chunk_{i}.nc"
         for i in range(n_chunks)
     ]
 
@@ -77,7 +82,9 @@ def all_outputs():
             outputs += [
                 f"results/{session}/{area}/ranking.csv",
                 f"results/{session}/{area}/model_scores.nc",
+                f"results/{session}/{area}/metrics.csv",
                 *(f"results/{session}/{area}/figures/{f}.png" for f in MODEL_FIGURES),
+                *(f"results/{session}/{area}/figures/{f}.png" for f in MEI_FIGURES),
                 *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),
             ]
             if session_source(session) == "simulated":

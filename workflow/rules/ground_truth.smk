@@ -7,6 +7,9 @@ rule check_ground_truth:
         psth="results/{session}/psth.nc",
         truth="resources/simulated/{session}/ground_truth.nc",
         scores="results/{session}/{area}/model_scores.nc",
+        meis="results/{session}/{area}/meis.nc",
+        gabors="results/{session}/{area}/gabors.nc",
+        metrics="results/{session}/{area}/metrics.nc",
     output:
         "results/{session}/{area}/ground_truth.csv",
     log:
@@ -15,5 +18,7 @@ rule check_ground_truth:
         "results/{session}/benchmarks/{area}/check_ground_truth.tsv"
     conda:
         "../../envs/allensdk.yaml"
+    params:
+        screen=config["screen"],
     script:
         "../../scripts/check_ground_truth.py"

@@ -52,7 +52,7 @@ rule train_models:
 
 rule collect_models:
     input:
-        chunks=model_chunks,
+        chunks=lambda w: chunk_files(w, "models"),
         ranking="results/{session}/{area}/ranking.nc",
         scenes="results/{session}/counts/natural_scenes.nc",
         linear="results/{session}/{area}/linear.nc",

@@ -1,0 +1,91 @@
+"""Rule generate_meis: the MEIs of one chunk of trained models, batched over units and starts."""
+
+import dataclasses
+
+import numpy as np
+import torch
+import xarray as xr
+
+from meiflow.meis import (
+    MEISettings,
+    best_init,
+    init_similarity,
+    initial_images,
+    model_response,
+    synthesize,
+)
+from meiflow.model_io import scene_inputs
+from meiflow.models import load_checkpoint
+from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.runtime import log_to
+from meiflow.training import device_for
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    torch.set_num_threads(smk.threads)
+    config = dict(smk.params.meis)
+    device = device_for(smk.params.device)
+    chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
+    units = chunk["unit"].to_numpy()
+    model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()
+    model.requires_grad_(False)
+    images, split = scene_inputs(smk.input.images, smk.params.split)
+    training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
+    target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes
+    kinds = list(config.pop("initializations"))
+    seed = int(config.pop("seed"))
+    settings = MEISettings(**config)
+    log.info(
+        "%d units x %d starts, %d steps (%s) on %s, C* = %.3f",
+        units.size,
+        len(kinds),
+        settings.steps,
+        settings.method,
+        device,
+        target_std,
+    )
+    initial = initial_images(units.size, model.height, model.width, kinds, seed, device)
+    result = synthesize(model_response(model), initial, settings, target_std)
+    best = best_init(result).cpu().numpy()
+    ds = xr.Dataset(
+        {
+            "mei": (("unit", "init", "y", "x"), result.images.cpu().numpy()),
+            "response": (("unit", "init"), result.response.cpu().numpy()),
+            "response_trace": (("unit", "init", "step"), result.response_trace.cpu().numpy()),
+            "std_trace": (("unit", "init", "step"), result.std_trace.cpu().numpy()),
+            "best_init": ("unit", best),
+            "init_similarity": ("unit", init_similarity(result.images).cpu().numpy()),
+        },
+        coords={
+            "unit": units,
+            "init": kinds,
+            "y": np.arange(model.height),
+            "x": np.arange(model.width),
+            "step": np.arange(settings.steps),
+        },
+    )
+    attrs = {
+        "mei": ("most exciting input, luminance (0 black, 1 white)", "1"),
+        "response": ("predicted response to the MEI", "spikes"),
+        "response_trace": ("predicted response at the start of each step", "spikes"),
+        "std_trace": ("pixel standard deviation at the start of each step", "1"),
+        "best_init": ("index of the initialization with the highest response", "1"),
+        "init_similarity": ("mean pairwise correlation of the MEIs across starts", "1"),
+    }
+    for name, (long_name, unit) in attrs.items():
+        ds[name].attrs = {"long_name": long_name, "units": unit}
+    ds.attrs.update(
+        target_std=target_std,
+        device=str(device),
+        **{f"setting_{k}": v for k, v in dataclasses.asdict(settings).items()},
+    )
+    write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))
+    log.info(
+        "median response %.3f, median similarity across starts %.3f",
+        float(np.median(result.response.cpu().numpy().max(1))),
+        float(np.nanmedian(ds["init_similarity"])),
+    )
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,87 @@
+"""Rule image_metrics: an area's MEIs and Gabors gathered, and their image metrics."""
+
+import numpy as np
+import xarray as xr
+
+from meiflow.geometry import ScreenGeometry
+from meiflow.image_metrics import image_metrics, spectra
+from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.runtime import log_to
+
+IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
+EMPTY_REASON = "no unit of the area passed the selection rule"
+
+
+def gather(paths: list, required: tuple[str, ...]) -> xr.Dataset:
+    """The chunk files of one stage concatenated along ``unit`` (an empty dataset if none)."""
+    if not paths:
+        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
+        ds.attrs["empty_reason"] = EMPTY_REASON
+        return ds
+    return xr.concat(
+        [read_netcdf(path, required) for path in paths],
+        dim="unit",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )
+
+
+def main(smk) -> None:
+    log = log_to(smk.log[0])
+    meis = gather(smk.input.meis, ("mei",))
+    gabors = gather(smk.input.gabors, ("insilico_gabor",))
+    invariance = gather(smk.input.invariance, ("phase_invariance",))
+    inputs = list(smk.input)
+    write_netcdf(meis, smk.output.meis, inputs=inputs)
+    write_netcdf(gabors, smk.output.gabors, inputs=inputs)
+    units = meis["unit"].to_numpy()
+    if units.size == 0:
+        log.warning("no selected unit in this area: empty MEIs, Gabors and metrics")
+        metrics = xr.Dataset(coords={"unit": units, "image_kind": list(IMAGE_KINDS)})
+        metrics.attrs["empty_reason"] = EMPTY_REASON
+        write_netcdf(metrics, smk.output.metrics, inputs=inputs)
+        metrics.to_dataframe().to_csv(smk.output.csv)
+        return
+
+    best = meis["best_init"].to_numpy().astype(int)
+    images = np.stack(
+        [
+            meis["mei"].to_numpy()[np.arange(units.size), best],
+            gabors["recorded_gabor"].sel(unit=units).to_numpy(),
+            gabors["insilico_gabor"].sel(unit=units).to_numpy(),
+        ],
+        axis=1,
+    )
+    height, width = images.shape[-2:]
+    ppd = ScreenGeometry(**smk.params.screen).pixels_per_degree(height, width)
+    scalars = image_metrics(images, ppd, mask_fraction=smk.params.metrics["mask_fraction"])
+    spectrum = spectra(images)
+    metrics = xr.Dataset(
+        {name: (("unit", "image_kind"), values) for name, values in scalars.items()},
+        coords={"unit": units, "image_kind": list(IMAGE_KINDS)},
+    )
+    metrics["log_power"] = (("unit", "image_kind", "fy", "fx"), spectrum["log_power"])
+    metrics["radial_power"] = (
+        ("unit", "image_kind", "radial_frequency"),
+        spectrum["radial_power"],
+    )
+    metrics = metrics.assign_coords(
+        fy=spectrum["fy"], fx=spectrum["fx"], radial_frequency=spectrum["radial_frequency"]
+    )
+    metrics["phase_invariance"] = invariance["phase_invariance"].sel(unit=units)
+    for name in ("fy", "fx", "radial_frequency"):
+        metrics[name].attrs = {"long_name": f"spatial frequency ({name})", "units": "cycles/pixel"}
+    metrics["log_power"].attrs = {"long_name": "log(1 + |FFT|^2) of the mean-subtracted image"}
+    write_netcdf(metrics, smk.output.metrics, config=dict(smk.params.items()), inputs=inputs)
+    table = metrics[list(scalars)].to_dataframe()
+    table["phase_invariance"] = metrics["phase_invariance"].to_series().reindex(
+        table.index.get_level_values("unit")
+    ).to_numpy()
+    table.to_csv(smk.output.csv)
+    log.info("metrics of %d units x %d image kinds", units.size, len(IMAGE_KINDS))
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,26 @@
+"""Rule plot_meis: MEI gallery, starts, comparison with Gabors and responses for one area."""
+
+from meiflow.netcdf import read_netcdf
+from meiflow.plots import meis as plots
+from meiflow.runtime import log_to
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    where = {"session_id": int(smk.wildcards.session), "area": smk.wildcards.area}
+    meis, gabors, metrics = (
+        read_netcdf(path) for path in (smk.input.meis, smk.input.gabors, smk.input.metrics)
+    )
+    for ds in (meis, gabors, metrics):
+        ds.attrs.update(where)
+    figures = {
+        "mei_gallery": plots.mei_gallery(meis),
+        "mei_initializations": plots.mei_initializations(meis),
+        "mei_comparison": plots.mei_comparison(meis, gabors, metrics),
+        "mei_responses": plots.mei_responses(gabors),
+    }
+    for name, figure in figures.items():
+        plots.save_figure(figure, getattr(smk.output, name))
+
+
+main(snakemake)  # noqa: F821

@@ -1,0 +1,179 @@
+"""Figures of the report of the MEI stage, for one brain area of one session.
+
+Same conventions as :mod:`meiflow.plots.ranking` (whose helpers are reused): every function takes
+the loaded data and returns a :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot); an area
+without an MEI gets an empty-state figure that says why, never an exception.
+
+Inputs
+------
+meis : one area's ``meis.nc``: ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init)
+    predicted spikes, ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init``
+    (unit) index of the best initialization, ``init_similarity`` (unit).
+gabors : ``gabors.nc``: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1] and the
+    predicted responses ``response_mei``, ``response_insilico_gabor``, ``response_recorded_gabor``,
+    ``response_best_scene`` (unit), spikes.
+metrics : ``metrics.nc``: ``log_power`` (unit, image_kind, fy, fx), ``symmetry_2`` and
+    ``peak_sf_cpd`` (unit, image_kind), ``phase_invariance`` (unit); image_kind in
+    IMAGE_KINDS.
+The attributes ``session_id``, ``area`` and, for an empty area, ``empty_reason`` may be set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from meiflow.plots.ranking import _empty, _figure, _where, save_figure
+
+__all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses", "save_figure"]
+
+IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
+KIND_LABELS = {"mei": "MEI", "recorded_gabor": "recorded Gabor", "insilico_gabor": "in-silico Gabor"}
+IMAGE_STYLE = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
+RESPONSE_COLOR = "tab:blue"
+STD_COLOR = "tab:orange"
+
+
+def _no_mei(title: str, data: xr.Dataset) -> Figure | None:
+    """Empty-state figure when ``data`` has no unit, else None."""
+    if data.sizes.get("unit", 0):
+        return None
+    reason = data.attrs.get("empty_reason", "")
+    return _empty(title, data, "no MEI in this area" + (f":\n{reason}" if reason else ""))
+
+
+def _best_meis(meis: xr.Dataset) -> np.ndarray:
+    """(unit, y, x) MEI of every unit's best initialization."""
+    best = meis["best_init"].to_numpy().astype(int)
+    return meis["mei"].to_numpy()[np.arange(best.size), best]
+
+
+def _image(ax, image: np.ndarray, title: str) -> None:
+    ax.imshow(image, **IMAGE_STYLE)
+    ax.set_title(title, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
+    """Every unit's MEI (best initialization), with its predicted response, best ranked first."""
+    title = "Most exciting inputs"
+    if (empty := _no_mei(title, meis)) is not None:
+        return empty
+    images = _best_meis(meis)
+    best = meis["best_init"].to_numpy().astype(int)
+    response = meis["response"].to_numpy()[np.arange(best.size), best]
+    n = images.shape[0]
+    columns = min(columns, n)
+    rows = int(np.ceil(n / columns))
+    fig = _figure((1.9 * columns, 1.45 * rows + 0.7))
+    fig.suptitle(f"{title}, {_where(meis)} (gray scale 0 to 1)", fontsize=10)
+    for k, unit in enumerate(meis["unit"].to_numpy()):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        _image(ax, images[k], f"unit {unit}\nresponse {response[k]:.2f}")
+    return fig
+
+
+def mei_initializations(meis: xr.Dataset, max_units: int = 12) -> Figure:
+    """The MEIs of every initialization (columns) of the best-ranked units (rows): the robustness
+    check of the notebook; the row title gives the mean pairwise correlation across starts."""
+    title = "MEIs from every initialization"
+    if (empty := _no_mei(title, meis)) is not None:
+        return empty
+    units = meis["unit"].to_numpy()[:max_units]
+    inits = [str(i) for i in meis["init"].to_numpy()]
+    similarity = meis["init_similarity"].to_numpy()
+    fig = _figure((1.6 * len(inits) + 0.4, 1.3 * len(units) + 0.8))
+    fig.suptitle(
+        f"{title}, {_where(meis)}\nrow: unit, mean pairwise r across starts; cell: predicted "
+        "response",
+        fontsize=9,
+    )
+    for row, unit in enumerate(units):
+        for col, init in enumerate(inits):
+            ax = fig.add_subplot(len(units), len(inits), row * len(inits) + col + 1)
+            response = float(meis["response"][row, col])
+            label = f"{init}: {response:.2f}"
+            if col == 0:
+                label = f"unit {unit}, r {similarity[row]:.2f}\n{label}"
+            _image(ax, meis["mei"].to_numpy()[row, col], label)
+    return fig
+
+
+def mei_comparison(
+    meis: xr.Dataset, gabors: xr.Dataset, metrics: xr.Dataset, max_units: int = 12
+) -> Figure:
+    """Per unit (rows): MEI, recorded and in-silico best Gabor, their log power spectra, and the
+    predicted response and image std over the MEI's optimization steps."""
+    title = "MEI against Gabors"
+    if (empty := _no_mei(title, meis)) is not None:
+        return empty
+    units = meis["unit"].to_numpy()[:max_units]
+    best = meis["best_init"].to_numpy().astype(int)
+    images = {
+        "mei": _best_meis(meis),
+        "recorded_gabor": gabors["recorded_gabor"].sel(unit=meis["unit"]).to_numpy(),
+        "insilico_gabor": gabors["insilico_gabor"].sel(unit=meis["unit"]).to_numpy(),
+    }
+    responses = {
+        "mei": gabors["response_mei"].to_numpy(),
+        "recorded_gabor": gabors["response_recorded_gabor"].to_numpy(),
+        "insilico_gabor": gabors["response_insilico_gabor"].to_numpy(),
+    }
+    power = metrics["log_power"].sel(unit=meis["unit"])
+    fy, fx = metrics["fy"].to_numpy(), metrics["fx"].to_numpy()
+    extent = (fx[0], fx[-1], fy[-1], fy[0])
+    n_cols = 2 * len(IMAGE_KINDS) + 1
+    fig = _figure((1.75 * n_cols, 1.35 * len(units) + 0.9))
+    fig.suptitle(
+        f"{title}, {_where(meis)}\nimages (title: predicted response, spikes); log power "
+        "log(1 + |FFT|^2), cycles/pixel; optimization traces",
+        fontsize=9,
+    )
+    for row, unit in enumerate(units):
+        for col, kind in enumerate(IMAGE_KINDS):
+            ax = fig.add_subplot(len(units), n_cols, row * n_cols + col + 1)
+            label = f"{KIND_LABELS[kind]}: {responses[kind][row]:.2f}"
+            _image(ax, images[kind][row], f"unit {unit}\n{label}" if col == 0 else label)
+            ax = fig.add_subplot(len(units), n_cols, row * n_cols + len(IMAGE_KINDS) + col + 1)
+            ax.imshow(power.sel(image_kind=kind).to_numpy()[row], cmap="magma", extent=extent)
+            ax.set_title(f"log power, {KIND_LABELS[kind]}", fontsize=7)
+            ax.tick_params(labelsize=5)
+        ax = fig.add_subplot(len(units), n_cols, (row + 1) * n_cols)
+        trace = meis["response_trace"].to_numpy()[row, best[row]]
+        ax.plot(trace, color=RESPONSE_COLOR, lw=1)
+        ax.set_title("response (blue), std (orange)", fontsize=7)
+        ax.tick_params(labelsize=5)
+        twin = ax.twinx()
+        twin.plot(meis["std_trace"].to_numpy()[row, best[row]], color=STD_COLOR, lw=1)
+        twin.tick_params(labelsize=5)
+    return fig
+
+
+def mei_responses(gabors: xr.Dataset) -> Figure:
+    """Predicted response to the MEI against those to the in-silico best Gabor, the recorded best
+    Gabor and the best natural scene, one dot per unit; above the diagonal the MEI wins."""
+    title = "Predicted responses: MEI against controls"
+    if (empty := _no_mei(title, gabors)) is not None:
+        return empty
+    fig = _figure()
+    fig.suptitle(title, fontsize=11)
+    ax = fig.add_subplot()
+    mei = gabors["response_mei"].to_numpy()
+    top = float(np.nanmax(mei))
+    for name, label, color in (
+        ("response_insilico_gabor", "in-silico best Gabor", "tab:green"),
+        ("response_recorded_gabor", "recorded best Gabor", "tab:purple"),
+        ("response_best_scene", "best natural scene", "tab:gray"),
+    ):
+        other = gabors[name].to_numpy()
+        wins = int(np.sum(mei > other))
+        ax.scatter(other, mei, s=18, color=color, label=f"{label} (MEI higher: {wins}/{mei.size})")
+        top = max(top, float(np.nanmax(other)))
+    ax.plot([0, top], [0, top], color="k", lw=0.9, ls="--", alpha=0.7)
+    ax.set_xlabel("predicted response to the control (spikes)")
+    ax.set_ylabel("predicted response to the MEI (spikes)")
+    ax.set_title(f"{_where(gabors)}\none dot per unit and control", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
