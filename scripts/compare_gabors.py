@@ -9,7 +9,7 @@ from meiflow.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_be
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_mask
 from meiflow.meis import model_response
-from meiflow.models import load_checkpoint
+from meiflow.models import keep_freed_memory, load_checkpoint
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 from meiflow.training import device_for
@@ -29,6 +29,8 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     settings = smk.params.gabors
     device = device_for(smk.params.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     geometry = ScreenGeometry(**smk.params.screen)
     chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
     units = chunk["unit"].to_numpy()

@@ -15,7 +15,7 @@ from meiflow.meis import (
     synthesize,
 )
 from meiflow.model_io import scene_inputs
-from meiflow.models import load_checkpoint
+from meiflow.models import keep_freed_memory, load_checkpoint
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 from meiflow.training import device_for
@@ -26,6 +26,8 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     config = dict(smk.params.meis)
     device = device_for(smk.params.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
     units = chunk["unit"].to_numpy()
     model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()

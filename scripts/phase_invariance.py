@@ -5,7 +5,7 @@ import torch
 import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
-from meiflow.models import load_checkpoint
+from meiflow.models import keep_freed_memory, load_checkpoint
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.phase_invariance import local_phase_scramble, phase_invariance_index
 from meiflow.runtime import log_to
@@ -18,6 +18,8 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     settings = smk.params.phase_invariance
     device = device_for(smk.params.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
     units = chunk["unit"].to_numpy()
     model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()
