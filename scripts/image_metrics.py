@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
-from meiflow.image_metrics import image_metrics, spectra
+from meiflow.image_metrics import image_metrics, image_spectra
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 
@@ -57,8 +57,8 @@ def main(smk) -> None:
     )
     height, width = images.shape[-2:]
     ppd = ScreenGeometry(**smk.params.screen).pixels_per_degree(height, width)
-    scalars = image_metrics(images, ppd, mask_fraction=smk.params.metrics["mask_fraction"])
-    spectrum = spectra(images)
+    scalars = image_metrics(images, ppd, fraction=smk.params.metrics["mask_fraction"])
+    spectrum = image_spectra(images)
     metrics = xr.Dataset(
         {name: (("unit", "image_kind"), values) for name, values in scalars.items()},
         coords={"unit": units, "image_kind": list(IMAGE_KINDS)},

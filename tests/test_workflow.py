@@ -279,3 +279,52 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
     broken.write_bytes(source.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="chunk_0.pt"):
         load_checkpoint(broken)
+
+
+def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
+    import torch
+
+    from meiflow.models import load_checkpoint
+
+    area_dir = tiny_run / "results" / str(TINY_SESSION) / "VISp"
+    scores = read_netcdf(area_dir / "model_scores.nc")
+    meis = read_netcdf(area_dir / "meis.nc", ("mei", "response"))
+    np.testing.assert_array_equal(meis["unit"], scores["unit"])
+    assert meis["mei"].dims == ("unit", "init", "y", "x")
+    assert meis.sizes["init"] == 2 and (meis.sizes["y"], meis.sizes["x"]) == (30, 48)
+    assert float(meis["mei"].min()) >= 0 and float(meis["mei"].max()) <= 1
+    assert meis["response_trace"].dims == ("unit", "init", "step")
+    assert meis.sizes["step"] == 40
+
+    # the stored responses are those of the saved models to the stored images
+    chunk = read_netcdf(area_dir / "models" / "chunk_0.nc")
+    units = chunk["unit"].to_numpy()
+    model = load_checkpoint(area_dir / "models" / "chunk_0.pt").eval()
+    gabors = read_netcdf(area_dir / "gabors.nc", ("insilico_gabor",)).sel(unit=units)
+    best = meis["best_init"].sel(unit=units).to_numpy()
+    mei = meis["mei"].sel(unit=units).to_numpy()[np.arange(units.size), best]
+    stack = np.stack([mei, gabors["insilico_gabor"], gabors["recorded_gabor"]], axis=0)
+    with torch.no_grad():
+        response = model(torch.as_tensor(stack, dtype=torch.float32)).numpy()
+    for row, name in enumerate(("mei", "insilico_gabor", "recorded_gabor")):
+        np.testing.assert_allclose(response[row], gabors[f"response_{name}"], rtol=1e-4)
+    assert (gabors["response_insilico_gabor"] >= gabors["response_insilico_grid"] - 1e-6).all()
+    np.testing.assert_allclose(
+        gabors["response_best_scene"],
+        chunk["predicted_rate"].sel(frame=chunk["frame"] >= 0).max("frame"),
+    )
+
+    metrics = read_netcdf(area_dir / "metrics.nc", ("symmetry_2",))
+    assert list(metrics["image_kind"].values) == ["mei", "recorded_gabor", "insilico_gabor"]
+    for name in ("mask_radius", "luminance", "contrast", "symmetry_1", "symmetry_2_notebook"):
+        assert metrics[name].dims == ("unit", "image_kind"), name
+    assert metrics["log_power"].dims == ("unit", "image_kind", "fy", "fx")
+    assert metrics["phase_invariance"].dims == ("unit",)
+    table = pd.read_csv(area_dir / "metrics.csv")
+    assert len(table) == 3 * meis.sizes["unit"]
+    for figure in ("mei_gallery", "mei_initializations", "mei_comparison", "mei_responses"):
+        png = (area_dir / "figures" / f"{figure}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    row = pd.read_csv(area_dir / "ground_truth.csv")
+    for column in ("mei_optimal_correlation_simple", "mei_beats_scene_fraction"):
+        assert column in row.columns

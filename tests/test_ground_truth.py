@@ -1,0 +1,73 @@
+"""MEI checks against the simulator's truth, on hand-made datasets with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from meiflow.geometry import ScreenGeometry
+from meiflow.ground_truth import masked_correlation, mei_checks
+
+H, W = 30, 48
+
+
+def test_masked_correlation_uses_only_the_masked_pixels():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, H, W))
+    mask = np.zeros((3, H, W), bool)
+    mask[:, 5:15, 10:30] = True
+    mask[2, 20:, :] = True
+    b = rng.normal(size=(3, H, W))  # outside the mask: unrelated values
+    b[0] = np.where(mask[0], 2 * a[0] + 1, b[0])
+    b[1] = np.where(mask[1], -a[1], b[1])
+    r = masked_correlation(a, b, mask)
+    np.testing.assert_allclose(r[:2], [1.0, -1.0])
+    np.testing.assert_allclose(r[2], np.corrcoef(a[2][mask[2]], b[2][mask[2]])[0, 1])
+
+
+def datasets():
+    geometry = ScreenGeometry()
+    units = np.array([1, 2, 3, 4])
+    cell_type = np.array(["simple", "simple", "complex", "complex"])
+    rng = np.random.default_rng(1)
+    optimum = rng.uniform(0, 1, (4, H, W))
+    truth = xr.Dataset(
+        {
+            "cell_type": ("unit", cell_type),
+            "center_x_deg": ("unit", [0.0, 10.0, 0.0, -10.0]),
+            "center_y_deg": ("unit", [0.0, 5.0, 0.0, 0.0]),
+            "sigma_deg": ("unit", [5.0, 5.0, 5.0, 5.0]),
+            "optimal_stimulus": (("unit", "y", "x"), optimum),
+        },
+        coords={"unit": units},
+    )
+    mei = np.stack([optimum, 1 - optimum], axis=1)  # start 0 = the optimum, start 1 = negative
+    meis = xr.Dataset(
+        {"mei": (("unit", "init", "y", "x"), mei), "best_init": ("unit", [0, 1, 0, 0])},
+        coords={"unit": units},
+    )
+    gabors = xr.Dataset(
+        {
+            "mei_over_insilico_gabor": ("unit", [1.0, 0.9, 1.2, 1.3]),
+            "mei_over_best_scene": ("unit", [2.0, 1.5, 0.8, 1.1]),
+        },
+        coords={"unit": units},
+    )
+    metrics = xr.Dataset({"phase_invariance": ("unit", [0.1, 0.2, 0.7, 0.6])}, {"unit": units})
+    return meis, gabors, metrics, truth, geometry
+
+
+def test_mei_checks_known_answers():
+    checks = mei_checks(*datasets())
+    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best start is the negative)
+    assert checks["mei_optimal_correlation_simple"] == 0.0
+    assert checks["mei_beats_scene_fraction"] == 0.75
+    assert checks["mei_over_insilico_simple"] == 0.95
+    assert checks["mei_reaches_insilico_simple_fraction"] == 0.5
+    assert checks["phase_invariance_auc"] == 1.0
+
+
+def test_mei_checks_of_an_empty_area_are_nan():
+    meis, gabors, metrics, truth, geometry = datasets()
+    empty = meis.isel(unit=slice(0, 0))
+    assert all(np.isnan(v) for v in mei_checks(empty, gabors, metrics, truth, geometry).values())
