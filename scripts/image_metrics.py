@@ -77,9 +77,12 @@ def main(smk) -> None:
     metrics["log_power"].attrs = {"long_name": "log(1 + |FFT|^2) of the mean-subtracted image"}
     write_netcdf(metrics, smk.output.metrics, config=dict(smk.params.items()), inputs=inputs)
     table = metrics[list(scalars)].to_dataframe()
-    table["phase_invariance"] = metrics["phase_invariance"].to_series().reindex(
-        table.index.get_level_values("unit")
-    ).to_numpy()
+    table["phase_invariance"] = (
+        metrics["phase_invariance"]
+        .to_series()
+        .reindex(table.index.get_level_values("unit"))
+        .to_numpy()
+    )
     table.to_csv(smk.output.csv)
     log.info("metrics of %d units x %d image kinds", units.size, len(IMAGE_KINDS))
 

@@ -10,7 +10,7 @@ from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.phase_invariance import local_phase_scramble, phase_invariance_index
 from meiflow.runtime import log_to
 from meiflow.scene_data import grid_to_pixel
-from meiflow.training import device_for
+from meiflow.training import device_for, predict
 
 
 def main(smk) -> None:
@@ -48,10 +48,7 @@ def main(smk) -> None:
             scenes.to_numpy(), row, col, np.full(units.size, radius_px), [seed]
         )[:, 0]
         paired = torch.as_tensor(frames, dtype=torch.float32, device=device).transpose(0, 1)
-        with torch.no_grad():
-            scrambled[:, k] = torch.cat(
-                [model(paired[i : i + 32]) for i in range(0, paired.shape[0], 32)]
-            ).T.cpu().numpy()
+        scrambled[:, k] = predict(model, paired).T.cpu().numpy()
     index = phase_invariance_index(original.to_numpy(), scrambled)
     ds = xr.Dataset(
         {

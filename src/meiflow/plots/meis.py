@@ -29,7 +29,11 @@ from meiflow.plots.ranking import _empty, _figure, _where, save_figure
 __all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses", "save_figure"]
 
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
-KIND_LABELS = {"mei": "MEI", "recorded_gabor": "recorded Gabor", "insilico_gabor": "in-silico Gabor"}
+KIND_LABELS = {
+    "mei": "MEI",
+    "recorded_gabor": "recorded Gabor",
+    "insilico_gabor": "in-silico Gabor",
+}
 IMAGE_STYLE = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
 RESPONSE_COLOR = "tab:blue"
 STD_COLOR = "tab:orange"
