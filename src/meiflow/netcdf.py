@@ -43,6 +43,13 @@ def provenance_attrs(config: dict | None = None, inputs: list[str] | None = None
     }
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_netcdf(
     ds: xr.Dataset, path: Path, config: dict | None = None, inputs: list[str] | None = None
 ) -> None:
@@ -61,6 +68,7 @@ def write_netcdf(
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the group
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
