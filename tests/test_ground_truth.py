@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
+from meiflow.gabor import gabor
 from meiflow.geometry import ScreenGeometry
 from meiflow.ground_truth import masked_correlation, mei_checks
+from meiflow.neurons import optimal_stimulus
 
 H, W = 30, 48
 
@@ -29,8 +32,9 @@ def datasets():
     geometry = ScreenGeometry()
     units = np.array([1, 2, 3, 4])
     cell_type = np.array(["simple", "simple", "complex", "complex"])
-    rng = np.random.default_rng(1)
-    optimum = rng.uniform(0, 1, (4, H, W))
+    x_deg, y_deg = geometry.pixel_grid(H, W)
+    rf = gabor(x_deg, y_deg, [0, 10, 0, -10], [0, 5, 0, 0], [0, 30, 60, 90], 0.08, 0, 5.0)
+    optimum = optimal_stimulus(rf[:, None], cell_type, 0.1)
     truth = xr.Dataset(
         {
             "cell_type": ("unit", cell_type),
@@ -38,6 +42,7 @@ def datasets():
             "center_y_deg": ("unit", [0.0, 5.0, 0.0, 0.0]),
             "sigma_deg": ("unit", [5.0, 5.0, 5.0, 5.0]),
             "optimal_stimulus": (("unit", "y", "x"), optimum),
+            "rf": (("unit", "y", "x"), rf),
         },
         coords={"unit": units},
     )
@@ -59,8 +64,10 @@ def datasets():
 
 def test_mei_checks_known_answers():
     checks = mei_checks(*datasets())
-    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best start is the negative)
-    assert checks["mei_optimal_correlation_simple"] == 0.0
+    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best start is the negative), against
+    # the stored optimum and against the optimum at the MEI's own contrast (the same here)
+    assert checks["mei_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-9)
+    assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-6)
     assert checks["mei_beats_scene_fraction"] == 0.75
     assert checks["mei_over_insilico_simple"] == 0.95
     assert checks["mei_reaches_insilico_simple_fraction"] == 0.5
@@ -71,3 +78,16 @@ def test_mei_checks_of_an_empty_area_are_nan():
     meis, gabors, metrics, truth, geometry = datasets()
     empty = meis.isel(unit=slice(0, 0))
     assert all(np.isnan(v) for v in mei_checks(empty, gabors, metrics, truth, geometry).values())
+
+
+def test_matched_optimum_has_the_meis_contrast():
+    meis, gabors, metrics, truth, geometry = datasets()
+    rf = truth["rf"].to_numpy()[:1, None]
+    mei = meis["mei"].to_numpy().copy()
+    mei[0, 0] = optimal_stimulus(rf, np.array(["simple"]), 0.03)[0]  # a faint MEI
+    truth["optimal_stimulus"][0] = optimal_stimulus(rf, np.array(["simple"]), 0.3)[0]
+    meis["mei"] = (meis["mei"].dims, mei)
+    keep = [0, 2, 3]  # unit 1 is the only simple cell left
+    checks = mei_checks(meis.isel(unit=keep), gabors, metrics, truth, geometry)
+    assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
+    assert checks["mei_optimal_correlation_simple"] < 0.99  # saturated at the scenes' contrast

@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.measures import pearson_rows
+from meiflow.neurons import optimal_stimulus
 from meiflow.phase_invariance import roc_auc
 from meiflow.scene_data import frames_of
 
@@ -122,7 +123,9 @@ def mei_checks(
 
     Returns ``mei_optimal_correlation_simple`` (median over the area's simple cells of the
     Pearson r between the best-start MEI and the simulator's ``optimal_stimulus``, over the
-    pixels within ``rf_sigmas`` envelope sds of the true RF centre), ``mei_beats_scene_fraction``
+    pixels within ``rf_sigmas`` envelope sds of the true RF centre),
+    ``mei_matched_optimal_correlation_simple`` (the same against the simulator's optimum at the
+    MEI's own pixel std, :func:`meiflow.neurons.optimal_stimulus`), ``mei_beats_scene_fraction``
     (share of units whose MEI's predicted response exceeds the best natural scene's),
     ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
     response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
@@ -131,6 +134,7 @@ def mei_checks(
     """
     names = (
         "mei_optimal_correlation_simple",
+        "mei_matched_optimal_correlation_simple",
         "mei_beats_scene_fraction",
         "mei_over_insilico_simple",
         "mei_reaches_insilico_simple_fraction",
@@ -152,6 +156,13 @@ def mei_checks(
     inside = distance <= rf_sigmas * t["sigma_deg"].to_numpy()[:, None, None]
     optimum = t["optimal_stimulus"].transpose("unit", "y", "x").to_numpy()
     r = masked_correlation(mei[simple], optimum[simple], inside[simple])
+    # the optimum under the MEI's own contrast (the stored one has the scenes' mean contrast,
+    # whose whole-image std saturates the carrier into a square wave across the RF)
+    rf = t["rf"].transpose("unit", "y", "x").to_numpy()[simple]
+    matched = optimal_stimulus(
+        rf[:, None], cell_type[simple], mei[simple].std(axis=(-2, -1))[:, None, None]
+    )
+    r_matched = masked_correlation(mei[simple], matched, inside[simple])
     ratio_insilico = gabors["mei_over_insilico_gabor"].sel(unit=units).to_numpy()
     beats = gabors["mei_over_best_scene"].sel(unit=units).to_numpy() > 1.0
     invariance = metrics["phase_invariance"].sel(unit=units).to_numpy()
@@ -163,6 +174,9 @@ def mei_checks(
     )
     return {
         "mei_optimal_correlation_simple": float(np.nanmedian(r)) if r.size else np.nan,
+        "mei_matched_optimal_correlation_simple": (
+            float(np.nanmedian(r_matched)) if r.size else np.nan
+        ),
         "mei_beats_scene_fraction": float(beats.mean()),
         "mei_over_insilico_simple": (
             float(np.nanmedian(ratio_insilico[simple])) if simple.any() else np.nan
