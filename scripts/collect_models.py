@@ -1,7 +1,6 @@
 """Rule collect_models: scores of every model of an area, in model_scores.nc."""
 
 import numpy as np
-import xarray as xr
 
 from meiflow.measures import (
     correlation_to_average,
@@ -9,6 +8,7 @@ from meiflow.measures import (
     fraction_of_oracle,
     single_trial_correlation,
 )
+from meiflow.model_io import EMPTY_AREA_REASON, gather_units
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 from meiflow.scene_data import frames_of
@@ -18,22 +18,11 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     ranking = read_netcdf(smk.input.ranking, ("oracle",))
     linear = read_netcdf(smk.input.linear)
-    chunks = [read_netcdf(path, ("predicted_rate",)) for path in smk.input.chunks]
-    if not chunks:
+    ds = gather_units(smk.input.chunks, ("predicted_rate",), EMPTY_AREA_REASON)
+    if ds.sizes["unit"] == 0:
         log.warning("no selected unit in this area: model_scores.nc is empty")
-        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
-        ds.attrs["empty_reason"] = "no unit of the area passed the selection rule"
         write_netcdf(ds, smk.output[0], inputs=list(smk.input))
         return
-    ds = xr.concat(
-        chunks,
-        dim="unit",
-        data_vars="minimal",
-        coords="minimal",
-        compat="override",
-        join="outer",
-        combine_attrs="drop",
-    )
     units = ds["unit"].to_numpy()
     counts = read_netcdf(smk.input.scenes).sel(unit=units)
     frames = counts["frame"].to_numpy().astype(np.int64)

@@ -9,10 +9,9 @@ from meiflow.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_be
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_mask
 from meiflow.meis import model_response
-from meiflow.models import keep_freed_memory, load_checkpoint
+from meiflow.model_io import load_chunk
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
-from meiflow.training import device_for
 
 PARAMETER_UNITS = {
     "center_x_deg": "deg",
@@ -28,14 +27,9 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     settings = smk.params.gabors
-    device = device_for(smk.params.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     geometry = ScreenGeometry(**smk.params.screen)
-    chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
+    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()
-    model.requires_grad_(False)
     response = model_response(model)
     height, width = model.height, model.width
     meis = read_netcdf(smk.input.meis, ("mei",))

@@ -14,24 +14,17 @@ from meiflow.meis import (
     model_response,
     synthesize,
 )
-from meiflow.model_io import scene_inputs
-from meiflow.models import keep_freed_memory, load_checkpoint
-from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.model_io import load_chunk, scene_inputs
+from meiflow.netcdf import write_netcdf
 from meiflow.runtime import log_to
-from meiflow.training import device_for
 
 
 def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     config = dict(smk.params.meis)
-    device = device_for(smk.params.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
-    chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
+    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()
-    model.requires_grad_(False)
     images, split = scene_inputs(smk.input.images, smk.params.split)
     training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
     target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes

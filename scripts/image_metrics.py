@@ -5,35 +5,18 @@ import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_metrics, image_spectra
-from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.model_io import EMPTY_AREA_REASON, gather_units
+from meiflow.netcdf import write_netcdf
 from meiflow.runtime import log_to
 
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
-EMPTY_REASON = "no unit of the area passed the selection rule"
-
-
-def gather(paths: list, required: tuple[str, ...]) -> xr.Dataset:
-    """The chunk files of one stage concatenated along ``unit`` (an empty dataset if none)."""
-    if not paths:
-        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
-        ds.attrs["empty_reason"] = EMPTY_REASON
-        return ds
-    return xr.concat(
-        [read_netcdf(path, required) for path in paths],
-        dim="unit",
-        data_vars="minimal",
-        coords="minimal",
-        compat="override",
-        join="outer",
-        combine_attrs="drop_conflicts",
-    )
 
 
 def main(smk) -> None:
     log = log_to(smk.log[0])
-    meis = gather(smk.input.meis, ("mei",))
-    gabors = gather(smk.input.gabors, ("insilico_gabor",))
-    invariance = gather(smk.input.invariance, ("phase_invariance",))
+    meis = gather_units(smk.input.meis, ("mei",), EMPTY_AREA_REASON)
+    gabors = gather_units(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON)
+    invariance = gather_units(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON)
     inputs = list(smk.input)
     write_netcdf(meis, smk.output.meis, inputs=inputs)
     write_netcdf(gabors, smk.output.gabors, inputs=inputs)
@@ -41,7 +24,7 @@ def main(smk) -> None:
     if units.size == 0:
         log.warning("no selected unit in this area: empty MEIs, Gabors and metrics")
         metrics = xr.Dataset(coords={"unit": units, "image_kind": list(IMAGE_KINDS)})
-        metrics.attrs["empty_reason"] = EMPTY_REASON
+        metrics.attrs["empty_reason"] = EMPTY_AREA_REASON
         write_netcdf(metrics, smk.output.metrics, inputs=inputs)
         metrics.to_dataframe().to_csv(smk.output.csv)
         return

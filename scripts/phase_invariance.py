@@ -5,24 +5,20 @@ import torch
 import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
-from meiflow.models import keep_freed_memory, load_checkpoint
+from meiflow.model_io import load_chunk
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.phase_invariance import local_phase_scramble, phase_invariance_index
 from meiflow.runtime import log_to
 from meiflow.scene_data import grid_to_pixel
-from meiflow.training import device_for, predict
+from meiflow.training import predict
 
 
 def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     settings = smk.params.phase_invariance
-    device = device_for(smk.params.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
-    chunk = read_netcdf(smk.input.chunk, ("predicted_rate",))
+    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    model = load_checkpoint(smk.input.checkpoint, device, n_models=units.size).eval()
     height, width = model.height, model.width
     images = read_netcdf(smk.input.images, ("images",))["images"]
     scenes = images.sel(frame=images["frame"] >= 0)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"
@@ -49,3 +50,13 @@ def tiny_run(tmp_path_factory) -> Path:
 def tiny_cache(tiny_run) -> Path:
     """The simulated session's AllenSDK cache directory of the tiny run."""
     return tiny_run / "resources" / "simulated" / str(TINY_SESSION)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one torch thread is faster, and robust on a shared machine (use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

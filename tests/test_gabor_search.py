@@ -32,12 +32,7 @@ N_GRID = 4 * 2 * 6 * 1 * 4 * 6
 STD = 0.05  # small enough that no matched image of these tests is clipped
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def deg_parameters(col, row, orientation, wavelength_px, phase, sigma_px):

@@ -32,13 +32,7 @@ CENTERS_Y = np.array([12.0, -10.0, 0.0])
 SIGMA_DEG = 10.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread is faster, and robust on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gabor_filters() -> torch.Tensor:

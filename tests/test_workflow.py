@@ -328,3 +328,21 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     row = pd.read_csv(area_dir / "ground_truth.csv")
     for column in ("mei_optimal_correlation_simple", "mei_beats_scene_fraction"):
         assert column in row.columns
+
+
+def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tmp_path):
+    shutil.copytree(tiny_run / "resources", tmp_path / "resources")
+    config = yaml.safe_load(TINY.read_text())
+    config["ranking"]["min_fev"] = 0.99  # no unit is that reliable: nothing is selected
+    path = tmp_path / "none.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, configfile=path)
+    area_dir = tmp_path / "results" / str(TINY_SESSION) / "VISp"
+    assert not (area_dir / "models").exists()
+    for name in ("model_scores.nc", "meis.nc", "gabors.nc", "metrics.nc"):
+        ds = read_netcdf(area_dir / name)
+        assert ds.sizes["unit"] == 0, name
+        assert "selection rule" in ds.attrs["empty_reason"], name
+    row = pd.read_csv(area_dir / "ground_truth.csv")
+    assert np.isnan(row.loc[0, "mei_beats_scene_fraction"])
+    assert (area_dir / "figures" / "mei_gallery.png").stat().st_size > 10_000

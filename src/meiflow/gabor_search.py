@@ -18,7 +18,6 @@ stacked along a last axis of length 6 in the order of ``PARAMETERS``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch import Tensor
 
 from meiflow.gabor import allen_gabor_stimulus, gabor_formula
 from meiflow.geometry import ScreenGeometry
+from meiflow.meis import ResponseFunction
 
 __all__ = [
     "PARAMETERS",
@@ -45,9 +45,6 @@ PARAMETERS = ("center_x_deg", "center_y_deg", "orientation_deg", "sf_cpd", "phas
 
 #: Height of the images of Walker et al.'s grid (36 x 64 pixels).
 WALKER_HEIGHT, WALKER_WIDTH = 36, 64
-
-#: images (n_units, n_candidates, H, W) -> (n_units, n_candidates): unit u's model on images[u].
-ResponseFunction = Callable[[Tensor], Tensor]
 
 
 @dataclass(frozen=True)

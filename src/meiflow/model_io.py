@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import xarray as xr
 
+from meiflow.models import PerNeuronCNN, keep_freed_memory, load_checkpoint
 from meiflow.netcdf import read_netcdf
 from meiflow.scene_data import split_scenes
+from meiflow.training import device_for
+
+#: Why an area's model, MEI and metric files are empty.
+EMPTY_AREA_REASON = "no unit of the area passed the selection rule"
 
 
 def selected_units(ranking: xr.Dataset) -> np.ndarray:
@@ -27,3 +33,35 @@ def scene_inputs(images_path, split: dict) -> tuple[xr.DataArray, np.ndarray]:
     images = read_netcdf(images_path, ("images",))["images"]
     frames = images["frame"].to_numpy()
     return images, split_scenes(frames, split["validation"], split["test"], split["seed"])
+
+
+def load_chunk(
+    chunk_path, checkpoint_path, device_name: str
+) -> tuple[xr.Dataset, PerNeuronCNN, torch.device]:
+    """A trained chunk for the rules that use it: its dataset (``unit``, ``predicted_rate``),
+    its network in eval mode with frozen parameters, on ``device_name`` (``auto``: CUDA when
+    present; on the CPU, freed memory is kept for reuse, see ``keep_freed_memory``)."""
+    device = device_for(device_name)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
+    chunk = read_netcdf(chunk_path, ("predicted_rate",))
+    model = load_checkpoint(checkpoint_path, device, n_models=chunk.sizes["unit"]).eval()
+    return chunk, model.requires_grad_(False), device
+
+
+def gather_units(paths, required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
+    """The per-chunk files ``paths`` concatenated along ``unit`` (attributes that differ are
+    dropped); no path: an empty dataset with ``empty_reason`` in its attributes."""
+    if not paths:
+        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
+        ds.attrs["empty_reason"] = empty_reason
+        return ds
+    return xr.concat(
+        [read_netcdf(path, required) for path in paths],
+        dim="unit",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )
