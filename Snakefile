@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sessions.smk"
 include: "workflow/rules/ingest.smk"
@@ -21,6 +24,7 @@ include: "workflow/rules/ranking.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/meis.smk"
 include: "workflow/rules/ground_truth.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

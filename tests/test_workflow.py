@@ -346,3 +346,28 @@ def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tm
     row = pd.read_csv(area_dir / "ground_truth.csv")
     assert np.isnan(row.loc[0, "mei_beats_scene_fraction"])
     assert (area_dir / "figures" / "mei_gallery.png").stat().st_size > 10_000
+
+
+def test_the_report_holds_every_figure_with_its_caption(tiny_run):
+    report = tiny_run / "results" / "report.html"
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tiny_run)]
+    command += ["--configfile", str(TINY), "--report", str(report)]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    html = report.read_text()
+    figures = [
+        "oracle_vs_variance", "psth_selected", "training_curves", "cnn_vs_linear",
+        "mei_gallery", "mei_comparison", "mei_responses",
+    ]  # fmt: skip
+    for area in ("VISp", "VISam"):
+        assert f"session {TINY_SESSION}, {area}" in html
+    for name in figures:
+        assert f"{name}.png" in html, name
+    for table in ("ranking.csv", "metrics.csv", "summary.csv", "ground_truth.csv"):
+        assert table in html, table
+    categories = ["Summary", "Data", "Ranking", "Models", "MEIs", "Metrics", "Ground truth"]
+    for number, category in enumerate(categories, start=1):  # numbered: listed in stage order
+        assert f'"{number}. {category}"' in html, category
+    # captions are rendered into the report
+    assert "most exciting input of every selected unit" in html
+    assert "above the diagonal the MEI wins" in html

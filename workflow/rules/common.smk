@@ -22,6 +22,9 @@ RANKING_FIGURES = (
     "receptive_field_maps",
 )
 
+#: Report category of the ranking stage's figures that show the data rather than the ranking.
+FIGURE_CATEGORIES = {"psth_selected": "2. Data", "population_raster": "2. Data"}
+
 #: Figures of the model stage (meiflow.plots.models).
 MODEL_FIGURES = ("training_curves", "predicted_vs_observed", "cnn_vs_linear")
 
@@ -83,6 +86,7 @@ def all_outputs():
                 f"results/{session}/{area}/ranking.csv",
                 f"results/{session}/{area}/model_scores.nc",
                 f"results/{session}/{area}/metrics.csv",
+                f"results/{session}/{area}/summary.csv",
                 *(f"results/{session}/{area}/figures/{f}.png" for f in MODEL_FIGURES),
                 *(f"results/{session}/{area}/figures/{f}.png" for f in MEI_FIGURES),
                 *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),

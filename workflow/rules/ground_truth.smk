@@ -11,7 +11,13 @@ rule check_ground_truth:
         gabors="results/{session}/{area}/gabors.nc",
         metrics="results/{session}/{area}/metrics.nc",
     output:
-        "results/{session}/{area}/ground_truth.csv",
+        report(
+            "results/{session}/{area}/ground_truth.csv",
+            caption="../report/ground_truth_table.rst",
+            category="7. Ground truth",
+            subcategory="session {session}",
+            labels={"session": "{session}", "area": "{area}"},
+        ),
     log:
         "results/{session}/logs/{area}/check_ground_truth.log",
     benchmark:

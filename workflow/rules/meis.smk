@@ -90,7 +90,13 @@ rule image_metrics:
         meis="results/{session}/{area}/meis.nc",
         gabors="results/{session}/{area}/gabors.nc",
         metrics="results/{session}/{area}/metrics.nc",
-        csv="results/{session}/{area}/metrics.csv",
+        csv=report(
+            "results/{session}/{area}/metrics.csv",
+            caption="../report/metrics_table.rst",
+            category="6. Metrics",
+            subcategory="session {session}, {area}",
+            labels={"figure": "image metrics table"},
+        ),
     log:
         "results/{session}/logs/{area}/image_metrics.log",
     benchmark:
@@ -111,7 +117,13 @@ rule plot_meis:
         metrics="results/{session}/{area}/metrics.nc",
     output:
         **{
-            name: f"results/{{session}}/{{area}}/figures/{name}.png"
+            name: report(
+                f"results/{{session}}/{{area}}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="5. MEIs",
+                subcategory="session {session}, {area}",
+                labels={"figure": name.replace("_", " ")},
+            )
             for name in MEI_FIGURES
         },
     log:

@@ -74,7 +74,13 @@ rule plot_models:
         scenes="results/{session}/counts/natural_scenes.nc",
     output:
         **{
-            name: f"results/{{session}}/{{area}}/figures/{name}.png"
+            name: report(
+                f"results/{{session}}/{{area}}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="4. Models",
+                subcategory="session {session}, {area}",
+                labels={"figure": name.replace("_", " ")},
+            )
             for name in MODEL_FIGURES
         },
     log:

@@ -7,7 +7,13 @@ checkpoint rank_neurons:
         gabors="results/{session}/counts/gabors.nc",
     output:
         nc="results/{session}/{area}/ranking.nc",
-        csv="results/{session}/{area}/ranking.csv",
+        csv=report(
+            "results/{session}/{area}/ranking.csv",
+            caption="../report/ranking_table.rst",
+            category="3. Ranking",
+            subcategory="session {session}, {area}",
+            labels={"figure": "ranking table"},
+        ),
     log:
         "results/{session}/logs/{area}/rank_neurons.log",
     benchmark:
@@ -33,7 +39,13 @@ rule plot_ranking:
         raster="results/{session}/raster.nc",
     output:
         **{
-            name: f"results/{{session}}/{{area}}/figures/{name}.png"
+            name: report(
+                f"results/{{session}}/{{area}}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category=FIGURE_CATEGORIES.get(name, "3. Ranking"),
+                subcategory="session {session}, {area}",
+                labels={"figure": name.replace("_", " ")},
+            )
             for name in RANKING_FIGURES
         },
     log:

@@ -1,0 +1,49 @@
+"""The per-area summary row."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from meiflow.summary import area_summary
+
+
+def test_area_summary_counts_and_medians():
+    ranking = xr.Dataset(
+        {
+            "oracle": ("unit", [0.9, 0.7, 0.5, np.nan]),
+            "selected": ("unit", [1, 1, 0, 0]),
+        },
+        coords={"unit": [1, 2, 3, 4]},
+    )
+    scores = xr.Dataset(
+        {
+            "test_correlation": ("unit", [0.6, 0.8]),
+            "linear_test_correlation": ("unit", [0.2, np.nan]),
+            "fraction_of_oracle": ("unit", [0.5, 0.7]),
+        },
+        coords={"unit": [1, 2]},
+    )
+    gabors = xr.Dataset(
+        {"mei_over_best_scene": ("unit", [1.5, 2.5]), "mei_over_insilico_gabor": ("unit", [1, 3])},
+        coords={"unit": [1, 2]},
+    )
+    metrics = xr.Dataset({"phase_invariance": ("unit", [0.1, 0.3])}, coords={"unit": [1, 2]})
+    row = area_summary(ranking, scores, gabors, metrics)
+    assert (row["n_units"], row["n_valid"], row["n_selected"]) == (4, 3, 2)
+    assert row["median_oracle_selected"] == 0.8
+    assert row["median_test_correlation"] == 0.7
+    assert row["median_linear_test_correlation"] == 0.2  # NaN left out
+    assert row["median_mei_over_best_scene"] == 2.0
+    assert row["median_mei_over_insilico_gabor"] == 2.0
+    assert row["median_phase_invariance"] == 0.2
+
+
+def test_area_summary_of_an_area_without_selection():
+    ranking = xr.Dataset(
+        {"oracle": ("unit", [0.1, 0.2]), "selected": ("unit", [0, 0])}, coords={"unit": [1, 2]}
+    )
+    empty = xr.Dataset(coords={"unit": np.array([], dtype=int)})
+    row = area_summary(ranking, empty, empty, empty)
+    assert row["n_selected"] == 0
+    assert all(np.isnan(v) for k, v in row.items() if k.startswith("median"))
