@@ -56,6 +56,7 @@ def main(smk) -> None:
         "linear_test_correlation": "correlation to average of the ridge baseline (test scenes)",
         "best_epoch": "epoch of the best validation correlation",
         "gabor_correlation": "correlation of the CNN with the mean counts of the gabors conditions",
+        "training_failure": "why training stopped early (non-finite loss or parameters), or empty",
     }.items():
         ds[name].attrs["long_name"] = text
     log.info(

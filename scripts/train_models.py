@@ -80,6 +80,7 @@ def main(smk) -> None:
             "best_epoch": ("unit", result.best_epoch[best]),
             "validation_correlation": ("unit", result.best_validation_correlation[best]),
             "gabor_correlation": ("unit", gabor_r.cpu().numpy()),
+            "training_failure": ("unit", result.failure[best]),
             "train_loss": (("unit", "epoch"), result.train_loss[best]),
             "validation_curve": (("unit", "epoch"), result.validation_correlation[best]),
             "readout_start_col": ("unit", pixels[best, 0]),
@@ -96,6 +97,9 @@ def main(smk) -> None:
     ds["predicted_rate"].attrs = {"long_name": "CNN prediction per scene", "units": "spikes"}
     ds.attrs.update(device=str(device), checkpoint=str(smk.output.checkpoint))
     write_netcdf(ds, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input))
+    for unit, reason in zip(units, result.failure[best], strict=True):
+        if reason:
+            log.warning("unit %d: training stopped early, %s (best state kept)", unit, reason)
     log.info("median validation r %.3f", float(np.median(ds["validation_correlation"])))
 
 

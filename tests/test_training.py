@@ -109,3 +109,31 @@ def test_initial_bias_inverts_the_output_nonlinearity():
     output = torch.nn.functional.elu(initial_bias(means)) + 1.0
     torch.testing.assert_close(output, means)
     assert torch.isfinite(initial_bias(torch.tensor([0.0]))).all()
+    assert initial_bias(torch.tensor([float("nan"), float("inf")])).tolist() == [0.0, 0.0]
+
+
+def test_batched_adam_freezes_a_model_whose_moments_are_nan():
+    p = torch.randn(6, 2, requires_grad=True)  # 3 models x 2 rows
+    before = p.detach().clone()
+    opt = BatchedAdam([p], 3, lr=0.1)
+    opt.lr[1] = 0.0
+    loss = (p**2).sum()
+    loss.backward()
+    p.grad[2:4] = float("nan")  # model 1's gradient is NaN
+    opt.step()
+    assert torch.equal(p[2:4], before[2:4]) and torch.isfinite(p).all()
+
+
+def test_a_model_that_goes_non_finite_is_stopped_and_the_others_train_on():
+    images, means, _ = data(3)
+    settings = TrainSettings(max_epochs=6, batch_size=8, patience=2, max_decays=1)
+    broken = means.clone()
+    broken[:, 1] = float("nan")  # model 1's targets: NaN loss from the first step
+    chunk = fit([11, 12, 13], broken, settings, images)
+    assert chunk.failure[1].startswith("non-finite") and "epoch 0" in chunk.failure[1]
+    assert chunk.failure[0] == chunk.failure[2] == ""
+    assert all(torch.isfinite(t).all() for t in chunk.model.state_dict().values())
+    others = fit([11, 13], broken[:, [0, 2]], settings, images)
+    torch.testing.assert_close(
+        predict(select(chunk.model, [0, 2]), images), predict(others.model, images)
+    )

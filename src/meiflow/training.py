@@ -40,7 +40,8 @@ class TrainResult:
     """A trained chunk: the models at their best validation epoch and their training curves.
 
     ``train_loss`` and ``validation_correlation`` are (n_models, n_epochs) with NaN after a model
-    stopped; ``best_epoch`` and ``best_validation_correlation`` are (n_models,).
+    stopped; ``best_epoch`` and ``best_validation_correlation`` are (n_models,); ``failure``
+    (n_models,) str is empty, or why a model was stopped early (non-finite loss or parameters).
     """
 
     model: PerNeuronCNN
@@ -48,6 +49,7 @@ class TrainResult:
     validation_correlation: np.ndarray
     best_epoch: np.ndarray
     best_validation_correlation: np.ndarray
+    failure: np.ndarray
 
 
 def device_for(name: str) -> torch.device:
@@ -97,7 +99,9 @@ class BatchedAdam:
             m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
             v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
             update = (m / correction1) / ((v / correction2).sqrt() + self.eps)
-            model_rows(p, self.n_models).sub_(model_rows(update, self.n_models) * self.lr[:, None])
+            step = model_rows(update, self.n_models) * self.lr[:, None]
+            # lr 0 freezes a model exactly, even where its moments hold NaN (0 * NaN is NaN)
+            model_rows(p, self.n_models).sub_(torch.where(self.lr[:, None] > 0, step, 0.0))
 
 
 def poisson_loss(
@@ -117,10 +121,11 @@ def initial_bias(mean_response: torch.Tensor) -> torch.Tensor:
     """Bias b with ELU(b) + 1 = mean_response (the output of a model whose drive is 0).
 
     ``mean_response`` (n_models,) in spikes; m >= 1 gives b = m - 1, smaller m gives b = log(m)
-    (m floored at 1e-3 spikes, where the output is flat anyway).
+    (m floored at 1e-3 spikes, where the output is flat anyway); a non-finite m gives b = 0.
     """
     m = mean_response.clamp_min(1e-3)
-    return torch.where(m >= 1.0, m - 1.0, torch.log(m))
+    bias = torch.where(m >= 1.0, m - 1.0, torch.log(m))
+    return torch.where(torch.isfinite(bias), bias, 0.0)
 
 
 def correlations(predicted: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
@@ -163,6 +168,10 @@ def train_chunk(
 
     Each model's output bias starts where the output nonlinearity gives its unit's mean
     training response (:func:`initial_bias`), so no model starts far off in scale.
+
+    A model whose training loss or parameters become NaN or infinite is stopped at once, put
+    back to its best state so far, and its ``failure`` says when; the other models of the
+    chunk train on as if it were not there (their losses and gradients never mix).
     """
     n = model.n_models
     with torch.no_grad():
@@ -180,6 +189,7 @@ def train_chunk(
     active = np.ones(n, dtype=bool)
     curves_loss = np.full((n, settings.max_epochs), np.nan)
     curves_corr = np.full((n, settings.max_epochs), np.nan)
+    failure = np.full(n, "", dtype=object)
     order_rng = torch.Generator().manual_seed(settings.seed)
 
     def copy_rows(source: dict, target: dict, rows: np.ndarray) -> None:
@@ -199,6 +209,16 @@ def train_chunk(
             (loss + model.regularizer()).sum().backward()
             optimizer.step()
             total += loss.detach() * len(batch)
+        finite = torch.isfinite(total).cpu().numpy()
+        for tensor in tensors.values():
+            finite &= model_rows(tensor.detach(), n).isfinite().all(1).cpu().numpy()
+        broken = active & ~finite
+        if broken.any():
+            copy_rows(best_state, tensors, broken)
+            active &= ~broken
+            optimizer.lr[torch.as_tensor(broken, device=optimizer.lr.device)] = 0.0
+            failure[broken] = f"non-finite training loss or parameters at epoch {epoch}"
+            log.warning("epoch %d: models %s stopped: non-finite", epoch, np.flatnonzero(broken))
         corr = correlations(predict(model, val_images), val_means).cpu()
         corr = torch.nan_to_num(corr, nan=-1.0)
         curves_loss[active, epoch] = (total.cpu() / len(order)).numpy()[active]
@@ -239,4 +259,5 @@ def train_chunk(
         validation_correlation=curves_corr[:, :epochs],
         best_epoch=best_epoch,
         best_validation_correlation=best_corr.numpy(),
+        failure=failure.astype(str),
     )
