@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -371,3 +373,37 @@ def test_the_report_holds_every_figure_with_its_caption(tiny_run):
     # captions are rendered into the report
     assert "most exciting input of every selected unit" in html
     assert "above the diagonal the MEI wins" in html
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_run_killed_during_training_finishes_on_rerun_with_the_same_results(
+    tiny_run, tmp_path, sig
+):
+    shutil.copytree(tiny_run / "resources", tmp_path / "resources")
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)]
+    command += ["--configfile", str(TINY), "--cores", "2"]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    logs = tmp_path / "results" / str(TINY_SESSION) / "logs"
+    deadline = time.monotonic() + 300
+    while not list(logs.glob("*/train_models_*.log")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before training started"
+    time.sleep(1.0)  # in the middle of training
+    os.killpg(process.pid, sig)  # the workflow and its jobs
+    process.wait(timeout=120)
+
+    rerun = run_snakemake(tmp_path, check=False)
+    if sig == signal.SIGKILL:  # no chance to clean up: Snakemake's lock stays, and says so
+        assert rerun.returncode != 0
+        assert "--unlock" in rerun.stdout + rerun.stderr
+        run_snakemake(tmp_path, "--unlock")
+        rerun = run_snakemake(tmp_path, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for name in ("model_scores.nc", "meis.nc", "metrics.nc"):
+        ours = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "VISp" / name)
+        reference = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "VISp" / name)
+        for variable in ("predicted_rate", "mei", "symmetry_2"):
+            if variable in reference:
+                np.testing.assert_array_equal(ours[variable], reference[variable], variable)
