@@ -8,7 +8,8 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 min_version("9.0")
-# The rules' scripts import the meiflow package (src/meiflow): install it with the README command.
+# The rules' scripts import the meiflow package (src/meiflow): installed by the README command,
+# and found through the link scripts/meiflow in environments without it (`--sdm conda`).
 
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"

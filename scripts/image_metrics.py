@@ -5,8 +5,8 @@ import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_metrics, image_spectra
-from meiflow.model_io import EMPTY_AREA_REASON, gather_units
-from meiflow.netcdf import write_netcdf
+from meiflow.model_io import EMPTY_AREA_REASON, drop_units, failed_units, gather_units
+from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
@@ -17,14 +17,23 @@ def main(smk) -> None:
     meis = gather_units(smk.input.meis, ("mei",), EMPTY_AREA_REASON)
     gabors = gather_units(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON)
     invariance = gather_units(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON)
+    dropped = failed_units(read_netcdf(smk.input.scores))
+    for unit, reason in dropped.items():
+        log.warning("unit %d dropped: training failed (%s)", unit, reason)
+    meis, gabors, invariance = (drop_units(ds, dropped) for ds in (meis, gabors, invariance))
     inputs = list(smk.input)
+    units = meis["unit"].to_numpy()
+    if units.size == 0 and dropped:
+        meis.attrs["empty_reason"] = gabors.attrs["empty_reason"] = (
+            "the training of every selected unit failed"
+        )
     write_netcdf(meis, smk.output.meis, inputs=inputs)
     write_netcdf(gabors, smk.output.gabors, inputs=inputs)
-    units = meis["unit"].to_numpy()
     if units.size == 0:
-        log.warning("no selected unit in this area: empty MEIs, Gabors and metrics")
+        log.warning("no unit to compare in this area: empty MEIs, Gabors and metrics")
         metrics = xr.Dataset(coords={"unit": units, "image_kind": list(IMAGE_KINDS)})
-        metrics.attrs["empty_reason"] = EMPTY_AREA_REASON
+        kept = ("empty_reason", "dropped_units")
+        metrics.attrs = {k: v for k, v in meis.attrs.items() if k in kept}
         write_netcdf(metrics, smk.output.metrics, inputs=inputs)
         metrics.to_dataframe().to_csv(smk.output.csv)
         return
@@ -55,6 +64,8 @@ def main(smk) -> None:
         fy=spectrum["fy"], fx=spectrum["fx"], radial_frequency=spectrum["radial_frequency"]
     )
     metrics["phase_invariance"] = invariance["phase_invariance"].sel(unit=units)
+    if "dropped_units" in meis.attrs:
+        metrics.attrs["dropped_units"] = meis.attrs["dropped_units"]
     for name in ("fy", "fx", "radial_frequency"):
         metrics[name].attrs = {"long_name": f"spatial frequency ({name})", "units": "cycles/pixel"}
     metrics["log_power"].attrs = {"long_name": "log(1 + |FFT|^2) of the mean-subtracted image"}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from meiflow.netcdf import read_netcdf
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"
@@ -36,6 +41,37 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: boo
             f"{process.stderr[-6000:]}"
         )
     return process
+
+
+def planned_jobs(workdir: Path, configfile: Path = TINY, snakefile: Path | None = None) -> dict:
+    """Rule -> job count that ``snakemake -n`` plans in ``workdir`` (empty: nothing to do)."""
+    args = ["-n"] if snakefile is None else ["-n", "-s", str(snakefile)]
+    stdout = run_snakemake(workdir, *args, configfile=configfile).stdout
+    if "Nothing to be done" in stdout:
+        return {}
+    table = stdout.split("Job stats:")[1].split("total")[0]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def digest(directory: Path) -> dict[str, str]:
+    """sha256 of every file under ``directory``, by relative path."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_identical_results(ours: Path, reference: Path) -> None:
+    """Every NetCDF file under ``reference``'s results/ is in ``ours`` with identical variables
+    and coordinates (attributes aside: they hold times and paths)."""
+    files = sorted(p.relative_to(reference) for p in (reference / "results").rglob("*.nc"))
+    assert files, f"no NetCDF file under {reference / 'results'}"
+    for name in files:
+        a, b = read_netcdf(ours / name), read_netcdf(reference / name)
+        assert sorted(a.variables) == sorted(b.variables), name
+        for variable in b.variables:
+            np.testing.assert_array_equal(a[variable], b[variable], err_msg=f"{name}: {variable}")
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import TINY_SESSION
+import tifffile
+from conftest import TINY_SESSION, digest
 
 from meiflow.allen_cache import (
     CacheError,
@@ -20,15 +21,6 @@ from meiflow.allen_cache import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-def digest(directory: Path) -> dict[str, str]:
-    """sha256 of every file under ``directory``, by relative path."""
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -89,6 +81,17 @@ def test_a_missing_scene_template_is_a_clear_error(cache_copy):
     (cache_copy / "natural_scene_templates" / "natural_scene_7.tiff").unlink()
     with pytest.raises(CacheError, match="natural scene template 7"):
         load_scene_templates(cache_copy, TINY_SESSION, range(118))
+
+
+def test_a_scene_template_of_the_wrong_size_is_a_clear_error(cache_copy):
+    template = cache_copy / "natural_scene_templates" / "natural_scene_3.tiff"
+    tifffile.imwrite(template, np.zeros((100, 120), dtype=np.uint8))
+    before = digest(cache_copy)
+    with pytest.raises(
+        CacheError, match=r"most are \(918, 1174\), but .*natural_scene_3.tiff is \(100, 120\)"
+    ):
+        load_scene_templates(cache_copy, TINY_SESSION, range(5))
+    assert digest(cache_copy) == before
 
 
 def test_download_without_network_fails_fast_and_keeps_the_cache(cache_copy):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from meiflow.config import ConfigError, session_areas, validate_config
+from meiflow.config import ConfigError, expand_sessions, session_areas, validate_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -80,3 +81,65 @@ def test_snakemake_stops_before_any_job_on_a_bad_config(tmp_path):
     assert "config key 'simulation.seed': -1 is less than the minimum of 0" in process.stderr
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "resources").exists()
+
+
+def session_table() -> pd.DataFrame:
+    """A stand-in for AllenSDK's session table: three sessions of two types."""
+    return pd.DataFrame(
+        {
+            "session_type": [
+                "brain_observatory_1.1",
+                "functional_connectivity",
+                "brain_observatory_1.1",
+            ],
+            "ecephys_structure_acronyms": [["VISp", "CA1"], ["VISp"], ["VISam", "VISl", "VISp"]],
+        },
+        index=pd.Index([11, 12, 13], name="id"),
+    )
+
+
+def test_all_sessions_of_a_type_come_with_the_areas_they_recorded():
+    config = edited(
+        "sessions",
+        [
+            {"id": "all", "session_type": "brain_observatory_1.1", "source": "allen"},
+            {"id": 13, "source": "allen", "areas": ["VISl"]},
+        ],
+    )
+    config["areas"] = ["VISam", "VISp"]
+    validate_config(config, SCHEMA)
+    sessions = expand_sessions(config, session_table())
+    assert sessions == [
+        {"id": 11, "source": "allen", "areas": ["VISp"]},
+        {"id": 13, "source": "allen", "areas": ["VISl"]},  # listed explicitly: that entry wins
+    ]
+
+
+def test_all_sessions_of_an_unknown_type_or_without_the_areas_are_errors():
+    config = edited("sessions", [{"id": "all", "session_type": "bo_2.0", "source": "allen"}])
+    with pytest.raises(ConfigError, match=r"'sessions\[0\].session_type': no session of type"):
+        expand_sessions(config, session_table())
+    config["sessions"][0] |= {"session_type": "functional_connectivity", "areas": ["LGd"]}
+    with pytest.raises(ConfigError, match=r"'sessions\[0\]': no functional_connectivity session"):
+        expand_sessions(config, session_table())
+
+
+@pytest.mark.parametrize(
+    ("session", "message"),
+    [
+        ({"id": "all", "source": "allen"}, "'sessions[0]': 'session_type' is a required property"),
+        (
+            {"id": "all", "session_type": "brain_observatory_1.1", "source": "simulated"},
+            "'sessions[0].source': 'allen' was expected",
+        ),
+        (
+            {"id": 5, "session_type": "brain_observatory_1.1", "source": "allen"},
+            "'sessions[0].session_type': only for 'id: all'",
+        ),
+        ({"id": "some", "source": "allen"}, "'sessions[0].id': 'some' is not valid"),
+    ],
+)
+def test_a_bad_all_sessions_entry_names_its_key(session, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(edited("sessions", [session]), SCHEMA)
+    assert message in str(error.value)

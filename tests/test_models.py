@@ -339,7 +339,7 @@ def test_bad_checkpoints(tmp_path):
     save_checkpoint(model, good)
     data = good.read_bytes()
 
-    def fails(path, match="delete it and rerun", **expected):
+    def fails(path, match="snakemake --cores all --forcerun", **expected):
         with pytest.raises(CheckpointError, match=match) as info:
             load_checkpoint(path, "cpu", **expected)
         assert str(path) in str(info.value)

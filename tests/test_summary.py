@@ -21,6 +21,7 @@ def test_area_summary_counts_and_medians():
             "test_correlation": ("unit", [0.6, 0.8]),
             "linear_test_correlation": ("unit", [0.2, np.nan]),
             "fraction_of_oracle": ("unit", [0.5, 0.7]),
+            "training_failure": ("unit", ["", "non-finite training loss at epoch 3"]),
         },
         coords={"unit": [1, 2]},
     )
@@ -31,6 +32,7 @@ def test_area_summary_counts_and_medians():
     metrics = xr.Dataset({"phase_invariance": ("unit", [0.1, 0.3])}, coords={"unit": [1, 2]})
     row = area_summary(ranking, scores, gabors, metrics)
     assert (row["n_units"], row["n_valid"], row["n_selected"]) == (4, 3, 2)
+    assert row["n_training_failed"] == 1
     assert row["median_oracle_selected"] == 0.8
     assert row["median_test_correlation"] == 0.7
     assert row["median_linear_test_correlation"] == 0.2  # NaN left out
@@ -45,5 +47,5 @@ def test_area_summary_of_an_area_without_selection():
     )
     empty = xr.Dataset(coords={"unit": np.array([], dtype=int)})
     row = area_summary(ranking, empty, empty, empty)
-    assert row["n_selected"] == 0
+    assert row["n_selected"] == row["n_training_failed"] == 0
     assert all(np.isnan(v) for k, v in row.items() if k.startswith("median"))

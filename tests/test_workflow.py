@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -12,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, TINY, TINY_SESSION, run_snakemake
+from conftest import REPO, SNAKEMAKE, TINY, TINY_SESSION, digest, planned_jobs, run_snakemake
 
 from meiflow.allen_cache import check_network
 from meiflow.netcdf import read_netcdf
@@ -375,35 +373,46 @@ def test_the_report_holds_every_figure_with_its_caption(tiny_run):
     assert "above the diagonal the MEI wins" in html
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_run_killed_during_training_finishes_on_rerun_with_the_same_results(
-    tiny_run, tmp_path, sig
-):
-    shutil.copytree(tiny_run / "resources", tmp_path / "resources")
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)]
-    command += ["--configfile", str(TINY), "--cores", "2"]
-    process = subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    logs = tmp_path / "results" / str(TINY_SESSION) / "logs"
-    deadline = time.monotonic() + 300
-    while not list(logs.glob("*/train_models_*.log")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert process.poll() is None, "the run ended before training started"
-    time.sleep(1.0)  # in the middle of training
-    os.killpg(process.pid, sig)  # the workflow and its jobs
-    process.wait(timeout=120)
+def test_the_real_data_config_plans_the_notebooks_session(tmp_path):
+    process = run_snakemake(tmp_path, "-n", configfile=REPO / "config" / "allen.yaml")
+    assert "download_session" in process.stdout
+    assert "session=798911424" in process.stdout
+    assert "area=VISam" in process.stdout
+    assert not (tmp_path / "resources").exists()  # a dry run downloads nothing
 
-    rerun = run_snakemake(tmp_path, check=False)
-    if sig == signal.SIGKILL:  # no chance to clean up: Snakemake's lock stays, and says so
-        assert rerun.returncode != 0
-        assert "--unlock" in rerun.stdout + rerun.stderr
-        run_snakemake(tmp_path, "--unlock")
-        rerun = run_snakemake(tmp_path, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    for name in ("model_scores.nc", "meis.nc", "metrics.nc"):
-        ours = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "VISp" / name)
-        reference = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "VISp" / name)
-        for variable in ("predicted_rate", "mei", "symmetry_2"):
-            if variable in reference:
-                np.testing.assert_array_equal(ours[variable], reference[variable], variable)
+
+def test_all_sessions_of_a_type_are_read_from_an_allen_cache(tiny_run, tiny_cache, tmp_path):
+    cache = tmp_path / "allen_cache"
+    shutil.copytree(tiny_cache, cache)  # the simulated session, as AllenSDK stores a real one
+    before = digest(cache)
+    config = yaml.safe_load(TINY.read_text())
+    config["sessions"] = [{"id": "all", "session_type": "brain_observatory_1.1", "source": "allen"}]
+    config["areas"] = ["VISp", "LGd"]  # LGd was not recorded: left out, not an error
+    config["allen"] = {"cache_dir": str(cache), "network_timeout_s": 3}
+    path = tmp_path / "all.yaml"
+    path.write_text(yaml.safe_dump(config))
+    counts = f"results/{TINY_SESSION}/counts/natural_scenes.nc"
+    planned = run_snakemake(tmp_path, "-n", configfile=path).stdout
+    assert f"session={TINY_SESSION}, area=VISp" in planned and "LGd" not in planned
+    run_snakemake(tmp_path, counts, configfile=path)  # offline: the cache is complete
+    ours = read_netcdf(tmp_path / counts)
+    reference = read_netcdf(tiny_run / counts)
+    np.testing.assert_array_equal(ours["spike_counts"], reference["spike_counts"])
+    assert digest(cache) == before
+
+
+def test_the_dag_fans_out_over_sessions_and_areas(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["sessions"] = [
+        {"id": 900000011, "source": "simulated"},
+        {"id": 900000012, "source": "simulated", "areas": ["VISl"]},
+    ]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path, configfile=path)
+    assert jobs["simulate_session"] == jobs["extract_counts"] == 2
+    assert jobs["rank_neurons"] == 3  # VISp and VISam, then VISl
+    stdout = run_snakemake(tmp_path, "-n", configfile=path).stdout
+    for session, area in ((900000011, "VISp"), (900000011, "VISam"), (900000012, "VISl")):
+        assert f"session={session}, area={area}" in stdout
+    assert "session=900000012, area=VISp" not in stdout

@@ -9,6 +9,7 @@ call.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -86,23 +87,9 @@ def _require_file(path: Path, what: str) -> None:
         raise CacheError(f"{what} in the AllenSDK cache is empty: {path}")
 
 
-def check_cache(cache_dir: Path, session_id: int, frames: Iterable[int] = ()) -> Path:
-    """Check that ``cache_dir`` holds everything AllenSDK needs to read ``session_id`` offline.
-
-    Parameters
-    ----------
-    cache_dir : the directory holding ``manifest.json``.
-    session_id : the ecephys session id.
-    frames : natural-scene template numbers that must be present (-1, the blank, is skipped).
-
-    Returns
-    -------
-    The path of ``manifest.json``.
-
-    Raises
-    ------
-    CacheError naming the file that is missing, empty or inconsistent. Nothing is modified.
-    """
+def check_tables(cache_dir: Path) -> Path:
+    """Check the manifest and the project tables (``sessions.csv`` ...) of an AllenSDK cache;
+    return the path of ``manifest.json``, or raise :class:`CacheError` naming what is wrong."""
     cache_dir = Path(cache_dir).resolve()
     if not cache_dir.is_dir():
         raise CacheError(f"AllenSDK cache directory does not exist: {cache_dir}")
@@ -128,6 +115,28 @@ def check_cache(cache_dir: Path, session_id: int, frames: Iterable[int] = ()) ->
         )
     for name in CACHE_TABLES:
         _require_file(cache_dir / name, name)
+    return manifest
+
+
+def check_cache(cache_dir: Path, session_id: int, frames: Iterable[int] = ()) -> Path:
+    """Check that ``cache_dir`` holds everything AllenSDK needs to read ``session_id`` offline.
+
+    Parameters
+    ----------
+    cache_dir : the directory holding ``manifest.json``.
+    session_id : the ecephys session id.
+    frames : natural-scene template numbers that must be present (-1, the blank, is skipped).
+
+    Returns
+    -------
+    The path of ``manifest.json``.
+
+    Raises
+    ------
+    CacheError naming the file that is missing, empty or inconsistent. Nothing is modified.
+    """
+    manifest = check_tables(cache_dir)
+    cache_dir = manifest.parent
     sessions = pd.read_csv(cache_dir / "sessions.csv", usecols=["id"])["id"].to_numpy()
     if session_id not in sessions:
         raise CacheError(
@@ -244,9 +253,17 @@ def load_scene_templates(cache_dir: Path, session_id: int, frames: Iterable[int]
                 f"AllenSDK could not read a natural scene template of {manifest.parent}: "
                 f"{type(error).__name__}: {error}"
             ) from error
-    shapes = {t.shape for t in templates}
+    shapes = collections.Counter(t.shape for t in templates)
     if len(shapes) != 1:
-        raise CacheError(f"natural scene templates differ in size: {sorted(shapes)}")
+        common = shapes.most_common(1)[0][0]
+        odd = [
+            f"{path} is {t.shape}"
+            for path, t in zip(files, templates, strict=True)
+            if t.shape != common
+        ]
+        raise CacheError(
+            f"natural scene templates differ in size: most are {common}, but " + ", ".join(odd)
+        )
     return np.stack(templates).astype(np.uint8)
 
 
@@ -292,6 +309,28 @@ def preserved_files(directory: Path, files: Iterable[Path] | None = None) -> Ite
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.link(backup / path.relative_to(directory), path)
         shutil.rmtree(backup)
+
+
+def session_table(cache_dir: Path, timeout_s: float = 10.0) -> pd.DataFrame:
+    """AllenSDK's table of Visual Coding - Neuropixels sessions (index ``id``; columns
+    ``session_type``, ``ecephys_structure_acronyms`` ...), read from the cache when its tables are
+    there, else fetched into it (the network checked first, failing within ``timeout_s``; every
+    file already in the cache preserved)."""
+    cache_dir = Path(cache_dir)
+    try:
+        manifest = check_tables(cache_dir)
+    except CacheError:
+        check_network(timeout_s=timeout_s)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
+
+        with preserved_files(cache_dir):
+            cache = EcephysProjectCache.from_warehouse(
+                manifest=str(cache_dir / MANIFEST), timeout=max(60, int(timeout_s) * 30)
+            )
+            return cache.get_session_table()
+    with preserved_files(cache_dir, [cache_dir / name for name in CACHE_TABLES]):
+        return _open_offline(manifest).get_session_table()
 
 
 def download_session(

@@ -49,6 +49,25 @@ def load_chunk(
     return chunk, model.requires_grad_(False), device
 
 
+def failed_units(scores: xr.Dataset) -> dict[int, str]:
+    """Units of ``model_scores.nc`` whose training failed, with the reason (``training_failure``
+    not empty); they are dropped from the MEI comparison and the image metrics."""
+    if "training_failure" not in scores or scores.sizes.get("unit", 0) == 0:
+        return {}
+    reasons = scores["training_failure"].to_numpy().astype(str)
+    units = scores["unit"].to_numpy()
+    return {int(u): str(r) for u, r in zip(units, reasons, strict=True) if r}
+
+
+def drop_units(ds: xr.Dataset, dropped: dict[int, str]) -> xr.Dataset:
+    """``ds`` without the units of ``dropped`` (unit id -> reason), which its ``dropped_units``
+    attribute lists as "unit: reason" entries separated by "; "."""
+    kept = ds.drop_sel(unit=[u for u in dropped if u in ds["unit"].to_numpy()])
+    if dropped:
+        kept.attrs["dropped_units"] = "; ".join(f"{u}: {r}" for u, r in dropped.items())
+    return kept
+
+
 def gather_units(paths, required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
     """The per-chunk files ``paths`` concatenated along ``unit`` (attributes that differ are
     dropped); no path: an empty dataset with ``empty_reason`` in its attributes."""

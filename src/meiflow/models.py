@@ -68,6 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from meiflow.runtime import recreate_advice
+
 __all__ = [
     "CheckpointError",
     "ModelSettings",
@@ -709,7 +711,7 @@ def load_checkpoint(
     raises FileNotFoundError.
     """
     path = Path(path)
-    advice = "delete it and rerun to recompute it"
+    advice = recreate_advice(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:

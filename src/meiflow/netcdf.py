@@ -12,6 +12,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from meiflow.runtime import recreate_advice
+
 #: Packages whose versions are recorded in every file's provenance.
 PROVENANCE_PACKAGES = ("meiflow", "numpy", "scipy", "xarray", "netCDF4", "torch", "allensdk")
 
@@ -87,7 +89,7 @@ def read_netcdf(path: Path, variables: tuple[str, ...] = ()) -> xr.Dataset:
     except Exception as error:  # netCDF4 raises OSError, ValueError or RuntimeError variants
         raise NetCDFError(
             f"cannot read {path} ({type(error).__name__}: {error}); the file is truncated or "
-            f"corrupt: delete it and rerun the workflow to recreate it"
+            f"corrupt: {recreate_advice(path)}"
         ) from error
     missing = [v for v in variables if v not in ds.variables]
     if missing:

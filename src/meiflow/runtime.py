@@ -1,10 +1,17 @@
-"""What every rule script does first: send logging, warnings and tracebacks to the rule's log."""
+"""What every rule script does first (send logging, warnings and tracebacks to the rule's log),
+and what its errors advise."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
+
+
+def recreate_advice(path: str | Path) -> str:
+    """How to recreate a damaged output of the workflow, and what depends on it; deleting it
+    alone is not enough where its dependents are complete (Snakemake then sees nothing to do)."""
+    return f"recreate it, and what depends on it, with `snakemake --cores all --forcerun {path}`"
 
 
 def log_to(path: str | Path) -> logging.Logger:

@@ -2,12 +2,18 @@
 
 import math
 
-from meiflow.config import session_areas, validate_config
+from meiflow.allen_cache import session_table
+from meiflow.config import expand_sessions, session_areas, validate_config
 from meiflow.netcdf import read_netcdf
 
 validate_config(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 )
+# Every session of a type (`id: all`): AllenSDK's session table says which.
+if any(s["id"] == "all" for s in config["sessions"]):
+    allen = config["allen"]
+    table = session_table(allen["cache_dir"], allen["network_timeout_s"])
+    config["sessions"] = expand_sessions(config, table)
 
 SESSIONS = {int(s["id"]): s for s in config["sessions"]}
 

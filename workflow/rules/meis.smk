@@ -86,6 +86,7 @@ rule image_metrics:
         gabors=lambda w: chunk_files(w, "gabors"),
         invariance=lambda w: chunk_files(w, "phase_invariance"),
         ranking="results/{session}/{area}/ranking.nc",
+        scores="results/{session}/{area}/model_scores.nc",
     output:
         meis="results/{session}/{area}/meis.nc",
         gabors="results/{session}/{area}/gabors.nc",

@@ -1,0 +1,81 @@
+"""Rerun-on-change: after a complete run, an edit reruns what depends on it and nothing else;
+the same config gives identical numbers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, TINY, TINY_SESSION, assert_identical_results, planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+#: Rules of the ingest stage, which a late-stage change must never rerun.
+INGEST = {"simulate_session", "extract_counts", "extract_images"}
+
+
+def edited_config(tmp_path: Path, section: str, key: str, value) -> Path:
+    """The tiny config with ``section.key`` set to ``value``, written to ``tmp_path``."""
+    config = yaml.safe_load(TINY.read_text())
+    config.setdefault(section, {})[key] = value
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def finished_copy(tiny_run, tmp_path) -> Path:
+    """A copy of the complete tiny run (results, resources, Snakemake's records)."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "work", symlinks=True))
+
+
+def test_a_late_parameter_replans_only_what_depends_on_it(finished_copy, tmp_path):
+    assert planned_jobs(finished_copy) == {}
+    steps = yaml.safe_load(TINY.read_text())["meis"]["steps"]
+    planned = planned_jobs(finished_copy, edited_config(tmp_path, "meis", "steps", steps + 1))
+    chunks = len(list((finished_copy / "results").rglob("meis/chunk_*.nc")))
+    assert planned["generate_meis"] == planned["compare_gabors"] == chunks
+    assert planned["image_metrics"] == planned["plot_meis"] == 2  # one per area
+    assert not set(planned) & (INGEST | {"rank_neurons", "fit_linear", "train_models"})
+    assert "phase_invariance" not in planned  # it uses the models, not the MEIs
+
+
+def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
+    finished_copy, tmp_path
+):
+    config = edited_config(tmp_path, "ranking", "notebook_passes", 40)
+    planned = planned_jobs(finished_copy, config)
+    assert planned["rank_neurons"] == 2
+    assert not set(planned) & INGEST
+    session = finished_copy / "results" / str(TINY_SESSION)
+    counts = {p: p.stat().st_mtime_ns for p in (session / "counts").glob("*.nc")}
+    later = {
+        p: p.stat().st_mtime_ns
+        for p in (*session.glob("*/models/chunk_*.pt"), *session.glob("*/meis/chunk_*.nc"))
+    }
+    run_snakemake(finished_copy, configfile=config)
+    assert {p: p.stat().st_mtime_ns for p in counts} == counts  # counting did not rerun
+    assert all(p.stat().st_mtime_ns > t for p, t in later.items())  # models and MEIs did
+    assert planned_jobs(finished_copy, config) == {}
+
+
+def test_editing_a_script_reruns_its_rule(finished_copy, tmp_path):
+    workflow = tmp_path / "workflow_copy"  # edit a copy, never the repository
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "profiles"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, workflow / name)
+        else:
+            shutil.copy2(source, workflow / name)
+    snakefile = workflow / "Snakefile"
+    assert planned_jobs(finished_copy, snakefile=snakefile) == {}
+    script = workflow / "scripts" / "plot_meis.py"
+    script.write_text(script.read_text() + "\n# an edit\n")
+    assert planned_jobs(finished_copy, snakefile=snakefile) == {"plot_meis": 2, "all": 1}
+
+
+def test_the_same_config_gives_identical_numbers(tiny_run, tmp_path):
+    run_snakemake(tmp_path)  # from nothing: the simulated session too
+    assert_identical_results(tmp_path, tiny_run)
