@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from meiflow.netcdf import read_netcdf
 
@@ -18,6 +19,18 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"
 TINY_SESSION = 900000002
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def tiny_config() -> dict:
+    """The tiny config as a dict, to edit and pass to :func:`write_config`."""
+    return yaml.safe_load(TINY.read_text())
+
+
+def write_config(path: Path, config: dict) -> Path:
+    """Write ``config`` as YAML at ``path``, keys in their order (a reordered mapping is a changed
+    param to Snakemake), and return ``path``."""
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True):

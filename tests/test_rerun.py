@@ -7,8 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO, TINY, TINY_SESSION, assert_identical_results, planned_jobs, run_snakemake
+from conftest import (
+    REPO,
+    TINY_SESSION,
+    assert_identical_results,
+    planned_jobs,
+    run_snakemake,
+    tiny_config,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +25,9 @@ INGEST = {"simulate_session", "extract_counts", "extract_images"}
 
 def edited_config(tmp_path: Path, section: str, key: str, value) -> Path:
     """The tiny config with ``section.key`` set to ``value``, written to ``tmp_path``."""
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config.setdefault(section, {})[key] = value
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(tmp_path / "edited.yaml", config)
 
 
 @pytest.fixture
@@ -33,7 +38,7 @@ def finished_copy(tiny_run, tmp_path) -> Path:
 
 def test_a_late_parameter_replans_only_what_depends_on_it(finished_copy, tmp_path):
     assert planned_jobs(finished_copy) == {}
-    steps = yaml.safe_load(TINY.read_text())["meis"]["steps"]
+    steps = tiny_config()["meis"]["steps"]
     planned = planned_jobs(finished_copy, edited_config(tmp_path, "meis", "steps", steps + 1))
     chunks = len(list((finished_copy / "results").rglob("meis/chunk_*.nc")))
     assert planned["generate_meis"] == planned["compare_gabors"] == chunks
@@ -63,12 +68,10 @@ def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
 
 def test_editing_a_script_reruns_its_rule(finished_copy, tmp_path):
     workflow = tmp_path / "workflow_copy"  # edit a copy, never the repository
-    for name in ("Snakefile", "workflow", "scripts", "config", "envs", "profiles"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, workflow / name)
-        else:
-            shutil.copy2(source, workflow / name)
+    workflow.mkdir()
+    shutil.copy2(REPO / "Snakefile", workflow)
+    for name in ("workflow", "scripts", "config", "envs", "profiles"):
+        shutil.copytree(REPO / name, workflow / name, symlinks=True)
     snakefile = workflow / "Snakefile"
     assert planned_jobs(finished_copy, snakefile=snakefile) == {}
     script = workflow / "scripts" / "plot_meis.py"

@@ -9,8 +9,17 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import REPO, SNAKEMAKE, TINY, TINY_SESSION, digest, planned_jobs, run_snakemake
+from conftest import (
+    REPO,
+    SNAKEMAKE,
+    TINY,
+    TINY_SESSION,
+    digest,
+    planned_jobs,
+    run_snakemake,
+    tiny_config,
+    write_config,
+)
 
 from meiflow.allen_cache import check_network
 from meiflow.netcdf import read_netcdf
@@ -102,10 +111,9 @@ def test_ground_truth_follows_the_data_contract(tiny_cache):
 
 def test_an_area_absent_from_the_session_is_a_clear_error(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "resources", tmp_path / "resources")
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config["areas"] = ["VISp", "LGd"]
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "config.yaml", config)
     process = run_snakemake(tmp_path, configfile=path, check=False)
     assert process.returncode != 0
     log = (tmp_path / "results" / str(TINY_SESSION) / "logs" / "extract_counts.log").read_text()
@@ -133,8 +141,7 @@ def test_an_allen_session_without_network_fails_fast_with_a_clear_message(tmp_pa
         "sessions": [{"id": 715093703, "source": "allen"}],
         "allen": {"cache_dir": str(cache), "network_timeout_s": 3},
     }
-    path = tmp_path / "allen.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "allen.yaml", config)
     started = time.monotonic()
     process = run_snakemake(tmp_path, configfile=path, check=False)
     assert process.returncode != 0
@@ -202,11 +209,10 @@ def test_ground_truth_checks_are_written_for_the_simulated_session(tiny_run):
 
 
 def auto_config(tmp_path, **simulation):
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config["counting_window"] = "auto"
     config["simulation"].update(simulation)
-    path = tmp_path / "auto.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "auto.yaml", config)
     return path
 
 
@@ -332,10 +338,9 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
 
 def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "resources", tmp_path / "resources")
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config["ranking"]["min_fev"] = 0.99  # no unit is that reliable: nothing is selected
-    path = tmp_path / "none.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "none.yaml", config)
     run_snakemake(tmp_path, configfile=path)
     area_dir = tmp_path / "results" / str(TINY_SESSION) / "VISp"
     assert not (area_dir / "models").exists()
@@ -385,12 +390,11 @@ def test_all_sessions_of_a_type_are_read_from_an_allen_cache(tiny_run, tiny_cach
     cache = tmp_path / "allen_cache"
     shutil.copytree(tiny_cache, cache)  # the simulated session, as AllenSDK stores a real one
     before = digest(cache)
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config["sessions"] = [{"id": "all", "session_type": "brain_observatory_1.1", "source": "allen"}]
     config["areas"] = ["VISp", "LGd"]  # LGd was not recorded: left out, not an error
     config["allen"] = {"cache_dir": str(cache), "network_timeout_s": 3}
-    path = tmp_path / "all.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "all.yaml", config)
     counts = f"results/{TINY_SESSION}/counts/natural_scenes.nc"
     planned = run_snakemake(tmp_path, "-n", configfile=path).stdout
     assert f"session={TINY_SESSION}, area=VISp" in planned and "LGd" not in planned
@@ -402,13 +406,12 @@ def test_all_sessions_of_a_type_are_read_from_an_allen_cache(tiny_run, tiny_cach
 
 
 def test_the_dag_fans_out_over_sessions_and_areas(tmp_path):
-    config = yaml.safe_load(TINY.read_text())
+    config = tiny_config()
     config["sessions"] = [
         {"id": 900000011, "source": "simulated"},
         {"id": 900000012, "source": "simulated", "areas": ["VISl"]},
     ]
-    path = tmp_path / "two.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path / "two.yaml", config)
     jobs = planned_jobs(tmp_path, configfile=path)
     assert jobs["simulate_session"] == jobs["extract_counts"] == 2
     assert jobs["rank_neurons"] == 3  # VISp and VISam, then VISl
