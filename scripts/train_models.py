@@ -37,7 +37,10 @@ def main(smk) -> None:
     means, repeats = image_targets(read_netcdf(smk.input.scenes), units, frames)
     ridge = read_netcdf(smk.input.linear)["weights"].sel(unit=units).to_numpy()
     geometry = ScreenGeometry(**smk.params.screen)
-    unit_index, pixels = readout_candidates(ranking, units, ridge, geometry, height, width)
+    train, val = split == "train", split == "validation"
+    unit_index, pixels = readout_candidates(
+        ranking, units, ridge, geometry, images.to_numpy()[train], means[train]
+    )
     # one model per (unit, candidate start), each seeded by its unit and candidate only
     seeds = [
         int(np.random.SeedSequence([training.seed, int(units[k]), j]).generate_state(1)[0])
@@ -54,7 +57,6 @@ def main(smk) -> None:
     x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
     y = torch.as_tensor(means[:, unit_index], dtype=torch.float32, device=device)
     r = torch.as_tensor(repeats, device=device)
-    train, val = split == "train", split == "validation"
     result = train_chunk(model, x[train], y[train], r[train], x[val], y[val], training)
 
     # keep, for every unit, the candidate whose model validates best

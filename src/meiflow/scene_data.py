@@ -85,24 +85,80 @@ def filter_peak(weights: np.ndarray, sigma_px: float = 2.0) -> tuple[np.ndarray,
     return col.astype(float), row.astype(float)
 
 
+#: Gaussian sds (deg) of the local contrast energy that locates a receptive field from the
+#: scenes (:func:`energy_peak`); the scale whose peak correlates best is kept, per unit.
+ENERGY_SCALES_DEG = (3.0, 4.5, 6.0, 8.5, 11.5)
+
+
+def local_energy(images: np.ndarray, sd_px: tuple[float, float]) -> np.ndarray:
+    """(n, H, W) local contrast energy of images (n, H, W): the square of each image minus its
+    Gaussian blur of sd ``sd_px`` (along y, along x; pixels), pooled by the same Gaussian. A
+    phase-blind detector at every pixel, the receptive field of an energy (complex) cell."""
+    images = np.asarray(images, dtype=float)
+    band = images - gaussian_filter(images, sigma=(0, *sd_px))
+    return gaussian_filter(band**2, sigma=(0, *sd_px))
+
+
+def energy_peak(
+    images: np.ndarray, responses: np.ndarray, scales_px: list[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(col, row) per unit of the pixel whose local contrast energy correlates best with the
+    unit's responses, over every scale of ``scales_px`` (the best scale wins, per unit).
+
+    Args:
+        images: (n_images, H, W) scenes (training scenes only: the result picks a model).
+        responses: (n_images, n_units) mean response per image.
+        scales_px: (sd along y, sd along x) pixels of each :func:`local_energy` tried.
+
+    Where a linear filter cannot see a complex cell (its ridge filter is noise), its
+    contrast energy still peaks at its receptive field; for simple cells it is a weaker guess.
+    """
+    y = np.asarray(responses, dtype=float)
+    y = (y - y.mean(0)) / np.where(y.std(0) > 0, y.std(0), 1.0)
+    best_r = np.full(y.shape[1], -np.inf)
+    best_pixel = np.zeros(y.shape[1], dtype=np.int64)
+    for sd in scales_px:  # a handful of scales
+        energy = local_energy(images, sd).reshape(len(images), -1)
+        spread = energy.std(0)
+        z = (energy - energy.mean(0)) / np.where(spread > 0, spread, 1.0)
+        r = y.T @ z / len(images)  # (n_units, H * W) Pearson r
+        peak = r.argmax(axis=1)
+        better = r[np.arange(len(peak)), peak] > best_r
+        best_r[better] = r[better, peak[better]]
+        best_pixel[better] = peak[better]
+    row, col = np.unravel_index(best_pixel, np.shape(images)[1:])
+    return col.astype(float), row.astype(float)
+
+
 def readout_candidates(
     ranking: xr.Dataset,
     units: np.ndarray,
     ridge_weights: np.ndarray,
     geometry: ScreenGeometry,
-    height: int,
-    width: int,
+    train_images: np.ndarray,
+    train_responses: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate readout start positions (in image pixels) for every unit.
 
     A unit with a significant gabor receptive field has one candidate, the fitted centre. The
-    others have three: the energy peak of their ridge-regression filter, the peak of their
-    (non-significant) gabor map, and the image centre; the caller keeps the candidate whose
-    model validates best.
+    others have three: the energy peak of their ridge-regression filter (simple cells), the
+    peak of their (non-significant) gabor map, and the peak of the correlation of their
+    responses with the scenes' local contrast energy (:func:`energy_peak`, complex cells); the
+    caller keeps the candidate whose model validates best.
+
+    Args:
+        ranking: the area's ranking (``rf_significant``, ``rf_center_col``/``_row``,
+            ``rf_map`` on ``rf_y``, ``rf_x`` in deg).
+        units: (n_units,) unit ids.
+        ridge_weights: (n_units, H, W) ridge filters at image resolution.
+        geometry: the screen geometry of the images.
+        train_images: (n_train, H, W) training scenes; train_responses: (n_train, n_units) the
+            units' mean responses to them.
 
     Returns ``unit_index`` (n_candidates,) into ``units`` and ``pixels`` (n_candidates, 2) as
     (col, row).
     """
+    height, width = np.shape(train_images)[1:]
     r = ranking.sel(unit=units)
     significant = r["rf_significant"].to_numpy().astype(bool)
     ridge_col, ridge_row = filter_peak(ridge_weights)
@@ -113,6 +169,10 @@ def readout_candidates(
     peak_col, peak_row = geometry.deg_to_pixel(
         r["rf_x"].to_numpy()[ix], r["rf_y"].to_numpy()[iy], height, width
     )
+    ppd_y, ppd_x = geometry.pixels_per_degree(height, width)
+    energy_col, energy_row = energy_peak(
+        train_images, train_responses, [(sd * ppd_y, sd * ppd_x) for sd in ENERGY_SCALES_DEG]
+    )
     index, pixels = [], []
     for k in range(len(units)):  # a handful of candidates per unit
         if significant[k] and np.isfinite(fit_col[k]):
@@ -121,7 +181,7 @@ def readout_candidates(
             options = [
                 (ridge_col[k], ridge_row[k]),
                 (peak_col[k], peak_row[k]),
-                ((width - 1) / 2, (height - 1) / 2),
+                (energy_col[k], energy_row[k]),
             ]
         index += [k] * len(options)
         pixels += options
