@@ -311,6 +311,21 @@ def preserved_files(directory: Path, files: Iterable[Path] | None = None) -> Ite
         shutil.rmtree(backup)
 
 
+@contextlib.contextmanager
+def _warehouse(cache_dir: Path, timeout_s: float) -> Iterator:
+    """AllenSDK's downloading cache on ``cache_dir``, for fetches inside the ``with`` block: the
+    network is checked first (failing within ``timeout_s``) and every file already in the cache
+    is preserved (:func:`preserved_files`)."""
+    check_network(timeout_s=timeout_s)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
+
+    with preserved_files(cache_dir):
+        yield EcephysProjectCache.from_warehouse(
+            manifest=str(cache_dir / MANIFEST), timeout=max(60, int(timeout_s) * 30)
+        )
+
+
 def session_table(cache_dir: Path, timeout_s: float = 10.0) -> pd.DataFrame:
     """AllenSDK's table of Visual Coding - Neuropixels sessions (index ``id``; columns
     ``session_type``, ``ecephys_structure_acronyms`` ...), read from the cache when its tables are
@@ -320,14 +335,7 @@ def session_table(cache_dir: Path, timeout_s: float = 10.0) -> pd.DataFrame:
     try:
         manifest = check_tables(cache_dir)
     except CacheError:
-        check_network(timeout_s=timeout_s)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
-
-        with preserved_files(cache_dir):
-            cache = EcephysProjectCache.from_warehouse(
-                manifest=str(cache_dir / MANIFEST), timeout=max(60, int(timeout_s) * 30)
-            )
+        with _warehouse(cache_dir, timeout_s) as cache:
             return cache.get_session_table()
     with preserved_files(cache_dir, [cache_dir / name for name in CACHE_TABLES]):
         return _open_offline(manifest).get_session_table()
@@ -346,14 +354,7 @@ def download_session(
     frames = [int(f) for f in frames if f >= 0]
     with contextlib.suppress(CacheError):
         return check_cache(cache_dir, session_id, frames)
-    check_network(timeout_s=timeout_s)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
-
-    with preserved_files(cache_dir):
-        cache = EcephysProjectCache.from_warehouse(
-            manifest=str(cache_dir / MANIFEST), timeout=max(60, int(timeout_s) * 30)
-        )
+    with _warehouse(cache_dir, timeout_s) as cache:
         sessions = cache.get_session_table()
         if session_id not in sessions.index:
             raise CacheError(f"session {session_id} is not an Allen Visual Coding session")

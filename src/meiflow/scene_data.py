@@ -10,6 +10,7 @@ from scipy.ndimage import gaussian_filter
 from meiflow.geometry import ScreenGeometry
 from meiflow.images import BLANK_FRAME
 from meiflow.reliability import image_means
+from meiflow.timing import zscore_rows
 
 SPLITS = ("train", "validation", "test")
 
@@ -113,15 +114,12 @@ def energy_peak(
     Where a linear filter cannot see a complex cell (its ridge filter is noise), its
     contrast energy still peaks at its receptive field; for simple cells it is a weaker guess.
     """
-    y = np.asarray(responses, dtype=float)
-    y = (y - y.mean(0)) / np.where(y.std(0) > 0, y.std(0), 1.0)
-    best_r = np.full(y.shape[1], -np.inf)
-    best_pixel = np.zeros(y.shape[1], dtype=np.int64)
+    y = zscore_rows(np.asarray(responses).T)  # (n_units, n_images)
+    best_r = np.full(len(y), -np.inf)
+    best_pixel = np.zeros(len(y), dtype=np.int64)
     for sd in scales_px:  # a handful of scales
-        energy = local_energy(images, sd).reshape(len(images), -1)
-        spread = energy.std(0)
-        z = (energy - energy.mean(0)) / np.where(spread > 0, spread, 1.0)
-        r = y.T @ z / len(images)  # (n_units, H * W) Pearson r
+        energy = zscore_rows(local_energy(images, sd).reshape(len(images), -1).T)
+        r = y @ energy.T / len(images)  # (n_units, H * W) Pearson r
         peak = r.argmax(axis=1)
         better = r[np.arange(len(peak)), peak] > best_r
         best_r[better] = r[better, peak[better]]
