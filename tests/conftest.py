@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +35,16 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
+def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY) -> list[str]:
+    """The command line that runs the workflow in ``workdir`` (its own results/ and
+    resources/) on ``configfile`` with 2 cores, then ``args``."""
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    return [*command, "--configfile", str(configfile), "--cores", "2", *args]
+
+
 def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True):
-    """Run the workflow in ``workdir`` (its own results/ and resources/) and return the process."""
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        *args,
-    ]
+    """Run the workflow in ``workdir`` (:func:`snakemake_command`) and return the process."""
+    command = snakemake_command(workdir, *args, configfile=configfile)
     process = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if check and process.returncode != 0:
         raise AssertionError(
@@ -64,6 +62,20 @@ def planned_jobs(workdir: Path, configfile: Path = TINY, snakefile: Path | None 
         return {}
     table = stdout.split("Job stats:")[1].split("total")[0]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def wait_for(condition, what: str, timeout_s: float = 300) -> None:
+    """Poll ``condition()`` every 0.2 s until it is true; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def copy_of_run(run: Path, workdir: Path) -> Path:
+    """A complete copy of a run's work directory (results, resources, .snakemake)."""
+    shutil.copytree(run, workdir, dirs_exist_ok=True, symlinks=True)
+    return workdir
 
 
 def digest(directory: Path) -> dict[str, str]:

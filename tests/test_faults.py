@@ -16,13 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import (
-    REPO,
-    SNAKEMAKE,
-    TINY,
     TINY_SESSION,
     assert_identical_results,
+    copy_of_run,
     digest,
     run_snakemake,
+    snakemake_command,
+    wait_for,
 )
 
 from meiflow.netcdf import read_netcdf, write_netcdf
@@ -34,25 +34,12 @@ SESSION_DIR = Path("results") / str(TINY_SESSION)
 
 def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen:
     """The tiny workflow in ``workdir``, started in the background in its own process group."""
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    command += ["--configfile", str(TINY), "--cores", "2", *args]
     return subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        snakemake_command(workdir, *args),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-
-
-def wait_for(condition, what: str, timeout_s: float = 300) -> None:
-    """Poll ``condition()`` every 0.2 s until it is true; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def copy_of_run(tiny_run: Path, workdir: Path) -> Path:
-    """A complete copy of the tiny run's work directory (results, resources, .snakemake)."""
-    shutil.copytree(tiny_run, workdir, dirs_exist_ok=True, symlinks=True)
-    return workdir
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

@@ -11,6 +11,7 @@ from conftest import (
     REPO,
     TINY_SESSION,
     assert_identical_results,
+    copy_of_run,
     planned_jobs,
     run_snakemake,
     tiny_config,
@@ -33,7 +34,7 @@ def edited_config(tmp_path: Path, section: str, key: str, value) -> Path:
 @pytest.fixture
 def finished_copy(tiny_run, tmp_path) -> Path:
     """A copy of the complete tiny run (results, resources, Snakemake's records)."""
-    return Path(shutil.copytree(tiny_run, tmp_path / "work", symlinks=True))
+    return copy_of_run(tiny_run, tmp_path / "work")
 
 
 def test_a_late_parameter_replans_only_what_depends_on_it(finished_copy, tmp_path):
