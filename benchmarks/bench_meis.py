@@ -8,7 +8,8 @@ False, as the workflow does), and the same method and constants; the first steps
 are a warm-up and are not timed. Throughput is MEIs (of --steps steps) per second of wall-clock
 time (process CPU time printed too: on a shared machine the wall-clock figures suffer). The
 reference is the notebook's loop: about 6.8 ms per step (6.8 s per 1000-step MEI) on 2 CPU
-threads.
+threads. The last line relates the figures to the convolution throughput this machine reaches
+(``roofline.py``).
 
     python benchmarks/bench_meis.py --units 32 --inits 4 --steps 1000 --channels 64 \
         --height 60 --width 96 --device auto --threads 2
@@ -18,6 +19,7 @@ import argparse
 import time
 
 import torch
+from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
 from meiflow.meis import METHODS, MEISettings, initial_images, model_response, synthesize
 from meiflow.models import ModelSettings, PerNeuronCNN, keep_freed_memory, select
@@ -101,6 +103,14 @@ def main() -> None:
         f"batched / one-at-a-time throughput: {batched_rate / single_rate:.2f}x; "
         f"batched / the notebook's {NOTEBOOK_MS_PER_STEP} ms per step (2 CPU threads, "
         f"{notebook_rate:.3f} MEIs/s): {batched_rate / notebook_rate:.2f}x"
+    )
+    # forward + gradient of the activations (frozen kernels): about 2 forward passes per step
+    gflop = 2 * 2 * core_macs(settings, args.height, args.width) * args.steps / 1e9
+    peak = conv_peak_gflops(device)
+    rates = {"one at a time": single_rate, "batched": batched_rate}
+    print(
+        f"{arithmetic_line(gflop, 'MEI', rates, peak)}, so at most "
+        f"{peak / gflop / notebook_rate:.1f}x the notebook's throughput"
     )
 
 

@@ -3,7 +3,9 @@
 One neuron-epoch = one model trained on all images once (forward, Poisson loss + regularizer,
 backward, an Adam step per batch). Random images and positive targets; the first batch of each
 run is a warm-up and is not timed. Throughput is from wall-clock time; the process CPU time is
-printed too (on a shared machine the wall-clock figures of short runs suffer most).
+printed too (on a shared machine the wall-clock figures of short runs suffer most). The last
+line relates both to the convolution throughput this machine reaches (``roofline.py``):
+batching cannot beat that ceiling.
 
 On CPU, meiflow.models.keep_freed_memory() is called first (glibc malloc otherwise page-faults
 the large batched activations in again at every step); --default-malloc shows the difference.
@@ -16,6 +18,7 @@ import argparse
 import time
 
 import torch
+from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
 from meiflow.models import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
 
@@ -34,8 +37,6 @@ def train_time(
     model = PerNeuronCNN(
         n_models, args.height, args.width, settings, range(n_models), readout=readout
     ).to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
     targets = targets[:, :n_models]
 
@@ -75,7 +76,6 @@ def main() -> None:
     parser.add_argument(
         "--readout", choices=(*READOUTS, "both"), default="adjoint", help="readout implementation"
     )
-    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument(
         "--default-malloc",
         action="store_true",
@@ -96,7 +96,6 @@ def main() -> None:
         f"device {device} ({args.threads} threads), torch {torch.__version__}; "
         f"{args.images} images {args.height}x{args.width}, batch {args.batch}, "
         f"{args.epochs} epochs, best of {args.repeats}; {settings}"
-        + (", channels_last" if args.channels_last else "")
         + (", keep_freed_memory()" if tuned else ", default malloc")
     )
     readouts = READOUTS if args.readout == "both" else (args.readout,)
@@ -116,6 +115,14 @@ def main() -> None:
             f"readout {readout:7s} batched / one-at-a-time throughput: "
             f"{rates[args.chunk] / rates[1]:.2f}x"
         )
+    # forward + gradients of the activations and of the kernels: about 3 forward passes
+    gflop = 3 * 2 * core_macs(settings, args.height, args.width) * args.images / 1e9
+    peak = conv_peak_gflops(device)
+    labelled = {"one at a time": rates[1], f"chunk of {args.chunk}": rates[args.chunk]}
+    print(
+        f"{arithmetic_line(gflop, 'neuron-epoch', labelled, peak)}, so batching can gain at most "
+        f"{peak / rates[1] / gflop:.1f}x over one at a time"
+    )
 
 
 if __name__ == "__main__":
