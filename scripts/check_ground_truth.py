@@ -3,7 +3,7 @@
 import pandas as pd
 
 from meiflow.geometry import ScreenGeometry
-from meiflow.ground_truth import mei_checks, model_checks, ranking_checks
+from meiflow.ground_truth import mei_checks, mei_true_checks, model_checks, ranking_checks
 from meiflow.netcdf import read_netcdf
 from meiflow.runtime import log_to
 
@@ -16,13 +16,14 @@ def main(smk) -> None:
     row = {"session": int(smk.wildcards.session), "area": smk.wildcards.area}
     row |= ranking_checks(ranking, truth, latency)
     row |= model_checks(read_netcdf(smk.input.scores), truth)
+    geometry = ScreenGeometry(**smk.params.screen)
+    meis = read_netcdf(smk.input.meis)
     row |= mei_checks(
-        read_netcdf(smk.input.meis),
-        read_netcdf(smk.input.gabors),
-        read_netcdf(smk.input.metrics),
-        truth,
-        ScreenGeometry(**smk.params.screen),
+        meis, read_netcdf(smk.input.gabors), read_netcdf(smk.input.metrics), truth, geometry
     )
+    images = read_netcdf(smk.input.images, ("images",))["images"]
+    scenes = images.sel(frame=images["frame"] >= 0).to_numpy()  # the blank is frame -1
+    row |= mei_true_checks(meis, truth, scenes, geometry)
     for key, value in row.items():
         log.info("%s: %s", key, value)
     pd.DataFrame([row]).to_csv(smk.output[0], index=False)

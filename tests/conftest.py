@@ -35,6 +35,21 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
+def small_simulation(units: int, scene_repeats: int) -> dict:
+    """A simulator config of ``units`` VISp units (40 % simple, 40 % complex, 20 % untuned, all
+    passing the quality filter) and ``scene_repeats`` repeats of every scene, for
+    ``meiflow.simulation.simulate_session``."""
+    return {
+        "seed": 3,
+        "units_per_area": {"VISp": units},
+        "cell_types": {"simple": 0.4, "complex": 0.4, "untuned": 0.2},
+        "fraction_failing_quality": 0.0,
+        "scene_repeats": scene_repeats,
+        "gabor_repeats": 1,
+        "latency_s": 0.05,
+    }
+
+
 def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY) -> list[str]:
     """The command line that runs the workflow in ``workdir`` (its own results/ and
     resources/) on ``configfile`` with 2 cores, then ``args``."""

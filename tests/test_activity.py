@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import small_simulation
 
 from meiflow.activity import psth_dataset, raster_dataset
 from meiflow.counts import count_spikes
@@ -21,16 +22,7 @@ TIMING = {
 
 @pytest.fixture(scope="module")
 def session():
-    sim = {
-        "seed": 3,
-        "units_per_area": {"VISp": 40},
-        "cell_types": {"simple": 0.4, "complex": 0.4, "untuned": 0.2},
-        "fraction_failing_quality": 0.0,
-        "scene_repeats": 16,
-        "gabor_repeats": 1,
-        "latency_s": 0.05,
-    }
-    s = simulate_session(5, sim, ScreenGeometry(), 30, 48)
+    s = simulate_session(5, small_simulation(40, 16), ScreenGeometry(), 30, 48)
     units = s.tables.units.assign(area="VISp")
     scenes = s.tables.presentations.query("stimulus_name == 'natural_scenes'")
     return [s.tables.spike_times[u] for u in units.index], units, scenes

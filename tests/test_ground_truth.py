@@ -1,15 +1,19 @@
-"""MEI checks against the simulator's truth, on hand-made datasets with known answers."""
+"""MEI checks against the simulator's truth: hand-made datasets with known answers, and a small
+simulated session whose units are shown images."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import small_simulation
 
 from meiflow.gabor import gabor
 from meiflow.geometry import ScreenGeometry
-from meiflow.ground_truth import masked_correlation, mei_checks
+from meiflow.ground_truth import masked_correlation, mei_checks, mei_true_checks, true_rates
+from meiflow.images import model_images, with_blank
 from meiflow.neurons import optimal_stimulus
+from meiflow.simulation import PRESENTATION_S, simulate_session
 
 H, W = 30, 48
 
@@ -91,3 +95,46 @@ def test_matched_optimum_has_the_meis_contrast():
     checks = mei_checks(meis.isel(unit=keep), gabors, metrics, truth, geometry)
     assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
     assert checks["mei_optimal_correlation_simple"] < 0.99  # saturated at the scenes' contrast
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """A small simulated session: its truth and its scenes at model resolution."""
+    session = simulate_session(8, small_simulation(9, 3), ScreenGeometry(), H, W)
+    images, _ = with_blank(model_images(session.scenes, H, W), np.arange(len(session.scenes)))
+    return session.ground_truth, images
+
+
+def test_true_rates_reproduce_the_simulators_rates(simulated):
+    truth, images = simulated  # images[0] is the blank (frame -1), then the scenes
+    rates = true_rates(truth, images[1:], images, ScreenGeometry())  # Hz
+    counts = truth["true_rate"].transpose("unit", "frame")  # spikes per presentation
+    np.testing.assert_allclose(rates * PRESENTATION_S, counts, rtol=1e-6)
+
+
+def test_mei_true_checks_show_the_meis_to_the_simulated_units(simulated):
+    truth, images = simulated
+    cell_type = truth["cell_type"].to_numpy().astype(str)
+    assert {"simple", "untuned"} <= set(cell_type)
+    keep = np.flatnonzero(cell_type != "complex")  # simple and untuned units
+    t = truth.isel(unit=keep)
+    # start 0: the saturated optimum (0.5 +- 0.5 by the sign of the filter), the image of
+    # highest drive a simple cell can get in [0, 1]; start 1: mean gray, drive 0
+    best = optimal_stimulus(t["rf"].to_numpy()[:, None], t["cell_type"].to_numpy(), 10.0)
+    mei = np.stack([best, np.full_like(best, 0.5)], axis=1)
+    for start, beats in ((0, 1.0), (1, 0.0)):
+        meis = xr.Dataset(
+            {
+                "mei": (("unit", "init", "y", "x"), mei),
+                "best_init": ("unit", np.full(len(keep), start)),
+            },
+            coords={"unit": t["unit"].to_numpy()},
+        )
+        checks = mei_true_checks(meis, truth, images[1:], ScreenGeometry())
+        # the untuned units are left out (their rate is the same for every image)
+        assert checks["mei_true_beats_scene_fraction"] == beats
+        assert (checks["mei_true_over_best_scene"] > 1.0) == bool(beats)
+    untuned = meis.isel(unit=np.flatnonzero(t["cell_type"].to_numpy().astype(str) == "untuned"))
+    assert all(
+        np.isnan(v) for v in mei_true_checks(untuned, truth, images[1:], ScreenGeometry()).values()
+    )

@@ -334,6 +334,9 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     row = pd.read_csv(area_dir / "ground_truth.csv")
     for column in ("mei_optimal_correlation_simple", "mei_beats_scene_fraction"):
         assert column in row.columns
+    # the MEIs shown to the simulated neurons: a true rate, relative to the best scene's
+    assert 0.0 < row.loc[0, "mei_true_over_best_scene"] < 2.0
+    assert 0.0 <= row.loc[0, "mei_true_beats_scene_fraction"] <= 1.0
 
 
 def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tmp_path):
@@ -350,6 +353,7 @@ def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tm
         assert "selection rule" in ds.attrs["empty_reason"], name
     row = pd.read_csv(area_dir / "ground_truth.csv")
     assert np.isnan(row.loc[0, "mei_beats_scene_fraction"])
+    assert np.isnan(row.loc[0, "mei_true_over_best_scene"])
     assert (area_dir / "figures" / "mei_gallery.png").stat().st_size > 10_000
 
 

@@ -7,12 +7,13 @@ area; later stages add their own columns.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.stats import spearmanr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.measures import pearson_rows
-from meiflow.neurons import optimal_stimulus
+from meiflow.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.phase_invariance import roc_auc
 from meiflow.scene_data import frames_of
 
@@ -185,4 +186,64 @@ def mei_checks(
             float(np.mean(ratio_insilico[simple] >= 0.95)) if simple.any() else np.nan
         ),
         "phase_invariance_auc": float(auc),
+    }
+
+
+def true_rates(
+    truth: xr.Dataset, scenes: np.ndarray, stimuli: np.ndarray, geometry: ScreenGeometry
+) -> np.ndarray:
+    """The simulated units' noise-free rates for any images, as the simulator computes them.
+
+    Parameters
+    ----------
+    truth : ``ground_truth.nc`` (all units or a selection): the unit parameters (variables on
+        ``unit`` alone).
+    scenes : (n_scenes, H, W) the natural scenes at model resolution (``images.nc`` without the
+        blank), on which the simulator calibrates each unit's drive (its 99th percentile).
+    stimuli : (n_stimuli, H, W) images in [0, 1] of the same size.
+    geometry : the screen geometry of the session.
+
+    Returns
+    -------
+    (n_units, n_stimuli) float64 rates in Hz (:func:`meiflow.neurons.rates`).
+    """
+    per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
+    params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
+    params["cell_type"] = params["cell_type"].astype(str)
+    cell_type = params["cell_type"].to_numpy()
+    filters = receptive_fields(params, geometry, *scenes.shape[-2:])
+    _, stimulus_rates = rates(
+        params, drive(filters, scenes, cell_type), drive(filters, stimuli, cell_type)
+    )
+    return stimulus_rates
+
+
+def mei_true_checks(
+    meis: xr.Dataset, truth: xr.Dataset, scenes: np.ndarray, geometry: ScreenGeometry
+) -> dict[str, float]:
+    """The MEIs shown to the simulated neurons (the in-silico version of Walker et al.'s
+    closed loop, where MEIs were shown back to the recorded neurons).
+
+    Returns ``mei_true_over_best_scene``: median over the area's modelled tuned (simple and
+    complex) units of the true rate for the best-start MEI over the unit's highest true rate over
+    the natural scenes, and ``mei_true_beats_scene_fraction``: the share of those units whose
+    ratio exceeds 1; NaN without tuned units. The simulated units saturate (Naka-Rushton), so
+    the best scene already drives a unit near its ceiling and ratios stay near 1.
+    """
+    names = ("mei_true_over_best_scene", "mei_true_beats_scene_fraction")
+    units = meis["unit"].to_numpy() if "unit" in meis.coords else np.array([])
+    t = truth.sel(unit=units)
+    tuned = t["cell_type"].to_numpy().astype(str) != "untuned"
+    if not tuned.any():
+        return dict.fromkeys(names, np.nan)
+    t = t.isel(unit=np.flatnonzero(tuned))
+    chosen = meis.sel(unit=t["unit"])
+    best = chosen["best_init"].to_numpy().astype(int)
+    mei = chosen["mei"].transpose("unit", "init", "y", "x").to_numpy()[np.arange(best.size), best]
+    scene_rates = true_rates(t, scenes, scenes, geometry)
+    mei_rates = np.diagonal(true_rates(t, scenes, mei, geometry))  # unit k's own MEI
+    ratio = mei_rates / scene_rates.max(axis=1)
+    return {
+        "mei_true_over_best_scene": float(np.median(ratio)),
+        "mei_true_beats_scene_fraction": float(np.mean(ratio > 1.0)),
     }

@@ -10,6 +10,7 @@ rule check_ground_truth:
         meis="results/{session}/{area}/meis.nc",
         gabors="results/{session}/{area}/gabors.nc",
         metrics="results/{session}/{area}/metrics.nc",
+        images="results/{session}/images.nc",
     output:
         report(
             "results/{session}/{area}/ground_truth.csv",
