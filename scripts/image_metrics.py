@@ -5,6 +5,7 @@ import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_metrics, image_spectra
+from meiflow.meis import best_meis
 from meiflow.model_io import EMPTY_AREA_REASON, drop_units, failed_units, gather_units
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
@@ -38,10 +39,9 @@ def main(smk) -> None:
         metrics.to_dataframe().to_csv(smk.output.csv)
         return
 
-    best = meis["best_init"].to_numpy().astype(int)
     images = np.stack(
         [
-            meis["mei"].to_numpy()[np.arange(units.size), best],
+            best_meis(meis),
             gabors["recorded_gabor"].sel(unit=units).to_numpy(),
             gabors["insilico_gabor"].sel(unit=units).to_numpy(),
         ],

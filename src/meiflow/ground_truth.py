@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.measures import pearson_rows
+from meiflow.meis import best_meis
 from meiflow.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.phase_invariance import roc_auc
 from meiflow.scene_data import frames_of
@@ -147,8 +148,7 @@ def mei_checks(
     t = truth.sel(unit=units)
     cell_type = t["cell_type"].to_numpy().astype(str)
     simple, complex_ = cell_type == "simple", cell_type == "complex"
-    best = meis["best_init"].to_numpy().astype(int)
-    mei = meis["mei"].to_numpy()[np.arange(units.size), best]
+    mei = best_meis(meis)
     x_deg, y_deg = geometry.pixel_grid(*mei.shape[-2:])
     distance = np.hypot(
         x_deg - t["center_x_deg"].to_numpy()[:, None, None],
@@ -237,9 +237,7 @@ def mei_true_checks(
     if not tuned.any():
         return dict.fromkeys(names, np.nan)
     t = t.isel(unit=np.flatnonzero(tuned))
-    chosen = meis.sel(unit=t["unit"])
-    best = chosen["best_init"].to_numpy().astype(int)
-    mei = chosen["mei"].transpose("unit", "init", "y", "x").to_numpy()[np.arange(best.size), best]
+    mei = best_meis(meis.sel(unit=t["unit"]))
     scene_rates = true_rates(t, scenes, scenes, geometry)
     mei_rates = np.diagonal(true_rates(t, scenes, mei, geometry))  # unit k's own MEI
     ratio = mei_rates / scene_rates.max(axis=1)

@@ -53,8 +53,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+import xarray as xr
 from torch import Tensor
 
 from meiflow.models import PerNeuronCNN
@@ -66,6 +68,7 @@ __all__ = [
     "MEIResult",
     "MEISettings",
     "best_init",
+    "best_meis",
     "ensemble_response",
     "fourier_weights",
     "gaussian_blur",
@@ -455,3 +458,10 @@ def init_similarity(images: Tensor) -> Tensor:
 def best_init(result: MEIResult) -> Tensor:
     """(n_units,) index of the initialization with the highest final response of each unit."""
     return result.response.argmax(dim=1)
+
+
+def best_meis(meis: xr.Dataset) -> np.ndarray:
+    """Each unit's MEI from its best start, (n_units, H, W), from a ``meis.nc`` dataset's ``mei``
+    (unit, init, y, x) and ``best_init`` (unit,)."""
+    best = meis["best_init"].to_numpy().astype(int)
+    return meis["mei"].transpose("unit", "init", "y", "x").to_numpy()[np.arange(best.size), best]

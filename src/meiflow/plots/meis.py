@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from meiflow.meis import best_meis
 from meiflow.plots.ranking import _empty, _figure, _where, save_figure
 
 __all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses", "save_figure"]
@@ -47,12 +48,6 @@ def _no_mei(title: str, data: xr.Dataset) -> Figure | None:
     return _empty(title, data, "no MEI in this area" + (f":\n{reason}" if reason else ""))
 
 
-def _best_meis(meis: xr.Dataset) -> np.ndarray:
-    """(unit, y, x) MEI of every unit's best initialization."""
-    best = meis["best_init"].to_numpy().astype(int)
-    return meis["mei"].to_numpy()[np.arange(best.size), best]
-
-
 def _image(ax, image: np.ndarray, title: str) -> None:
     ax.imshow(image, **IMAGE_STYLE)
     ax.set_title(title, fontsize=7)
@@ -65,7 +60,7 @@ def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
     title = "Most exciting inputs"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
-    images = _best_meis(meis)
+    images = best_meis(meis)
     best = meis["best_init"].to_numpy().astype(int)
     response = meis["response"].to_numpy()[np.arange(best.size), best]
     n = images.shape[0]
@@ -116,7 +111,7 @@ def mei_comparison(
     units = meis["unit"].to_numpy()[:max_units]
     best = meis["best_init"].to_numpy().astype(int)
     images = {
-        "mei": _best_meis(meis),
+        "mei": best_meis(meis),
         "recorded_gabor": gabors["recorded_gabor"].sel(unit=meis["unit"]).to_numpy(),
         "insilico_gabor": gabors["insilico_gabor"].sel(unit=meis["unit"]).to_numpy(),
     }
