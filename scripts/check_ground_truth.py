@@ -4,6 +4,7 @@ import pandas as pd
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.ground_truth import mei_checks, mei_true_checks, model_checks, ranking_checks
+from meiflow.images import BLANK_FRAME
 from meiflow.netcdf import read_netcdf
 from meiflow.runtime import log_to
 
@@ -22,7 +23,7 @@ def main(smk) -> None:
         meis, read_netcdf(smk.input.gabors), read_netcdf(smk.input.metrics), truth, geometry
     )
     images = read_netcdf(smk.input.images, ("images",))["images"]
-    scenes = images.sel(frame=images["frame"] >= 0).to_numpy()  # the blank is frame -1
+    scenes = images.sel(frame=images["frame"] != BLANK_FRAME).to_numpy()
     row |= mei_true_checks(meis, truth, scenes, geometry)
     for key, value in row.items():
         log.info("%s: %s", key, value)

@@ -8,7 +8,7 @@ from meiflow.gabor_responses import condition_means
 from meiflow.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_mask
-from meiflow.meis import best_meis, model_response
+from meiflow.meis import at_best_start, model_response
 from meiflow.model_io import load_chunk
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
@@ -33,7 +33,7 @@ def main(smk) -> None:
     response = model_response(model)
     height, width = model.height, model.width
     meis = read_netcdf(smk.input.meis, ("mei",))
-    mei = best_meis(meis)
+    mei = at_best_start(meis)
 
     conditions = condition_means(read_netcdf(smk.input.gabors), units)
     recorded, ranked = recorded_best_gabor(

@@ -5,7 +5,7 @@ import xarray as xr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_metrics, image_spectra
-from meiflow.meis import best_meis
+from meiflow.meis import at_best_start
 from meiflow.model_io import EMPTY_AREA_REASON, drop_units, failed_units, gather_units
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
@@ -41,7 +41,7 @@ def main(smk) -> None:
 
     images = np.stack(
         [
-            best_meis(meis),
+            at_best_start(meis),
             gabors["recorded_gabor"].sel(unit=units).to_numpy(),
             gabors["insilico_gabor"].sel(unit=units).to_numpy(),
         ],

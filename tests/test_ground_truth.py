@@ -107,9 +107,10 @@ def simulated():
 
 def test_true_rates_reproduce_the_simulators_rates(simulated):
     truth, images = simulated  # images[0] is the blank (frame -1), then the scenes
-    rates = true_rates(truth, images[1:], images, ScreenGeometry())  # Hz
+    scene_rates, rates = true_rates(truth, images[1:], images, ScreenGeometry())  # Hz
     counts = truth["true_rate"].transpose("unit", "frame")  # spikes per presentation
     np.testing.assert_allclose(rates * PRESENTATION_S, counts, rtol=1e-6)
+    np.testing.assert_allclose(scene_rates, rates[:, 1:], rtol=1e-12)
 
 
 def test_mei_true_checks_show_the_meis_to_the_simulated_units(simulated):

@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 
 from meiflow.geometry import ScreenGeometry
 from meiflow.measures import pearson_rows
-from meiflow.meis import best_meis
+from meiflow.meis import at_best_start
 from meiflow.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.phase_invariance import roc_auc
 from meiflow.scene_data import frames_of
@@ -148,7 +148,7 @@ def mei_checks(
     t = truth.sel(unit=units)
     cell_type = t["cell_type"].to_numpy().astype(str)
     simple, complex_ = cell_type == "simple", cell_type == "complex"
-    mei = best_meis(meis)
+    mei = at_best_start(meis)
     x_deg, y_deg = geometry.pixel_grid(*mei.shape[-2:])
     distance = np.hypot(
         x_deg - t["center_x_deg"].to_numpy()[:, None, None],
@@ -191,7 +191,7 @@ def mei_checks(
 
 def true_rates(
     truth: xr.Dataset, scenes: np.ndarray, stimuli: np.ndarray, geometry: ScreenGeometry
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The simulated units' noise-free rates for any images, as the simulator computes them.
 
     Parameters
@@ -205,17 +205,15 @@ def true_rates(
 
     Returns
     -------
-    (n_units, n_stimuli) float64 rates in Hz (:func:`meiflow.neurons.rates`).
+    (n_units, n_scenes) and (n_units, n_stimuli) float64 rates in Hz for the scenes and the
+    stimuli (:func:`meiflow.neurons.rates`).
     """
     per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
     params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
     params["cell_type"] = params["cell_type"].astype(str)
     cell_type = params["cell_type"].to_numpy()
     filters = receptive_fields(params, geometry, *scenes.shape[-2:])
-    _, stimulus_rates = rates(
-        params, drive(filters, scenes, cell_type), drive(filters, stimuli, cell_type)
-    )
-    return stimulus_rates
+    return rates(params, drive(filters, scenes, cell_type), drive(filters, stimuli, cell_type))
 
 
 def mei_true_checks(
@@ -237,10 +235,9 @@ def mei_true_checks(
     if not tuned.any():
         return dict.fromkeys(names, np.nan)
     t = t.isel(unit=np.flatnonzero(tuned))
-    mei = best_meis(meis.sel(unit=t["unit"]))
-    scene_rates = true_rates(t, scenes, scenes, geometry)
-    mei_rates = np.diagonal(true_rates(t, scenes, mei, geometry))  # unit k's own MEI
-    ratio = mei_rates / scene_rates.max(axis=1)
+    mei = at_best_start(meis.sel(unit=t["unit"]))
+    scene_rates, mei_rates = true_rates(t, scenes, mei, geometry)
+    ratio = np.diagonal(mei_rates) / scene_rates.max(axis=1)  # unit k's own MEI
     return {
         "mei_true_over_best_scene": float(np.median(ratio)),
         "mei_true_beats_scene_fraction": float(np.mean(ratio > 1.0)),

@@ -67,8 +67,8 @@ __all__ = [
     "METHOD_DEFAULTS",
     "MEIResult",
     "MEISettings",
+    "at_best_start",
     "best_init",
-    "best_meis",
     "ensemble_response",
     "fourier_weights",
     "gaussian_blur",
@@ -460,8 +460,9 @@ def best_init(result: MEIResult) -> Tensor:
     return result.response.argmax(dim=1)
 
 
-def best_meis(meis: xr.Dataset) -> np.ndarray:
-    """Each unit's MEI from its best start, (n_units, H, W), from a ``meis.nc`` dataset's ``mei``
-    (unit, init, y, x) and ``best_init`` (unit,)."""
+def at_best_start(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
+    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best start
+    (``best_init``): (n_units, ...); by default the MEIs, (n_units, H, W)."""
     best = meis["best_init"].to_numpy().astype(int)
-    return meis["mei"].transpose("unit", "init", "y", "x").to_numpy()[np.arange(best.size), best]
+    values = meis[variable].transpose("unit", "init", ...).to_numpy()
+    return values[np.arange(best.size), best]

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from meiflow.meis import best_meis
+from meiflow.meis import at_best_start
 from meiflow.plots.ranking import _empty, _figure, _where, save_figure
 
 __all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses", "save_figure"]
@@ -60,9 +60,8 @@ def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
     title = "Most exciting inputs"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
-    images = best_meis(meis)
-    best = meis["best_init"].to_numpy().astype(int)
-    response = meis["response"].to_numpy()[np.arange(best.size), best]
+    images = at_best_start(meis)
+    response = at_best_start(meis, "response")
     n = images.shape[0]
     columns = min(columns, n)
     rows = int(np.ceil(n / columns))
@@ -111,7 +110,7 @@ def mei_comparison(
     units = meis["unit"].to_numpy()[:max_units]
     best = meis["best_init"].to_numpy().astype(int)
     images = {
-        "mei": best_meis(meis),
+        "mei": at_best_start(meis),
         "recorded_gabor": gabors["recorded_gabor"].sel(unit=meis["unit"]).to_numpy(),
         "insilico_gabor": gabors["insilico_gabor"].sel(unit=meis["unit"]).to_numpy(),
     }
