@@ -49,12 +49,13 @@ def main(smk) -> None:
     )
     for name, text in {
         "test_correlation": "correlation to average of the CNN on the test scenes",
-        "validation_correlation": "best validation correlation of the CNN (early stopping)",
+        "validation_correlation": "validation correlation of the unit's ensemble of CNNs",
+        "member_validation_correlation": "best validation correlation of each ensemble member",
         "feve": "fraction of explainable variance explained on the test trials",
         "test_correlation_single_trial": "correlation of single test trials with the CNN",
         "fraction_of_oracle": "test_correlation_single_trial / oracle (both single-trial)",
         "linear_test_correlation": "correlation to average of the ridge baseline (test scenes)",
-        "best_epoch": "epoch of the best validation correlation",
+        "best_epoch": "epoch of each member's best validation correlation (early stopping)",
         "gabor_correlation": "correlation of the CNN with the mean counts of the gabors conditions",
         "training_failure": "why training stopped early (non-finite loss or parameters), or empty",
     }.items():

@@ -8,7 +8,7 @@ from meiflow.gabor_responses import condition_means
 from meiflow.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.geometry import ScreenGeometry
 from meiflow.image_metrics import image_mask
-from meiflow.meis import at_best_start, model_response
+from meiflow.meis import at_best_start, ensemble_response
 from meiflow.model_io import load_chunk
 from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
@@ -28,10 +28,10 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     settings = smk.params.gabors
     geometry = ScreenGeometry(**smk.params.screen)
-    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    response = model_response(model)
-    height, width = model.height, model.width
+    response = ensemble_response(members)
+    height, width = members[0].height, members[0].width
     meis = read_netcdf(smk.input.meis, ("mei",))
     mei = at_best_start(meis)
 

@@ -9,9 +9,9 @@ import xarray as xr
 from meiflow.meis import (
     MEISettings,
     best_init,
+    ensemble_response,
     init_similarity,
     initial_images,
-    model_response,
     synthesize,
 )
 from meiflow.model_io import load_chunk, scene_inputs
@@ -23,7 +23,7 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     config = dict(smk.params.meis)
-    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
     images, split = scene_inputs(smk.input.images, smk.params.split)
     training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
@@ -40,8 +40,8 @@ def main(smk) -> None:
         device,
         target_std,
     )
-    initial = initial_images(units.size, model.height, model.width, kinds, seed, device)
-    result = synthesize(model_response(model), initial, settings, target_std)
+    initial = initial_images(units.size, members[0].height, members[0].width, kinds, seed, device)
+    result = synthesize(ensemble_response(members), initial, settings, target_std)
     best = best_init(result).cpu().numpy()
     ds = xr.Dataset(
         {
@@ -55,8 +55,8 @@ def main(smk) -> None:
         coords={
             "unit": units,
             "init": kinds,
-            "y": np.arange(model.height),
-            "x": np.arange(model.width),
+            "y": np.arange(members[0].height),
+            "x": np.arange(members[0].width),
             "step": np.arange(settings.steps),
         },
     )

@@ -17,15 +17,20 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     settings = smk.params.phase_invariance
-    chunk, model, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    height, width = model.height, model.width
+    height, width = members[0].height, members[0].width
     images = read_netcdf(smk.input.images, ("images",))["images"]
     scenes = images.sel(frame=images["frame"] >= 0)
     original = chunk["predicted_rate"].sel(frame=scenes["frame"]).transpose("unit", "frame")
-    # the receptive field: each model's readout position, and a radius in degrees
-    col, row = grid_to_pixel(
-        model.clamped_positions().detach().cpu().numpy(), height, width, model.settings.pool
+    # the receptive field: each unit's readout position (the members' mean), and a radius in
+    # degrees
+    col, row = np.mean(
+        [
+            grid_to_pixel(m.clamped_positions().cpu().numpy(), height, width, m.settings.pool)
+            for m in members
+        ],
+        axis=0,
     ).T
     radius_px = settings["radius_deg"] * max(
         ScreenGeometry(**smk.params.screen).pixels_per_degree(height, width)
@@ -44,7 +49,8 @@ def main(smk) -> None:
             scenes.to_numpy(), row, col, np.full(units.size, radius_px), [seed]
         )[:, 0]
         paired = torch.as_tensor(frames, dtype=torch.float32, device=device).transpose(0, 1)
-        scrambled[:, k] = predict(model, paired).T.cpu().numpy()
+        predicted = torch.stack([predict(m, paired) for m in members]).mean(0)
+        scrambled[:, k] = predicted.T.cpu().numpy()
     index = phase_invariance_index(original.to_numpy(), scrambled)
     ds = xr.Dataset(
         {

@@ -19,7 +19,8 @@ def main(smk) -> None:
         means.T, coords={"unit": units, "frame": frames}, dims=("unit", "frame")
     )
     figures = {
-        "training_curves": plots.training_curves(scores),
+        # one training run per unit: its ensemble's first member
+        "training_curves": plots.training_curves(scores.isel(member=0, missing_dims="ignore")),
         "predicted_vs_observed": plots.predicted_vs_observed(scores, observed),
         "cnn_vs_linear": plots.cnn_vs_linear(scores),
     }

@@ -6,7 +6,7 @@ import xarray as xr
 
 from meiflow.gabor_responses import condition_means, drifting_frames, predict_conditions
 from meiflow.geometry import ScreenGeometry
-from meiflow.model_io import chunk_units, scene_inputs
+from meiflow.model_io import chunk_units, member_mean, scene_inputs
 from meiflow.models import (
     ModelSettings,
     PerNeuronCNN,
@@ -18,6 +18,13 @@ from meiflow.netcdf import read_netcdf, write_netcdf
 from meiflow.runtime import log_to
 from meiflow.scene_data import image_targets, pixel_to_grid, readout_candidates
 from meiflow.training import TrainSettings, correlations, device_for, predict, train_chunk
+
+
+def model_seed(seed: int, unit: int, start: int, member: int) -> int:
+    """Seed of one network, from its unit, candidate start and ensemble member alone (member 0
+    gets the seed a single network has)."""
+    key = [seed, unit, start] + ([member] if member else [])
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def main(smk) -> None:
@@ -41,56 +48,75 @@ def main(smk) -> None:
     unit_index, pixels = readout_candidates(
         ranking, units, ridge, geometry, images.to_numpy()[train], means[train]
     )
-    # one model per (unit, candidate start), each seeded by its unit and candidate only
+    # models.ensemble networks per (unit, candidate start), member-major; each seeded by its
+    # unit, candidate and member only (member 0 by the seed a single network has)
+    members, n_starts = int(settings["ensemble"]), len(unit_index)
     seeds = [
-        int(np.random.SeedSequence([training.seed, int(units[k]), j]).generate_state(1)[0])
+        model_seed(training.seed, int(units[k]), j, m)
+        for m in range(members)
         for j, k in enumerate(unit_index)
     ]
-    log.info("%d units, %d models (candidate readout starts) on %s", units.size, len(seeds), device)
-    model = PerNeuronCNN(len(seeds), height, width, architecture, seeds).to(device)
-    model.set_positions(
-        torch.as_tensor(
-            pixel_to_grid(pixels[:, 0], pixels[:, 1], height, width, architecture.pool),
-            dtype=torch.float32,
-        )
+    log.info(
+        "%d units, %d candidate readout starts x %d ensemble members on %s",
+        units.size,
+        n_starts,
+        members,
+        device,
     )
+    model = PerNeuronCNN(len(seeds), height, width, architecture, seeds).to(device)
+    grid = pixel_to_grid(pixels[:, 0], pixels[:, 1], height, width, architecture.pool)
+    model.set_positions(torch.as_tensor(np.tile(grid, (members, 1)), dtype=torch.float32))
     x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
     y = torch.as_tensor(means[:, unit_index], dtype=torch.float32, device=device)
     r = torch.as_tensor(repeats, device=device)
-    result = train_chunk(model, x[train], y[train], r[train], x[val], y[val], training)
+    targets = y.repeat(1, members)
+    result = train_chunk(model, x[train], targets[train], r[train], x[val], targets[val], training)
 
-    # keep, for every unit, the candidate whose model validates best
+    # keep, for every unit, the candidate start whose ensemble validates best
+    start_r = correlations(member_mean(predict(result.model, x[val]), members), y[val])
+    start_r = start_r.cpu().numpy()
     best = np.array(
         [
-            np.flatnonzero(unit_index == k)[
-                np.argmax(result.best_validation_correlation[unit_index == k])
-            ]
+            np.flatnonzero(unit_index == k)[np.argmax(start_r[unit_index == k])]
             for k in range(units.size)
         ]
     )
-    chosen = select(result.model, best.tolist())
-    predicted = predict(chosen, x).cpu().numpy()
+    rows = best[:, None] + n_starts * np.arange(members)  # (unit, member) rows of the network
+    chosen = select(result.model, rows.T.ravel().tolist())  # member-major again
+    predicted = member_mean(predict(chosen, x), members).cpu().numpy()
     # generalization to another stimulus: the 243 gabors conditions, never trained on
     gabors = condition_means(read_netcdf(smk.input.gabors), units)
     frames_gabor = torch.as_tensor(drifting_frames(gabors, geometry, height, width), device=device)
     observed_gabor = torch.as_tensor(gabors["mean_count"].to_numpy().T, device=device)
-    gabor_r = correlations(predict_conditions(chosen, frames_gabor), observed_gabor.float())
+    predicted_gabor = member_mean(predict_conditions(chosen, frames_gabor), members)
+    gabor_r = correlations(predicted_gabor, observed_gabor.float())
     torch.save({**checkpoint_state(chosen), "units": units.tolist()}, smk.output.checkpoint)
+    failure = [
+        "; ".join(
+            f"member {m}: {why}" if members > 1 else why for m, why in enumerate(reasons) if why
+        )
+        for reasons in result.failure[rows]
+    ]
     ds = xr.Dataset(
         {
             "predicted_rate": (("unit", "frame"), predicted.T),
-            "best_epoch": ("unit", result.best_epoch[best]),
-            "validation_correlation": ("unit", result.best_validation_correlation[best]),
+            "validation_correlation": ("unit", start_r[best]),
             "gabor_correlation": ("unit", gabor_r.cpu().numpy()),
-            "training_failure": ("unit", result.failure[best]),
-            "train_loss": (("unit", "epoch"), result.train_loss[best]),
-            "validation_curve": (("unit", "epoch"), result.validation_correlation[best]),
+            "training_failure": ("unit", failure),
+            "best_epoch": (("unit", "member"), result.best_epoch[rows]),
+            "member_validation_correlation": (
+                ("unit", "member"),
+                result.best_validation_correlation[rows],
+            ),
+            "train_loss": (("unit", "member", "epoch"), result.train_loss[rows]),
+            "validation_curve": (("unit", "member", "epoch"), result.validation_correlation[rows]),
             "readout_start_col": ("unit", pixels[best, 0]),
             "readout_start_row": ("unit", pixels[best, 1]),
             "readout_candidates": ("unit", np.bincount(unit_index, minlength=units.size)),
         },
         coords={
             "unit": units,
+            "member": np.arange(members),
             "frame": frames,
             "split": ("frame", split),
             "epoch": np.arange(result.train_loss.shape[1]),
@@ -99,7 +125,7 @@ def main(smk) -> None:
     ds["predicted_rate"].attrs = {"long_name": "CNN prediction per scene", "units": "spikes"}
     ds.attrs.update(device=str(device), checkpoint=str(smk.output.checkpoint))
     write_netcdf(ds, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input))
-    for unit, reason in zip(units, result.failure[best], strict=True):
+    for unit, reason in zip(units, failure, strict=True):
         if reason:
             log.warning("unit %d: training stopped early, %s (best state kept)", unit, reason)
     log.info("median validation r %.3f", float(np.median(ds["validation_correlation"])))

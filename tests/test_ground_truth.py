@@ -38,7 +38,7 @@ def datasets():
     cell_type = np.array(["simple", "simple", "complex", "complex"])
     x_deg, y_deg = geometry.pixel_grid(H, W)
     rf = gabor(x_deg, y_deg, [0, 10, 0, -10], [0, 5, 0, 0], [0, 30, 60, 90], 0.08, 0, 5.0)
-    optimum = optimal_stimulus(rf[:, None], cell_type, 0.1)
+    optimum = optimal_stimulus(rf[:, None], cell_type, 0.02)  # unsaturated: 0.5 + k * rf
     truth = xr.Dataset(
         {
             "cell_type": ("unit", cell_type),
@@ -72,6 +72,9 @@ def test_mei_checks_known_answers():
     # the stored optimum and against the optimum at the MEI's own contrast (the same here)
     assert checks["mei_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-9)
     assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-6)
+    assert checks["mei_filter_correlation_simple"] == pytest.approx(0.0, abs=1e-6)
+    # the stored optimum is 0.5 + k * filter
+    assert checks["filter_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
     assert checks["mei_beats_scene_fraction"] == 0.75
     assert checks["mei_over_insilico_simple"] == 0.95
     assert checks["mei_reaches_insilico_simple_fraction"] == 0.5
@@ -94,7 +97,12 @@ def test_matched_optimum_has_the_meis_contrast():
     keep = [0, 2, 3]  # unit 1 is the only simple cell left
     checks = mei_checks(meis.isel(unit=keep), gabors, metrics, truth, geometry)
     assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
-    assert checks["mei_optimal_correlation_simple"] < 0.99  # saturated at the scenes' contrast
+    assert checks["mei_filter_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
+    # saturated at the scenes' contrast: neither the faint MEI nor the filter itself matches it
+    assert checks["mei_optimal_correlation_simple"] < 0.99
+    assert checks["filter_optimal_correlation_simple"] == pytest.approx(
+        checks["mei_optimal_correlation_simple"], abs=1e-6
+    )
 
 
 @pytest.fixture(scope="module")

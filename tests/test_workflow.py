@@ -23,6 +23,7 @@ from conftest import (
 
 from meiflow.allen_cache import check_network
 from meiflow.netcdf import read_netcdf
+from meiflow.scene_data import image_targets
 
 pytestmark = pytest.mark.slow
 
@@ -252,11 +253,12 @@ def test_model_scores_follow_the_data_contract(tiny_run):
         "feve",
         "fraction_of_oracle",
         "linear_test_correlation",
-        "best_epoch",
     ):
         assert scores[name].dims == ("unit",), name
     assert np.isfinite(scores["test_correlation"]).all()
-    assert scores["train_loss"].dims == ("unit", "epoch")
+    assert scores.sizes["member"] == 2  # tiny.yaml: models.ensemble
+    assert scores["best_epoch"].dims == ("unit", "member")
+    assert scores["train_loss"].dims == ("unit", "member", "epoch")
     for figure in ("training_curves", "predicted_vs_observed", "cnn_vs_linear"):
         png = (area_dir / "figures" / f"{figure}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
@@ -271,10 +273,22 @@ def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
     chunk = read_netcdf(area_dir / "models" / "chunk_0.nc", ("predicted_rate",))
     model = load_checkpoint(area_dir / "models" / "chunk_0.pt")
     assert torch.load(area_dir / "models" / "chunk_0.pt")["units"] == chunk["unit"].values.tolist()
+    n_units = chunk.sizes["unit"]
+    assert model.n_models == 2 * n_units  # two members, member-major
     images = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "images.nc")["images"]
     with torch.no_grad():
-        predicted = model(torch.as_tensor(images.to_numpy()[:, None])).numpy().T
-    np.testing.assert_allclose(predicted, chunk["predicted_rate"], rtol=1e-5)
+        members = model(torch.as_tensor(images.to_numpy()[:, None])).numpy().T
+    member_0, member_1 = members[:n_units], members[n_units:]
+    assert not np.allclose(member_0, member_1, rtol=1e-2)  # seeded apart
+    np.testing.assert_allclose((member_0 + member_1) / 2, chunk["predicted_rate"], rtol=1e-5)
+    # the reported validation correlation is the ensemble's (it chose the readout start)
+    validation = chunk["frame"].to_numpy()[chunk["split"].to_numpy() == "validation"]
+    ensemble = chunk["predicted_rate"].sel(frame=validation).to_numpy()
+    counts = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "counts" / "natural_scenes.nc")
+    observed, _ = image_targets(counts, chunk["unit"].to_numpy(), validation)
+    for k in range(n_units):
+        r = np.corrcoef(ensemble[k], observed[:, k])[0, 1]
+        assert chunk["validation_correlation"][k] == pytest.approx(r, abs=1e-5)
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
@@ -302,7 +316,8 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     assert meis["response_trace"].dims == ("unit", "init", "step")
     assert meis.sizes["step"] == 40
 
-    # the stored responses are those of the saved models to the stored images
+    # the stored responses are those of the saved ensembles (mean of the two members, each
+    # network shown its unit's images) to the stored images
     chunk = read_netcdf(area_dir / "models" / "chunk_0.nc")
     units = chunk["unit"].to_numpy()
     model = load_checkpoint(area_dir / "models" / "chunk_0.pt").eval()
@@ -310,8 +325,10 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     best = meis["best_init"].sel(unit=units).to_numpy()
     mei = meis["mei"].sel(unit=units).to_numpy()[np.arange(units.size), best]
     stack = np.stack([mei, gabors["insilico_gabor"], gabors["recorded_gabor"]], axis=0)
+    paired = torch.as_tensor(np.concatenate([stack, stack], axis=1), dtype=torch.float32)
     with torch.no_grad():
-        response = model(torch.as_tensor(stack, dtype=torch.float32)).numpy()
+        members = model(paired).numpy()
+    response = (members[:, : units.size] + members[:, units.size :]) / 2
     for row, name in enumerate(("mei", "insilico_gabor", "recorded_gabor")):
         np.testing.assert_allclose(response[row], gabors[f"response_{name}"], rtol=1e-4)
     assert (gabors["response_insilico_gabor"] >= gabors["response_insilico_grid"] - 1e-6).all()

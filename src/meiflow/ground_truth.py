@@ -127,7 +127,11 @@ def mei_checks(
     Pearson r between the best-start MEI and the simulator's ``optimal_stimulus``, over the
     pixels within ``rf_sigmas`` envelope sds of the true RF centre),
     ``mei_matched_optimal_correlation_simple`` (the same against the simulator's optimum at the
-    MEI's own pixel std, :func:`meiflow.neurons.optimal_stimulus`), ``mei_beats_scene_fraction``
+    MEI's own pixel std, :func:`meiflow.neurons.optimal_stimulus`),
+    ``mei_filter_correlation_simple`` (the same against the unit's true filter ``rf``, the
+    pattern a faint MEI of a perfect model takes), ``filter_optimal_correlation_simple`` (the
+    true filter against ``optimal_stimulus``: what such an MEI scores in the first column, its
+    ceiling unless the MEI saturates as the stored optimum does), ``mei_beats_scene_fraction``
     (share of units whose MEI's predicted response exceeds the best natural scene's),
     ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
     response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
@@ -137,6 +141,8 @@ def mei_checks(
     names = (
         "mei_optimal_correlation_simple",
         "mei_matched_optimal_correlation_simple",
+        "mei_filter_correlation_simple",
+        "filter_optimal_correlation_simple",
         "mei_beats_scene_fraction",
         "mei_over_insilico_simple",
         "mei_reaches_insilico_simple_fraction",
@@ -164,6 +170,8 @@ def mei_checks(
         rf[:, None], cell_type[simple], mei[simple].std(axis=(-2, -1))[:, None, None]
     )
     r_matched = masked_correlation(mei[simple], matched, inside[simple])
+    r_filter = masked_correlation(mei[simple], rf, inside[simple])
+    r_ceiling = masked_correlation(rf, optimum[simple], inside[simple])
     ratio_insilico = gabors["mei_over_insilico_gabor"].sel(unit=units).to_numpy()
     beats = gabors["mei_over_best_scene"].sel(unit=units).to_numpy() > 1.0
     invariance = metrics["phase_invariance"].sel(unit=units).to_numpy()
@@ -173,11 +181,14 @@ def mei_checks(
         if complex_[typed].any() and simple[typed].any()
         else np.nan
     )
+    correlations = {
+        "mei_optimal_correlation_simple": r,
+        "mei_matched_optimal_correlation_simple": r_matched,
+        "mei_filter_correlation_simple": r_filter,
+        "filter_optimal_correlation_simple": r_ceiling,
+    }
     return {
-        "mei_optimal_correlation_simple": float(np.nanmedian(r)) if r.size else np.nan,
-        "mei_matched_optimal_correlation_simple": (
-            float(np.nanmedian(r_matched)) if r.size else np.nan
-        ),
+        **{k: float(np.nanmedian(v)) if v.size else np.nan for k, v in correlations.items()},
         "mei_beats_scene_fraction": float(beats.mean()),
         "mei_over_insilico_simple": (
             float(np.nanmedian(ratio_insilico[simple])) if simple.any() else np.nan

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from meiflow.models import PerNeuronCNN, keep_freed_memory, load_checkpoint
+from meiflow.models import PerNeuronCNN, keep_freed_memory, load_checkpoint, select
 from meiflow.netcdf import read_netcdf
 from meiflow.scene_data import split_scenes
 from meiflow.training import device_for
@@ -37,16 +37,34 @@ def scene_inputs(images_path, split: dict) -> tuple[xr.DataArray, np.ndarray]:
 
 def load_chunk(
     chunk_path, checkpoint_path, device_name: str
-) -> tuple[xr.Dataset, PerNeuronCNN, torch.device]:
-    """A trained chunk for the rules that use it: its dataset (``unit``, ``predicted_rate``),
-    its network in eval mode with frozen parameters, on ``device_name`` (``auto``: CUDA when
+) -> tuple[xr.Dataset, list[PerNeuronCNN], torch.device]:
+    """A trained chunk for the rules that use it: its dataset (``unit``, ``predicted_rate``) and
+    its ensemble members (``models.ensemble``; one network each, holding the chunk's units in
+    order), in eval mode with frozen parameters, on ``device_name`` (``auto``: CUDA when
     present; on the CPU, freed memory is kept for reuse, see ``keep_freed_memory``)."""
     device = device_for(device_name)
     if device.type == "cpu":
         keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     chunk = read_netcdf(chunk_path, ("predicted_rate",))
-    model = load_checkpoint(checkpoint_path, device, n_models=chunk.sizes["unit"]).eval()
-    return chunk, model.requires_grad_(False), device
+    n_units, members = chunk.sizes["unit"], chunk.sizes.get("member", 1)
+    model = load_checkpoint(checkpoint_path, device, n_models=n_units * members)
+    networks = ensemble_members(model, members)
+    return chunk, [m.eval().requires_grad_(False) for m in networks], device
+
+
+def ensemble_members(model: PerNeuronCNN, members: int) -> list[PerNeuronCNN]:
+    """The ``members`` networks of an ensemble network whose models are member-major
+    (``members * n_units`` models: every unit of member 0, then of member 1, ...)."""
+    if members < 1 or model.n_models % members:
+        raise ValueError(f"{model.n_models} models do not split into {members} members")
+    n_units = model.n_models // members
+    return [select(model, range(m * n_units, (m + 1) * n_units)) for m in range(members)]
+
+
+def member_mean(values, members: int):
+    """The members' mean of the outputs of a member-major ensemble network: array or tensor
+    (..., members * n_units) -> (..., n_units)."""
+    return values.reshape(*values.shape[:-1], members, -1).mean(-2)
 
 
 def failed_units(scores: xr.Dataset) -> dict[int, str]:
