@@ -41,6 +41,7 @@ def edited(path: str, value):
         ("images.height", 2.5, "'images.height'"),
         ("counting_window.stop", 0.0, "'counting_window.stop'"),
         ("unit_filter.presence_ratio_minimum", 1.5, "'unit_filter.presence_ratio_minimum'"),
+        ("models.ensemble", 0, "'models.ensemble': 0 is less than the minimum of 1"),
     ],
 )
 def test_a_bad_value_names_its_key(path, value, message):
