@@ -72,6 +72,11 @@ def test_initializations_grid_and_comparison_rows():
     fig = plots.mei_comparison(meis, gabors, metrics)
     assert len(fig.axes) == 3 * 7 + 3  # 7 panels per unit, plus the std axis of each trace
     assert "recorded Gabor: 1.00" in texts(fig)
+    # unit 1's optimization traces are those of its best start (1), not of start 0
+    trace = [ax for ax in fig.axes if ax.get_title().startswith("response (blue)")][1]
+    std = fig.axes[fig.axes.index(trace) + 1]  # its twin axis
+    np.testing.assert_array_equal(trace.lines[0].get_ydata(), meis["response_trace"][1, 1])
+    np.testing.assert_array_equal(std.lines[0].get_ydata(), meis["std_trace"][1, 1])
 
 
 def test_responses_count_the_wins_of_the_mei():

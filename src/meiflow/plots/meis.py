@@ -108,7 +108,8 @@ def mei_comparison(
     if (empty := _no_mei(title, meis)) is not None:
         return empty
     units = meis["unit"].to_numpy()[:max_units]
-    best = meis["best_init"].to_numpy().astype(int)
+    response_trace = at_best_start(meis, "response_trace")
+    std_trace = at_best_start(meis, "std_trace")
     images = {
         "mei": at_best_start(meis),
         "recorded_gabor": gabors["recorded_gabor"].sel(unit=meis["unit"]).to_numpy(),
@@ -139,12 +140,11 @@ def mei_comparison(
             ax.set_title(f"log power, {KIND_LABELS[kind]}", fontsize=7)
             ax.tick_params(labelsize=5)
         ax = fig.add_subplot(len(units), n_cols, (row + 1) * n_cols)
-        trace = meis["response_trace"].to_numpy()[row, best[row]]
-        ax.plot(trace, color=RESPONSE_COLOR, lw=1)
+        ax.plot(response_trace[row], color=RESPONSE_COLOR, lw=1)
         ax.set_title("response (blue), std (orange)", fontsize=7)
         ax.tick_params(labelsize=5)
         twin = ax.twinx()
-        twin.plot(meis["std_trace"].to_numpy()[row, best[row]], color=STD_COLOR, lw=1)
+        twin.plot(std_trace[row], color=STD_COLOR, lw=1)
         twin.tick_params(labelsize=5)
     return fig
 
