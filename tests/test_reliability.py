@@ -201,7 +201,7 @@ def test_response_entropy_extremes(no_warnings):
     assert np.isnan(got[2])
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(40))
 def test_max_correlation_matches_loop(seed, no_warnings):
     counts, images = make_table(seed, n_images=20)
     counts[:, 3] = counts[:, 5] * 2 + 1  # a duplicated unit: r = 1 with each other
@@ -210,7 +210,10 @@ def test_max_correlation_matches_loop(seed, no_warnings):
     for unit in range(N_UNITS):
         r = [loop_pearson(means[:, unit], means[:, v]) if v != unit else -np.inf for v in range(7)]
         assert max_r[unit] == pytest.approx(np.max(r), abs=1e-12)
-        assert partner[unit] == np.argmax(r)
+        # units 3 and 5 tie for every other unit (r is invariant to 2x + 1), up to round-off
+        # that differs between the loop and the vectorized sums: the lower column wins
+        tied = np.flatnonzero(np.isclose(r, np.max(r), rtol=1e-9, atol=1e-9))
+        assert partner[unit] == tied[0]
     assert (partner[3], partner[5]) == (5, 3)
     assert max_r[3] == pytest.approx(1.0)
 

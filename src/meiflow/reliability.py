@@ -28,6 +28,10 @@ __all__ = [
     "select_units",
 ]
 
+#: Relative tolerance within which two correlations count as tied (:func:`max_correlation`):
+#: far above float64 round-off of a Pearson r, far below any difference that means something.
+TIE_RTOL = 1e-9
+
 
 def _group_sums(values: np.ndarray, inverse: np.ndarray, n_images: int) -> np.ndarray:
     """Sum the rows of ``values`` (n_trials, n_units) per image: (n_images, n_units) float64.
@@ -244,8 +248,9 @@ def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray,
     -------
     max_r : (n_units,) the largest Pearson r across images between the unit's per-image means and
         those of any other unit; NaN when the unit or all other units are constant.
-    partner_index : (n_units,) int, column of ``counts`` of that other unit (first one on ties),
-        -1 where ``max_r`` is NaN.
+    partner_index : (n_units,) int, column of ``counts`` of that other unit, -1 where ``max_r``
+        is NaN. Correlations within ``TIE_RTOL`` of the largest (relative, and absolute near 0)
+        are ties, broken by the lowest column, so the partner does not hang on round-off.
 
     Flags duplicated units (the same neuron sorted twice gives r near 1); shared noise across
     repeats and the sampling of 118 images both inflate it, so it overestimates the similarity of
@@ -254,9 +259,11 @@ def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray,
     r = response_correlations(counts, images)
     r[np.isnan(r)] = -np.inf
     np.fill_diagonal(r, -np.inf)
-    partner = np.argmax(r, axis=1)
-    best = r[np.arange(r.shape[0]), partner]
+    best = r.max(axis=1)
     defined = np.isfinite(best)
+    # ties (equal up to round-off, as for two copies of one unit) go to the lowest column
+    tied = np.isclose(r, best[:, None], rtol=TIE_RTOL, atol=TIE_RTOL) & defined[:, None]
+    partner = np.argmax(tied, axis=1)
     return np.where(defined, best, np.nan), np.where(defined, partner, -1)
 
 
