@@ -7,8 +7,9 @@ printed too (on a shared machine the wall-clock figures of short runs suffer mos
 line relates both to the convolution throughput this machine reaches (``roofline.py``):
 batching cannot beat that ceiling.
 
-On CPU, meiflow.models.keep_freed_memory() is called first (glibc malloc otherwise page-faults
-the large batched activations in again at every step); --default-malloc shows the difference.
+On CPU, meiflow.models.network.keep_freed_memory() is called first (glibc malloc otherwise
+page-faults the large batched activations in again at every step); --default-malloc shows the
+difference.
 
     python benchmarks/bench_models.py --channels 64 --height 60 --width 96 --images 118 \
         --batch 32 --chunk 32 --epochs 2 --threads 2 --device auto
@@ -20,7 +21,7 @@ import time
 import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
-from meiflow.models import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
+from meiflow.models.network import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
 
 
 def train_time(
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--default-malloc",
         action="store_true",
-        help="leave glibc malloc as it is (no meiflow.models.keep_freed_memory())",
+        help="leave glibc malloc as it is (no meiflow.models.network.keep_freed_memory())",
     )
     args = parser.parse_args()
 

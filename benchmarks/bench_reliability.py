@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from meiflow.reliability import oracle_correlation, oracle_notebook
+from meiflow.ranking.reliability import oracle_correlation, oracle_notebook
 
 NOTEBOOK_S_PER_UNIT_PASS = 0.2
 GOAL_SPEEDUP = 1000

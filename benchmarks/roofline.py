@@ -10,7 +10,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from meiflow.models import ModelSettings
+from meiflow.models.network import ModelSettings
 
 
 def core_macs(settings: ModelSettings, height: int, width: int) -> int:

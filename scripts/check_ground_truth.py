@@ -2,11 +2,16 @@
 
 import pandas as pd
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.ground_truth import mei_checks, mei_true_checks, model_checks, ranking_checks
-from meiflow.images import BLANK_FRAME
-from meiflow.netcdf import read_netcdf
-from meiflow.runtime import log_to
+from meiflow.ingest.images import BLANK_FRAME
+from meiflow.io.netcdf import read_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.simulation.ground_truth import (
+    mei_checks,
+    mei_true_checks,
+    model_checks,
+    ranking_checks,
+)
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:

@@ -2,16 +2,16 @@
 
 import numpy as np
 
-from meiflow.measures import (
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.models.measures import (
     correlation_to_average,
     feve,
     fraction_of_oracle,
     single_trial_correlation,
 )
-from meiflow.model_io import EMPTY_AREA_REASON, gather_units
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
-from meiflow.scene_data import frames_of
+from meiflow.models.model_io import EMPTY_AREA_REASON, gather_units
+from meiflow.models.scene_data import frames_of
 
 
 def main(smk) -> None:

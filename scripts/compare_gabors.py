@@ -4,14 +4,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from meiflow.gabor_responses import condition_means
-from meiflow.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
-from meiflow.geometry import ScreenGeometry
-from meiflow.image_metrics import image_mask
-from meiflow.meis import at_best_start, ensemble_response
-from meiflow.model_io import load_chunk
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
+from meiflow.mei.synthesis import at_best_start, ensemble_response
+from meiflow.metrics.image_metrics import image_mask
+from meiflow.models.gabor_responses import condition_means
+from meiflow.models.model_io import load_chunk
+from meiflow.stimuli.geometry import ScreenGeometry
 
 PARAMETER_UNITS = {
     "center_x_deg": "deg",

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from meiflow.allen_cache import download_session
-from meiflow.runtime import log_to
-from meiflow.simulation import N_SCENES
+from meiflow.io.allen_cache import download_session
+from meiflow.io.runtime import log_to
+from meiflow.stimuli.allen import N_SCENES
 
 
 def main(smk) -> None:

@@ -1,11 +1,11 @@
 """Rule extract_counts: spike-count tables (natural scenes, gabors), PSTHs and raster in NetCDF."""
 
-from meiflow.activity import psth_dataset, raster_dataset
-from meiflow.allen_cache import load_session
-from meiflow.counts import count_table
-from meiflow.netcdf import write_netcdf
-from meiflow.runtime import log_to
-from meiflow.simulation import PRESENTATION_S  # natural scenes and gabors both last 250 ms
+from meiflow.ingest.activity import psth_dataset, raster_dataset
+from meiflow.ingest.counts import count_table
+from meiflow.io.allen_cache import load_session
+from meiflow.io.netcdf import write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.stimuli.allen import PRESENTATION_S  # natural scenes and gabors both last 250 ms
 
 
 def main(smk) -> None:

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from meiflow.allen_cache import load_scene_templates
-from meiflow.images import images_dataset
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
+from meiflow.ingest.images import images_dataset
+from meiflow.io.allen_cache import load_scene_templates
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
 
 
 def main(smk) -> None:

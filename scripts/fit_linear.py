@@ -3,11 +3,11 @@
 import numpy as np
 import xarray as xr
 
-from meiflow.linear import fit_ridge
-from meiflow.model_io import scene_inputs, selected_units
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
-from meiflow.scene_data import image_targets
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.models.linear import fit_ridge
+from meiflow.models.model_io import scene_inputs, selected_units
+from meiflow.models.scene_data import image_targets
 
 
 def main(smk) -> None:

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from meiflow.meis import (
+from meiflow.io.netcdf import write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.mei.synthesis import (
     MEISettings,
     best_init,
     ensemble_response,
@@ -14,9 +16,7 @@ from meiflow.meis import (
     initial_images,
     synthesize,
 )
-from meiflow.model_io import load_chunk, scene_inputs
-from meiflow.netcdf import write_netcdf
-from meiflow.runtime import log_to
+from meiflow.models.model_io import load_chunk, scene_inputs
 
 
 def main(smk) -> None:

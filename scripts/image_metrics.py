@@ -3,12 +3,12 @@
 import numpy as np
 import xarray as xr
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.image_metrics import image_metrics, image_spectra
-from meiflow.meis import at_best_start
-from meiflow.model_io import EMPTY_AREA_REASON, drop_units, failed_units, gather_units
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.mei.synthesis import at_best_start
+from meiflow.metrics.image_metrics import image_metrics, image_spectra
+from meiflow.models.model_io import EMPTY_AREA_REASON, drop_units, failed_units, gather_units
+from meiflow.stimuli.geometry import ScreenGeometry
 
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
 

@@ -4,13 +4,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.model_io import load_chunk
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.phase_invariance import local_phase_scramble, phase_invariance_index
-from meiflow.runtime import log_to
-from meiflow.scene_data import grid_to_pixel
-from meiflow.training import predict
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.mei.phase_invariance import local_phase_scramble, phase_invariance_index
+from meiflow.models.model_io import load_chunk
+from meiflow.models.scene_data import grid_to_pixel
+from meiflow.models.training import predict
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:

@@ -1,8 +1,9 @@
 """Rule plot_meis: MEI gallery, starts, comparison with Gabors and responses for one area."""
 
-from meiflow.netcdf import read_netcdf
+from meiflow.io.netcdf import read_netcdf
+from meiflow.io.runtime import log_to
 from meiflow.plots import meis as plots
-from meiflow.runtime import log_to
+from meiflow.plots.base import save_figure
 
 
 def main(smk) -> None:
@@ -20,7 +21,7 @@ def main(smk) -> None:
         "mei_responses": plots.mei_responses(gabors),
     }
     for name, figure in figures.items():
-        plots.save_figure(figure, getattr(smk.output, name))
+        save_figure(figure, getattr(smk.output, name))
 
 
 main(snakemake)  # noqa: F821

@@ -2,10 +2,11 @@
 
 import xarray as xr
 
-from meiflow.netcdf import read_netcdf
+from meiflow.io.netcdf import read_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.models.scene_data import image_targets
 from meiflow.plots import models as plots
-from meiflow.runtime import log_to
-from meiflow.scene_data import image_targets
+from meiflow.plots.base import save_figure
 
 
 def main(smk) -> None:
@@ -25,7 +26,7 @@ def main(smk) -> None:
         "cnn_vs_linear": plots.cnn_vs_linear(scores),
     }
     for name, figure in figures.items():
-        plots.save_figure(figure, getattr(smk.output, name))
+        save_figure(figure, getattr(smk.output, name))
 
 
 main(snakemake)  # noqa: F821

@@ -1,9 +1,10 @@
 """Rule plot_ranking: the ranking stage's figures for one area."""
 
-from meiflow.netcdf import read_netcdf
+from meiflow.io.netcdf import read_netcdf
+from meiflow.io.runtime import log_to
 from meiflow.plots import ranking as plots
-from meiflow.ranking import area_units
-from meiflow.runtime import log_to
+from meiflow.plots.base import save_figure
+from meiflow.ranking.selection import area_units
 
 
 def main(smk) -> None:
@@ -22,7 +23,7 @@ def main(smk) -> None:
         "receptive_field_maps": plots.receptive_field_maps(ranking),
     }
     for name, figure in figures.items():
-        plots.save_figure(figure, getattr(smk.output, name))
+        save_figure(figure, getattr(smk.output, name))
 
 
 main(snakemake)  # noqa: F821

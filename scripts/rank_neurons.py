@@ -1,10 +1,10 @@
 """Rule rank_neurons: reliability ranking, receptive fields and selection of one area's units."""
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.ranking import area_units, rank_and_select, ranking_dataset, unit_scores
-from meiflow.receptive_fields import receptive_field_table
-from meiflow.runtime import log_to
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.ranking.receptive_fields import receptive_field_table
+from meiflow.ranking.selection import area_units, rank_and_select, ranking_dataset, unit_scores
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:

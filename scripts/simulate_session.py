@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from meiflow.allen_format import write_session_cache
-from meiflow.geometry import ScreenGeometry
-from meiflow.netcdf import write_netcdf
-from meiflow.runtime import log_to
-from meiflow.simulation import simulate_session
+from meiflow.io.allen_format import write_session_cache
+from meiflow.io.netcdf import write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.simulation.session import simulate_session
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from meiflow.netcdf import read_netcdf
-from meiflow.runtime import log_to
-from meiflow.summary import area_summary
+from meiflow.io.netcdf import read_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.metrics.summary import area_summary
 
 
 def main(smk) -> None:

@@ -4,20 +4,20 @@ import numpy as np
 import torch
 import xarray as xr
 
-from meiflow.gabor_responses import condition_means, drifting_frames, predict_conditions
-from meiflow.geometry import ScreenGeometry
-from meiflow.model_io import chunk_units, member_mean, scene_inputs
-from meiflow.models import (
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
+from meiflow.models.model_io import chunk_units, member_mean, scene_inputs
+from meiflow.models.network import (
     ModelSettings,
     PerNeuronCNN,
     checkpoint_state,
     keep_freed_memory,
     select,
 )
-from meiflow.netcdf import read_netcdf, write_netcdf
-from meiflow.runtime import log_to
-from meiflow.scene_data import image_targets, pixel_to_grid, readout_candidates
-from meiflow.training import TrainSettings, correlations, device_for, predict, train_chunk
+from meiflow.models.scene_data import image_targets, pixel_to_grid, readout_candidates
+from meiflow.models.training import TrainSettings, correlations, device_for, predict, train_chunk
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def model_seed(seed: int, unit: int, start: int, member: int) -> int:

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from meiflow.netcdf import read_netcdf
+from meiflow.io.netcdf import read_netcdf
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"
@@ -38,7 +38,7 @@ def write_config(path: Path, config: dict) -> Path:
 def small_simulation(units: int, scene_repeats: int) -> dict:
     """A simulator config of ``units`` VISp units (40 % simple, 40 % complex, 20 % untuned, all
     passing the quality filter) and ``scene_repeats`` repeats of every scene, for
-    ``meiflow.simulation.simulate_session``."""
+    ``meiflow.simulation.session.simulate_session``."""
     return {
         "seed": 3,
         "units_per_area": {"VISp": units},

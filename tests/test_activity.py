@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import small_simulation
 
-from meiflow.activity import psth_dataset, raster_dataset
-from meiflow.counts import count_spikes
-from meiflow.geometry import ScreenGeometry
-from meiflow.simulation import simulate_session
+from meiflow.ingest.activity import psth_dataset, raster_dataset
+from meiflow.ingest.counts import count_spikes
+from meiflow.simulation.session import simulate_session
+from meiflow.stimuli.geometry import ScreenGeometry
 
 TIMING = {
     "psth_bin_s": 0.005,

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from conftest import TINY_SESSION, digest
 
-from meiflow.allen_cache import (
+from meiflow.io.allen_cache import (
     CacheError,
     check_cache,
     download_session,

@@ -1,4 +1,4 @@
-"""Tests of meiflow.anomaly: determinism, a planted outlier, invalid rows."""
+"""Tests of meiflow.ranking.anomaly: determinism, a planted outlier, invalid rows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from meiflow.anomaly import anomaly_scores
+from meiflow.ranking.anomaly import anomaly_scores
 
 
 def population(seed: int, n_units: int = 60, n_images: int = 40) -> np.ndarray:

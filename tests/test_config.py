@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from meiflow.config import ConfigError, expand_sessions, session_areas, validate_config
+from meiflow.io.config import ConfigError, expand_sessions, session_areas, validate_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

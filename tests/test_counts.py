@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import TINY_SESSION
 
-from meiflow.counts import count_spikes
-from meiflow.netcdf import read_netcdf
+from meiflow.ingest.counts import count_spikes
+from meiflow.io.netcdf import read_netcdf
 
 
 def test_count_spikes_matches_a_loop_including_edges_and_silent_units():

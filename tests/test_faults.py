@@ -25,7 +25,7 @@ from conftest import (
     wait_for,
 )
 
-from meiflow.netcdf import read_netcdf, write_netcdf
+from meiflow.io.netcdf import read_netcdf, write_netcdf
 
 pytestmark = pytest.mark.slow
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.gabor import allen_gabor_stimulus, gabor, gabor_formula
-from meiflow.geometry import ScreenGeometry
+from meiflow.stimuli.gabor import allen_gabor_stimulus, gabor, gabor_formula
+from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 HEIGHT, WIDTH = 190, 240  # 2 pixels per degree

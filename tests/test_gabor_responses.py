@@ -8,16 +8,16 @@ import pytest
 import torch
 import xarray as xr
 
-from meiflow.gabor import allen_gabor_stimulus
-from meiflow.gabor_responses import (
+from meiflow.models.gabor_responses import (
     DRIFT_PHASES,
     condition_means,
     drifting_frames,
     predict_conditions,
 )
-from meiflow.geometry import ScreenGeometry
-from meiflow.models import ModelSettings, PerNeuronCNN
-from meiflow.training import predict
+from meiflow.models.network import ModelSettings, PerNeuronCNN
+from meiflow.models.training import predict
+from meiflow.stimuli.gabor import allen_gabor_stimulus
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def gabor_table(seed: int = 0, n: int = 400) -> xr.Dataset:

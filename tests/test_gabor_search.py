@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.gabor import allen_gabor_stimulus, gabor
-from meiflow.gabor_search import (
+from meiflow.mei.gabor_search import (
     GaborGrid,
     best_gabors,
     canonical_parameters,
@@ -13,7 +12,8 @@ from meiflow.gabor_search import (
     recorded_best_gabor,
     render_gabor,
 )
-from meiflow.geometry import ScreenGeometry
+from meiflow.stimuli.gabor import allen_gabor_stimulus, gabor
+from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 HEIGHT, WIDTH = 30, 48

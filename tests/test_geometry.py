@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from meiflow.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 

@@ -8,12 +8,14 @@ import pytest
 import xarray as xr
 from conftest import small_simulation
 
-from meiflow.gabor import gabor
-from meiflow.geometry import ScreenGeometry
-from meiflow.ground_truth import masked_correlation, mei_checks, mei_true_checks, true_rates
-from meiflow.images import model_images, with_blank
-from meiflow.neurons import optimal_stimulus
-from meiflow.simulation import PRESENTATION_S, simulate_session
+from meiflow.ingest.images import model_images, with_blank
+from meiflow.simulation.ground_truth import mei_checks, mei_true_checks, true_rates
+from meiflow.simulation.neurons import optimal_stimulus
+from meiflow.simulation.session import simulate_session
+from meiflow.stats import masked_correlation
+from meiflow.stimuli.allen import PRESENTATION_S
+from meiflow.stimuli.gabor import gabor
+from meiflow.stimuli.geometry import ScreenGeometry
 
 H, W = 30, 48
 

@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from meiflow.gabor import gabor
-from meiflow.geometry import ScreenGeometry
-from meiflow.image_metrics import (
+from meiflow.metrics.image_metrics import (
     circular_mask,
     contrast,
     image_mask,
@@ -18,6 +16,8 @@ from meiflow.image_metrics import (
     symmetry,
     symmetry_notebook,
 )
+from meiflow.stimuli.gabor import gabor
+from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 HEIGHT, WIDTH = 60, 96
@@ -36,7 +36,7 @@ def blobs(sigma: np.ndarray, row: float = BLOB_ROW, col: float = BLOB_COL) -> np
 
 
 def gabor_image(orientation_deg, sf_cpd, phase_rad, sigma_deg) -> np.ndarray:
-    """meiflow.gabor patches centred off the screen centre, as images 0.5 + 0.4 patch."""
+    """meiflow.stimuli.gabor patches centred off the screen centre, as images 0.5 + 0.4 patch."""
     return 0.5 + 0.4 * gabor(X, Y, 10.0, -5.0, orientation_deg, sf_cpd, phase_rad, sigma_deg)
 
 

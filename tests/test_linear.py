@@ -1,12 +1,12 @@
-"""Tests of the ridge baseline in meiflow.linear against closed forms and planted filters."""
+"""Tests of the ridge baseline in meiflow.models.linear against closed forms and planted filters."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from meiflow.gabor import gabor
-from meiflow.linear import RidgeFit, fit_ridge
+from meiflow.models.linear import RidgeFit, fit_ridge
+from meiflow.stimuli.gabor import gabor
 
 H, W = 16, 24
 

@@ -1,12 +1,13 @@
-"""Tests of meiflow.measures against loop computations and simulated tables."""
+"""Tests of meiflow.models.measures against loop computations and simulated tables."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from meiflow import measures
-from meiflow.reliability import fev
+from meiflow import stats
+from meiflow.models import measures
+from meiflow.ranking.reliability import fev
 
 N_UNITS = 6
 
@@ -146,10 +147,10 @@ def test_pearson_rows_equals_corrcoef():
     a[3] = 1.5  # constant row
     b[5] = 0.0
     expected = [np.nan if i in (3, 5) else np.corrcoef(a[i], b[i])[0, 1] for i in range(a.shape[0])]
-    np.testing.assert_allclose(measures.pearson_rows(a, b), expected, rtol=1e-12, atol=1e-12)
-    assert np.isnan(measures.pearson_rows(a[:, :1], b[:, :1])).all()
+    np.testing.assert_allclose(stats.pearson_rows(a, b), expected, rtol=1e-12, atol=1e-12)
+    assert np.isnan(stats.pearson_rows(a[:, :1], b[:, :1])).all()
     with pytest.raises(ValueError, match="shapes differ"):
-        measures.pearson_rows(a, b[:, :-1])
+        stats.pearson_rows(a, b[:, :-1])
 
 
 def test_single_trial_correlation_equals_numpy_over_trials():

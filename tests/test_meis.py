@@ -9,9 +9,7 @@ import pytest
 import scipy.ndimage
 import torch
 
-from meiflow.gabor import gabor
-from meiflow.geometry import ScreenGeometry
-from meiflow.meis import (
+from meiflow.mei.synthesis import (
     MEIResult,
     MEISettings,
     best_init,
@@ -23,7 +21,9 @@ from meiflow.meis import (
     model_response,
     synthesize,
 )
-from meiflow.models import ModelSettings, PerNeuronCNN, select
+from meiflow.models.network import ModelSettings, PerNeuronCNN, select
+from meiflow.stimuli.gabor import gabor
+from meiflow.stimuli.geometry import ScreenGeometry
 
 H, W = 30, 48
 C_STAR = 0.27
@@ -156,7 +156,7 @@ def test_result_shapes_range_and_determinism(caplog):
     initial = initial_images(3, H, W, ["noise:0", "black", "gray:1"], seed=2)
     for method in ("notebook", "walker"):
         settings = MEISettings(method, 20)
-        with caplog.at_level(logging.INFO, logger="meiflow.meis"):
+        with caplog.at_level(logging.INFO, logger="meiflow.mei.synthesis"):
             caplog.clear()
             result = synthesize(model_response(model), initial, settings, C_STAR)
         assert isinstance(result, MEIResult)

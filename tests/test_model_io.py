@@ -7,15 +7,15 @@ import pytest
 import torch
 import xarray as xr
 
-from meiflow.model_io import (
+from meiflow.io.netcdf import write_netcdf
+from meiflow.models.model_io import (
     drop_units,
     ensemble_members,
     failed_units,
     gather_units,
     member_mean,
 )
-from meiflow.models import ModelSettings, PerNeuronCNN
-from meiflow.netcdf import write_netcdf
+from meiflow.models.network import ModelSettings, PerNeuronCNN
 
 
 def scores(failures: list[str]) -> xr.Dataset:

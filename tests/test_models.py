@@ -8,7 +8,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from meiflow.models import (
+from meiflow.models.network import (
     CheckpointError,
     ModelSettings,
     PerNeuronCNN,

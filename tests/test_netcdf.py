@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from meiflow.netcdf import NetCDFError, read_netcdf, write_netcdf
+from meiflow.io.netcdf import NetCDFError, read_netcdf, write_netcdf
 
 
 def test_round_trip_provenance_and_permissions(tmp_path):

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meiflow import neurons
-from meiflow.geometry import ScreenGeometry
-from meiflow.resize import area_resize
-from meiflow.scenes import natural_scenes
+from meiflow.ingest.resize import area_resize
+from meiflow.simulation import neurons
+from meiflow.simulation.scenes import natural_scenes
+from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()
 HEIGHT, WIDTH = 48, 60

@@ -5,18 +5,18 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.images import model_images
-from meiflow.neurons import drive, rates, receptive_fields, sample_unit_params
-from meiflow.phase_invariance import (
+from meiflow.ingest.images import model_images
+from meiflow.mei.phase_invariance import (
     local_phase_scramble,
     phase_invariance_index,
     phase_randomize,
     radial_tukey_window,
     random_phase,
-    roc_auc,
 )
-from meiflow.scenes import natural_scenes
+from meiflow.simulation.neurons import drive, rates, receptive_fields, sample_unit_params
+from meiflow.simulation.scenes import natural_scenes
+from meiflow.stats import roc_auc
+from meiflow.stimuli.geometry import ScreenGeometry
 
 H, W = 60, 96
 

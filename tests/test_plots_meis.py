@@ -8,6 +8,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from meiflow.plots import meis as plots
+from meiflow.plots.base import save_figure
 
 H, W = 12, 20
 KINDS = ["mei", "recorded_gabor", "insilico_gabor"]
@@ -96,5 +97,5 @@ def test_empty_area(name, tmp_path):
     args = {"mei_comparison": (meis, gabors, metrics), "mei_responses": (gabors,)}
     fig = getattr(plots, name)(*args.get(name, (meis,)))
     assert "no MEI in this area" in texts(fig) and "selection rule" in texts(fig)
-    path = plots.save_figure(fig, tmp_path / f"{name}.png")
+    path = save_figure(fig, tmp_path / f"{name}.png")
     assert path.read_bytes()[:4] == b"\x89PNG"

@@ -8,6 +8,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from meiflow.plots import models as plots
+from meiflow.plots.base import save_figure
 
 pytestmark = pytest.mark.filterwarnings("error")  # the figures must not spill warnings
 
@@ -162,7 +163,7 @@ def test_empty_scores(name, tmp_path):
     assert isinstance(fig, Figure)
     assert "no trained model" in texts(fig)
     assert "selection rule" in texts(fig)
-    path = plots.save_figure(fig, tmp_path / f"{name}.png")
+    path = save_figure(fig, tmp_path / f"{name}.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -174,5 +175,5 @@ def test_save_figure_writes_png(tmp_path):
         "linear": plots.cnn_vs_linear(scores),
     }
     for name, fig in figures.items():
-        path = plots.save_figure(fig, tmp_path / "out" / f"{name}.png")
+        path = save_figure(fig, tmp_path / "out" / f"{name}.png")
         assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

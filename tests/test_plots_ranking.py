@@ -11,6 +11,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from meiflow.plots import ranking as plots
+from meiflow.plots.base import save_figure
 
 pytestmark = pytest.mark.filterwarnings("error")  # the figures must not spill warnings
 
@@ -410,10 +411,10 @@ def test_area_missing_from_session_gives_empty_states(ranking, session):
 def test_save_figure_writes_png_atomically(ranking, tmp_path):
     target = tmp_path / "sub" / "oracle.png"
     fig = plots.oracle_vs_variance(ranking)
-    assert plots.save_figure(fig, target) == target
+    assert save_figure(fig, target) == target
     data = target.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert sorted(p.name for p in target.parent.iterdir()) == ["oracle.png"]  # no temp left
     assert not fig.axes  # closed (cleared)
-    plots.save_figure(plots.entropy_vs_variance(ranking), target)  # replaces
+    save_figure(plots.entropy_vs_variance(ranking), target)  # replaces
     assert target.read_bytes() != data

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from meiflow.ranking import RankingError, area_units, rank_and_select, unit_scores
+from meiflow.ranking.selection import RankingError, area_units, rank_and_select, unit_scores
 
 SETTINGS = {
     "include_blank": False,

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.receptive_fields import (
+from meiflow.ranking.receptive_fields import (
     _category_sums,
     _chi_square,
     receptive_field_table,
@@ -17,6 +16,7 @@ from meiflow.receptive_fields import (
     rf_maps,
     rf_significance,
 )
+from meiflow.stimuli.geometry import ScreenGeometry
 
 POSITIONS = np.arange(-40.0, 41.0, 10.0)
 ORIENTATIONS = (0.0, 45.0, 90.0)
@@ -35,7 +35,7 @@ def gaussian_rate(x, y, cx, cy, sd=5.0, baseline=0.8, amplitude=1.0):
 
 
 def gabors_dataset(counts, orientation, x, y, unit_ids) -> xr.Dataset:
-    """A count table shaped like meiflow.counts.count_table's output for the gabors."""
+    """A count table shaped like meiflow.ingest.counts.count_table's output for the gabors."""
     n = len(x)
     return xr.Dataset(
         {"spike_counts": (("presentation", "unit"), counts.astype(np.int32))},

@@ -1,4 +1,4 @@
-"""Tests of meiflow.reliability against direct loop computations on small tables."""
+"""Tests of meiflow.ranking.reliability against direct loop computations on small tables."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meiflow import reliability as rel
+from meiflow.ranking import reliability as rel
 
 N_UNITS = 7
 

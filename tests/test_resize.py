@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from meiflow.resize import area_resize, area_weights, crop_resize, resample_weights
+from meiflow.ingest.resize import area_resize, area_weights, crop_resize, resample_weights
 
 
 @pytest.mark.parametrize(("n_in", "n_out"), [(10, 5), (7, 3), (5, 5), (3, 8), (1, 4), (918, 60)])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from meiflow.models import ModelSettings, PerNeuronCNN
+from meiflow.models.network import ModelSettings, PerNeuronCNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from roofline import core_macs  # noqa: E402

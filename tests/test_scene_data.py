@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.measures import pearson_rows
-from meiflow.neurons import drive, receptive_fields, sample_unit_params
-from meiflow.scene_data import (
+from meiflow.models.scene_data import (
     ENERGY_SCALES_DEG,
     energy_peak,
     grid_to_pixel,
     pixel_to_grid,
     readout_candidates,
 )
-from meiflow.scenes import natural_scenes
+from meiflow.simulation.neurons import drive, receptive_fields, sample_unit_params
+from meiflow.simulation.scenes import natural_scenes
+from meiflow.stats import pearson_rows
+from meiflow.stimuli.geometry import ScreenGeometry
 
 
 @pytest.mark.parametrize("pool", [1, 2, 3])

@@ -6,11 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meiflow.geometry import ScreenGeometry
-from meiflow.simulation import (
+from meiflow.simulation.session import (
     GAP_S,
-    PRESENTATION_S,
-    gabor_conditions,
     passes_default_filter,
     poisson_spikes,
     quality_metrics,
@@ -18,6 +15,8 @@ from meiflow.simulation import (
     simulate_session,
     stimulus_schedule,
 )
+from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
+from meiflow.stimuli.geometry import ScreenGeometry
 
 SMALL = {
     "seed": 4,

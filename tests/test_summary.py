@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from meiflow.summary import area_summary
+from meiflow.metrics.summary import area_summary
 
 
 def test_area_summary_counts_and_medians():

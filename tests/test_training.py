@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.models import ModelSettings, PerNeuronCNN, select
-from meiflow.training import (
+from meiflow.models.network import ModelSettings, PerNeuronCNN, select
+from meiflow.models.training import (
     BatchedAdam,
     TrainSettings,
     correlations,

@@ -21,9 +21,9 @@ from conftest import (
     write_config,
 )
 
-from meiflow.allen_cache import check_network
-from meiflow.netcdf import read_netcdf
-from meiflow.scene_data import image_targets
+from meiflow.io.allen_cache import check_network
+from meiflow.io.netcdf import read_netcdf
+from meiflow.models.scene_data import image_targets
 
 pytestmark = pytest.mark.slow
 
@@ -267,7 +267,7 @@ def test_model_scores_follow_the_data_contract(tiny_run):
 def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
     import torch
 
-    from meiflow.models import load_checkpoint
+    from meiflow.models.network import load_checkpoint
 
     area_dir = tiny_run / "results" / str(TINY_SESSION) / "VISp"
     chunk = read_netcdf(area_dir / "models" / "chunk_0.nc", ("predicted_rate",))
@@ -292,7 +292,7 @@ def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
-    from meiflow.models import CheckpointError, load_checkpoint
+    from meiflow.models.network import CheckpointError, load_checkpoint
 
     source = tiny_run / "results" / str(TINY_SESSION) / "VISp" / "models" / "chunk_0.pt"
     broken = tmp_path / "chunk_0.pt"
@@ -304,7 +304,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
 def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     import torch
 
-    from meiflow.models import load_checkpoint
+    from meiflow.models.network import load_checkpoint
 
     area_dir = tiny_run / "results" / str(TINY_SESSION) / "VISp"
     scores = read_netcdf(area_dir / "model_scores.nc")

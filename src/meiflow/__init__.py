@@ -1,7 +1,17 @@
 """meiflow: from Allen Visual Coding - Neuropixels sessions to most exciting inputs (MEIs).
 
 The package holds the science of every workflow stage as plain functions over arrays; the
-Snakemake rules call thin scripts in ``scripts/`` that do the I/O around them.
+Snakemake rules call thin scripts in ``scripts/`` that do the I/O around them. One subpackage per
+stage, each importing only from the stages below it (the import-linter contracts in
+``pyproject.toml``, checked by the test suite):
+
+- :mod:`meiflow.plots`, :mod:`meiflow.simulation`: figures; the simulator and ground-truth checks
+- :mod:`meiflow.mei`, :mod:`meiflow.metrics`: MEIs and their controls; image metrics, summary
+- :mod:`meiflow.models`: encoding models
+- :mod:`meiflow.ranking`: reliability, receptive fields, selection
+- :mod:`meiflow.ingest`: spike counts, PSTHs, images
+- :mod:`meiflow.io`, :mod:`meiflow.stimuli`: files and settings; the stimuli
+- :mod:`meiflow.stats`: generic statistics
 """
 
 __version__ = "0.1.0"

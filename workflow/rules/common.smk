@@ -2,9 +2,9 @@
 
 import math
 
-from meiflow.allen_cache import session_table
-from meiflow.config import expand_sessions, session_areas, validate_config
-from meiflow.netcdf import read_netcdf
+from meiflow.io.allen_cache import session_table
+from meiflow.io.config import expand_sessions, session_areas, validate_config
+from meiflow.io.netcdf import read_netcdf
 
 validate_config(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"

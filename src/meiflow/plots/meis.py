@@ -24,10 +24,10 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from meiflow.meis import at_best_start
-from meiflow.plots.ranking import _empty, _figure, _where, save_figure
+from meiflow.mei.synthesis import at_best_start
+from meiflow.plots.base import area_title, empty_figure, new_figure
 
-__all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses", "save_figure"]
+__all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses"]
 
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
 KIND_LABELS = {
@@ -45,7 +45,7 @@ def _no_mei(title: str, data: xr.Dataset) -> Figure | None:
     if data.sizes.get("unit", 0):
         return None
     reason = data.attrs.get("empty_reason", "")
-    return _empty(title, data, "no MEI in this area" + (f":\n{reason}" if reason else ""))
+    return empty_figure(title, data, "no MEI in this area" + (f":\n{reason}" if reason else ""))
 
 
 def _image(ax, image: np.ndarray, title: str) -> None:
@@ -65,8 +65,8 @@ def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
     n = images.shape[0]
     columns = min(columns, n)
     rows = int(np.ceil(n / columns))
-    fig = _figure((1.9 * columns, 1.45 * rows + 0.7))
-    fig.suptitle(f"{title}, {_where(meis)} (gray scale 0 to 1)", fontsize=10)
+    fig = new_figure((1.9 * columns, 1.45 * rows + 0.7))
+    fig.suptitle(f"{title}, {area_title(meis)} (gray scale 0 to 1)", fontsize=10)
     for k, unit in enumerate(meis["unit"].to_numpy()):
         ax = fig.add_subplot(rows, columns, k + 1)
         _image(ax, images[k], f"unit {unit}\nresponse {response[k]:.2f}")
@@ -82,9 +82,9 @@ def mei_initializations(meis: xr.Dataset, max_units: int = 12) -> Figure:
     units = meis["unit"].to_numpy()[:max_units]
     inits = [str(i) for i in meis["init"].to_numpy()]
     similarity = meis["init_similarity"].to_numpy()
-    fig = _figure((1.6 * len(inits) + 0.4, 1.3 * len(units) + 0.8))
+    fig = new_figure((1.6 * len(inits) + 0.4, 1.3 * len(units) + 0.8))
     fig.suptitle(
-        f"{title}, {_where(meis)}\nrow: unit, mean pairwise r across starts; cell: predicted "
+        f"{title}, {area_title(meis)}\nrow: unit, mean pairwise r across starts; cell: predicted "
         "response",
         fontsize=9,
     )
@@ -124,9 +124,9 @@ def mei_comparison(
     fy, fx = metrics["fy"].to_numpy(), metrics["fx"].to_numpy()
     extent = (fx[0], fx[-1], fy[-1], fy[0])
     n_cols = 2 * len(IMAGE_KINDS) + 1
-    fig = _figure((1.75 * n_cols, 1.35 * len(units) + 0.9))
+    fig = new_figure((1.75 * n_cols, 1.35 * len(units) + 0.9))
     fig.suptitle(
-        f"{title}, {_where(meis)}\nimages (title: predicted response, spikes); log power "
+        f"{title}, {area_title(meis)}\nimages (title: predicted response, spikes); log power "
         "log(1 + |FFT|^2), cycles/pixel; optimization traces",
         fontsize=9,
     )
@@ -155,7 +155,7 @@ def mei_responses(gabors: xr.Dataset) -> Figure:
     title = "Predicted responses: MEI against controls"
     if (empty := _no_mei(title, gabors)) is not None:
         return empty
-    fig = _figure()
+    fig = new_figure()
     fig.suptitle(title, fontsize=11)
     ax = fig.add_subplot()
     mei = gabors["response_mei"].to_numpy()
@@ -172,6 +172,6 @@ def mei_responses(gabors: xr.Dataset) -> Figure:
     ax.plot([0, top], [0, top], color="k", lw=0.9, ls="--", alpha=0.7)
     ax.set_xlabel("predicted response to the control (spikes)")
     ax.set_ylabel("predicted response to the MEI (spikes)")
-    ax.set_title(f"{_where(gabors)}\none dot per unit and control", fontsize=9)
+    ax.set_title(f"{area_title(gabors)}\none dot per unit and control", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return fig

@@ -3,7 +3,7 @@
 Same conventions as :mod:`meiflow.plots.ranking` (whose helpers are reused): every function takes
 the loaded data and returns a :class:`matplotlib.figure.Figure` (6 x 4.5 inches, 150 dpi, Agg
 canvas, no pyplot); an area without a model gets an empty-state figure that says why, never an
-exception. Write a figure with :func:`meiflow.plots.ranking.save_figure`.
+exception. Write a figure with :func:`meiflow.plots.base.save_figure`.
 
 Inputs
 ------
@@ -24,9 +24,15 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from meiflow.plots.ranking import _empty, _figure, _titles, _units, _where, save_figure
+from meiflow.plots.base import (
+    area_title,
+    count_label,
+    empty_figure,
+    new_figure,
+    set_titles,
+)
 
-__all__ = ["cnn_vs_linear", "predicted_vs_observed", "save_figure", "training_curves"]
+__all__ = ["cnn_vs_linear", "predicted_vs_observed", "training_curves"]
 
 #: Colours with a meaning, the same in every figure of this module.
 TEST_COLOR = "tab:orange"
@@ -46,7 +52,7 @@ def _no_unit(title: str, scores: xr.Dataset) -> Figure:
     """Empty-state figure for an area without a trained model."""
     reason = scores.attrs.get("empty_reason", "")
     message = "no trained model in this area" + (f":\n{reason}" if reason else "")
-    return _empty(title, scores, message)
+    return empty_figure(title, scores, message)
 
 
 def _missing(scores: xr.Dataset, names: tuple[str, ...]) -> list[str]:
@@ -65,7 +71,7 @@ def _fmt(value: float) -> str:
 
 
 def _shown_note(k: int, n: int) -> str:
-    return f"best {k} of {n} units shown" if k < n else _units(n)
+    return f"best {k} of {n} units shown" if k < n else count_label(n)
 
 
 # ------------------------------------------------------------------------------ training
@@ -84,10 +90,12 @@ def training_curves(scores: xr.Dataset, max_units: int = 12) -> Figure:
         return _no_unit(title, scores)
     missing = _missing(scores, ("validation_curve", "train_loss", "best_epoch"))
     if missing:
-        return _empty(title, scores, f"no training curves in the scores: {', '.join(missing)}")
+        return empty_figure(
+            title, scores, f"no training curves in the scores: {', '.join(missing)}"
+        )
     k = min(n, max(int(max_units), 0))
     if k == 0:
-        return _empty(title, scores, "no unit to show (max_units = 0)")
+        return empty_figure(title, scores, "no unit to show (max_units = 0)")
     sub = scores.isel(unit=slice(0, k))
     validation = sub["validation_curve"].transpose("unit", "epoch").to_numpy().astype(float)
     loss = sub["train_loss"].transpose("unit", "epoch").to_numpy().astype(float)
@@ -99,7 +107,7 @@ def training_curves(scores: xr.Dataset, max_units: int = 12) -> Figure:
     best = sub["best_epoch"].to_numpy()
     units = sub["unit"].to_numpy()
 
-    fig = _figure()
+    fig = new_figure()
     ax, ax_loss = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     colors = _unit_colors(k)
     for i in range(k):  # one line per unit, drawing only
@@ -121,7 +129,7 @@ def training_curves(scores: xr.Dataset, max_units: int = 12) -> Figure:
     handles.append(Line2D([], [], ls="", marker="o", ms=5, mec="k", mew=0.7, color="w"))
     labels.append("best epoch")
     fig.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
-    _titles(fig, ax, title, scores, f"{_shown_note(k, n)}, best ranked first in the legend")
+    set_titles(fig, ax, title, scores, f"{_shown_note(k, n)}, best ranked first in the legend")
     return fig
 
 
@@ -143,15 +151,17 @@ def predicted_vs_observed(
     if n == 0:
         return _no_unit(title, scores)
     if "predicted_rate" not in scores:
-        return _empty(title, scores, "no CNN prediction (predicted_rate) in the scores")
+        return empty_figure(title, scores, "no CNN prediction (predicted_rate) in the scores")
     units = scores["unit"].to_numpy()
     present = np.flatnonzero(np.isin(units, observed["unit"].to_numpy()))
     frames = np.intersect1d(scores["frame"].to_numpy(), observed["frame"].to_numpy())
     if present.size == 0 or frames.size == 0:
-        return _empty(title, scores, "no observed response for this area's models (unit or frame)")
+        return empty_figure(
+            title, scores, "no observed response for this area's models (unit or frame)"
+        )
     take = present[: max(int(max_units), 0)]
     if take.size == 0:
-        return _empty(title, scores, "no unit to show (max_units = 0)")
+        return empty_figure(title, scores, "no unit to show (max_units = 0)")
     sub = scores.isel(unit=take).sel(frame=frames)
     predicted = sub["predicted_rate"].transpose("unit", "frame").to_numpy().astype(float)
     seen = (
@@ -173,7 +183,7 @@ def predicted_vs_observed(
     k = take.size
     ncols = min(4, int(np.ceil(np.sqrt(k))))
     nrows = int(np.ceil(k / ncols))
-    fig = _figure()
+    fig = new_figure()
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[k:]:
         ax.remove()
@@ -221,7 +231,7 @@ def predicted_vs_observed(
         handles, labels, loc="outside right center", fontsize=7, frameon=False, markerscale=1.5
     )
     note = f"{_shown_note(k, present.size)}; {int(test.sum())} test of {frames.size} scenes"
-    fig.suptitle(f"{title}\n{_where(scores)} — {note}", fontsize=10)
+    fig.suptitle(f"{title}\n{area_title(scores)} — {note}", fontsize=10)
     return fig
 
 
@@ -241,14 +251,16 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
         return _no_unit(title, scores)
     missing = _missing(scores, ("test_correlation", "linear_test_correlation"))
     if missing:
-        return _empty(title, scores, f"no test correlations in the scores: {', '.join(missing)}")
+        return empty_figure(
+            title, scores, f"no test correlations in the scores: {', '.join(missing)}"
+        )
     cnn = scores["test_correlation"].to_numpy().astype(float)
     linear = scores["linear_test_correlation"].to_numpy().astype(float)
     shown = np.isfinite(cnn) & np.isfinite(linear)
     if not shown.any():
-        return _empty(title, scores, f"every test correlation of the {_units(n)} is NaN")
+        return empty_figure(title, scores, f"every test correlation of the {count_label(n)} is NaN")
     x, y = linear[shown], cnn[shown]
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     above = y > x
     ax.scatter(
@@ -283,8 +295,8 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
         bbox={"boxstyle": "round", "facecolor": "w", "edgecolor": "0.7", "alpha": 0.9},
         gid="medians",
     )
-    note = f"{_units(x.size)}"
+    note = f"{count_label(x.size)}"
     if (~shown).any():
-        note += f"; {_units(int((~shown).sum()))} with a NaN correlation left out"
-    _titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
+        note += f"; {count_label(int((~shown).sum()))} with a NaN correlation left out"
+    set_titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
     return fig

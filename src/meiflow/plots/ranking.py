@@ -21,23 +21,27 @@ counts : the session's natural-scene count table, ``spike_counts`` (presentation
 
 from __future__ import annotations
 
-import os
-import secrets
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
-from meiflow.images import BLANK_FRAME
-from meiflow.reliability import response_correlations
-from meiflow.timing import smooth, zscore_rows
+from meiflow.ingest.images import BLANK_FRAME
+from meiflow.ingest.timing import smooth
+from meiflow.plots.base import (
+    FIGSIZE,
+    area_title,
+    count_label,
+    empty_figure,
+    new_figure,
+    set_titles,
+)
+from meiflow.ranking.reliability import response_correlations
+from meiflow.stats import zscore_rows
 
 __all__ = [
     "correlation_matrix",
@@ -46,11 +50,8 @@ __all__ = [
     "population_raster",
     "psth_selected",
     "receptive_field_maps",
-    "save_figure",
 ]
 
-FIGSIZE = (6.0, 4.5)
-DPI = 150
 #: Colours with a meaning, the same in every figure.
 SELECTED_COLOR = "tab:orange"
 UNSELECTED_COLOR = "0.6"
@@ -63,40 +64,6 @@ RASTER_COLUMNS = 2000
 
 
 # ----------------------------------------------------------------------------------- helpers
-
-
-def _figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
-    """A new figure with an Agg canvas and constrained layout."""
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _where(ranking: xr.Dataset) -> str:
-    """'session 123, VISp' from the ranking's attributes."""
-    session = ranking.attrs.get("session_id", "?")
-    area = ranking.attrs.get("area", "?")
-    return f"session {session}, {area}"
-
-
-def _empty(title: str, ranking: xr.Dataset, message: str) -> Figure:
-    """An empty-state figure: the title and a message saying why there is nothing to show."""
-    fig = _figure()
-    fig.suptitle(f"{title}\n{_where(ranking)}", fontsize=11)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    ax.text(
-        0.5,
-        0.5,
-        message,
-        ha="center",
-        va="center",
-        wrap=True,
-        fontsize=11,
-        color="0.3",
-        transform=ax.transAxes,
-    )
-    return fig
 
 
 def _values(ranking: xr.Dataset, name: str, dtype=float) -> np.ndarray:
@@ -128,21 +95,10 @@ def _variance_axis(ax, values: np.ndarray) -> str:
     return "log"
 
 
-def _units(count: int, what: str = "unit") -> str:
-    """'1 unit', '3 units', '2 valid units' (``what`` = 'valid unit')."""
-    return f"{count} {what}{'s' * (count != 1)}"
-
-
-def _titles(fig: Figure, ax, title: str, ranking: xr.Dataset, note: str) -> None:
-    """The figure's title, and the session, area and a note in two lines above the axes."""
-    fig.suptitle(title, fontsize=11)
-    ax.set_title(f"{_where(ranking)}\n{note}", fontsize=9)
-
-
 def _excluded_note(n_shown: int, n_hidden: int) -> str:
-    note = f"{_units(n_shown, 'valid unit')} shown"
+    note = f"{count_label(n_shown, 'valid unit')} shown"
     if n_hidden:
-        note += f"; {_units(n_hidden, 'invalid unit')} (NaN scores) left out"
+        note += f"; {count_label(n_hidden, 'invalid unit')} (NaN scores) left out"
     return note
 
 
@@ -169,12 +125,12 @@ def oracle_vs_variance(ranking: xr.Dataset) -> Figure:
     selected = _values(ranking, "selected", bool)
     shown = np.isfinite(oracle) & np.isfinite(variance)
     if not shown.any():
-        return _empty(
+        return empty_figure(
             title,
             ranking,
             f"no valid unit among the {oracle.size} of this area:\nevery oracle or variance is NaN",
         )
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     rest, chosen = shown & ~selected, shown & selected
     ax.scatter(
@@ -203,7 +159,7 @@ def oracle_vs_variance(ranking: xr.Dataset) -> Figure:
     ax.set_ylabel(
         "variance of per-image mean counts (spikes²)" + (", log scale" if scale != "linear" else "")
     )
-    _titles(fig, ax, title, ranking, _excluded_note(int(shown.sum()), int((~shown).sum())))
+    set_titles(fig, ax, title, ranking, _excluded_note(int(shown.sum()), int((~shown).sum())))
     ax.grid(alpha=0.3)
     ax.legend(
         loc="best",
@@ -227,13 +183,13 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
     anomalous = _values(ranking, "anomaly", np.int64) == 1
     shown = np.isfinite(entropy) & np.isfinite(variance)
     if not shown.any():
-        return _empty(
+        return empty_figure(
             title,
             ranking,
             f"no valid unit among the {entropy.size} of this area:\n"
             "every entropy or variance is NaN",
         )
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     typical, odd = shown & ~anomalous, shown & anomalous
     ax.scatter(
@@ -264,7 +220,7 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
         "variance of per-image mean counts (spikes²)" + (", log scale" if scale != "linear" else "")
     )
     note = _excluded_note(int(shown.sum()), int((~shown).sum()))
-    _titles(fig, ax, title, ranking, f"{note}; {odd.sum()} anomalous")
+    set_titles(fig, ax, title, ranking, f"{note}; {odd.sum()} anomalous")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
     return fig
@@ -296,17 +252,17 @@ def correlation_matrix(counts: xr.Dataset, ranking: xr.Dataset) -> Figure:
     present = np.isin(units, counts["unit"].to_numpy())
     units, ranks = units[present], ranks[present]
     if units.size < 2:
-        return _empty(
+        return empty_figure(
             title,
             ranking,
-            f"{_units(units.size, 'valid unit')} in this area:"
+            f"{count_label(units.size, 'valid unit')} in this area:"
             "\na correlation matrix needs at least 2",
         )
     r = area_correlations(counts, units)
     off = np.abs(r[~np.eye(r.shape[0], dtype=bool)])
     off = off[np.isfinite(off)]
     limit = float(np.clip(off.max(), 0.05, 1.0)) if off.size else 1.0
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     image = ax.imshow(r, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     image.cmap.set_bad("0.85")
@@ -316,7 +272,9 @@ def correlation_matrix(counts: xr.Dataset, ranking: xr.Dataset) -> Figure:
     ax.set_yticks(positions, labels, fontsize=8)
     ax.set_xlabel("unit (rank)")
     ax.set_ylabel("unit (rank)")
-    _titles(fig, ax, title, ranking, f"{_units(units.size, 'valid unit')}, best rank top left")
+    set_titles(
+        fig, ax, title, ranking, f"{count_label(units.size, 'valid unit')}, best rank top left"
+    )
     return fig
 
 
@@ -342,7 +300,7 @@ def psth_selected(psth: xr.Dataset, ranking: xr.Dataset, max_units: int = 20) ->
     selected = _values(ranking, "selected", bool)[order]
     in_psth = np.isin(units, psth["unit"].to_numpy())
     if not in_psth.any():
-        return _empty(title, ranking, "none of this area's units is in the PSTH table")
+        return empty_figure(title, ranking, "none of this area's units is in the PSTH table")
     chosen = selected & in_psth
     n_chosen = int(chosen.sum())
     shown = np.flatnonzero(chosen)[:max_units]
@@ -352,7 +310,7 @@ def psth_selected(psth: xr.Dataset, ranking: xr.Dataset, max_units: int = 20) ->
     shown_rates = psth["psth_smoothed"].sel(unit=units[shown]).transpose("unit", "time").to_numpy()
 
     with_signal = "signal" in psth
-    fig = _figure((6.0, 6.5) if with_signal else FIGSIZE)
+    fig = new_figure((6.0, 6.5) if with_signal else FIGSIZE)
     if with_signal:
         ax, ax_signal = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     else:
@@ -384,7 +342,7 @@ def psth_selected(psth: xr.Dataset, ranking: xr.Dataset, max_units: int = 20) ->
         area_mean,
         lw=2.8,
         color="k",
-        label=f"mean of all {_units(int(in_psth.sum()))} of the area",
+        label=f"mean of all {count_label(int(in_psth.sum()))} of the area",
         gid="mean",
         zorder=4,
     )
@@ -422,8 +380,8 @@ def psth_selected(psth: xr.Dataset, ranking: xr.Dataset, max_units: int = 20) ->
     elif n_chosen > shown.size:
         note = f"best {shown.size} of {n_chosen} selected units shown"
     else:
-        note = _units(n_chosen, "selected unit")
-    _titles(fig, ax, title, ranking, note)
+        note = count_label(n_chosen, "selected unit")
+    set_titles(fig, ax, title, ranking, note)
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     return fig
@@ -496,7 +454,7 @@ def population_raster(
     units, oracle, ranks = units[keep], oracle[keep], ranks[keep]
     n_time = raster.sizes["time"]
     if units.size == 0 or n_time == 0:
-        return _empty(title, ranking, "no activity of this area's units in the raster")
+        return empty_figure(title, ranking, "no activity of this area's units in the raster")
     # oracle order: best first, NaN last, ties by rank
     by_oracle = np.lexsort((ranks, np.where(np.isfinite(oracle), -oracle, np.inf)))
     units, oracle, ranks = units[by_oracle], oracle[by_oracle], ranks[by_oracle]
@@ -516,7 +474,7 @@ def population_raster(
         if rows is None:
             rows = np.arange(units.size)
     if rows.size == 0:
-        return _empty(title, ranking, "none of the units of the given order is in this area")
+        return empty_figure(title, ranking, "none of the units of the given order is in this area")
     z, units, oracle, ranks = z[rows], units[rows], oracle[rows], ranks[rows]
     image, factor = _downsample(z, max_columns)
 
@@ -526,7 +484,7 @@ def population_raster(
     joins = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
     duration = image.shape[1] * factor * bin_s
 
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     vmax = float(np.percentile(image, 99)) if image.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
@@ -565,7 +523,9 @@ def population_raster(
         f"time in natural-scene blocks (s; {n_blocks} block{'s' * (n_blocks > 1)}"
         + (", joined at dashed lines)" if n_blocks > 1 else ")")
     )
-    _titles(fig, ax, title, ranking, f"{_units(units.size)}, {bin_s:g} s bins, z-scored per unit")
+    set_titles(
+        fig, ax, title, ranking, f"{count_label(units.size)}, {bin_s:g} s bins, z-scored per unit"
+    )
     return fig
 
 
@@ -587,10 +547,10 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
     """
     title = "Receptive fields (gabor mapping)"
     if "rf_map" not in ranking:
-        return _empty(title, ranking, "no receptive-field maps in the ranking table")
+        return empty_figure(title, ranking, "no receptive-field maps in the ranking table")
     take = _rank_order(ranking)[: max(int(n), 0)]
     if take.size == 0:
-        return _empty(title, ranking, "no unit to show")
+        return empty_figure(title, ranking, "no unit to show")
     maps = ranking["rf_map"].transpose("unit", "rf_y", "rf_x").to_numpy().astype(float)[take]
     finite = np.isfinite(maps)
     low = np.where(finite, maps, np.inf).min(axis=(1, 2))[:, None, None]
@@ -614,7 +574,7 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
     k = take.size
     ncols = min(4, k)
     nrows = int(np.ceil(k / ncols))
-    fig = _figure()
+    fig = new_figure()
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for i in range(k, axes.size):  # empty grid slots: x tick labels on the panel above
         axes[i - ncols].xaxis.set_tick_params(labelbottom=True)
@@ -645,35 +605,10 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
     n_sig = int(significant.sum())
     best = "best-ranked unit" if k == 1 else f"{k} best-ranked units"
     fig.suptitle(
-        f"{title}: {best}\n{_where(ranking)} — {n_sig} of {k} significant (+ = fitted centre)",
+        f"{title}: {best}\n{area_title(ranking)} — {n_sig} of {k} significant (+ = fitted centre)",
         fontsize=10,
     )
     return fig
 
 
 # ------------------------------------------------------------------------------------- save
-
-
-def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically and close it; returns the path.
-
-    The image goes to a temporary file in the target's directory, then replaces the target, so
-    a reader never sees a partial PNG. The figure is closed (and cleared) even on failure.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 honours the umask (mkstemp would leave the PNG at 0o600)
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=DPI)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    finally:
-        if "matplotlib.pyplot" in sys.modules:  # only if the figure may be managed by pyplot
-            sys.modules["matplotlib.pyplot"].close(fig)
-        fig.clear()
-    return path

@@ -1,0 +1,468 @@
+"""Most exciting inputs (MEIs): gradient ascent on the image, batched over units and starts.
+
+``synthesize`` optimizes a tensor of images (n_units, n_init, H, W) at once: unit u's response
+function sees unit u's images only (see ``model_response``), the objective is summed over units
+and initializations and differentiated with one ``torch.autograd.grad`` call per step, so each
+image gets the gradient of its own term (models in eval mode: nothing couples the images). The
+loop over steps is the only Python loop. Device and dtype are those of the initial images.
+
+Each step t = 0 .. steps - 1 (see the project's science notes, "MEI synthesis"):
+
+1. objective = response - contrast_weight * |C* - std(image)|, std over the pixels of each
+   image (population std, ddof 0), C* the ``target_std`` of ``synthesize``; its gradient g.
+   The std is NaN-safe: a constant image has std 0 and a zero contrast gradient (instead of 0/0).
+2. Fourier preconditioning: g <- irfft2(rfft2(g) * w), w = 1 / |f|^fourier_exponent with |f| in
+   cycles/pixel (torch.fft.fftfreq), normalized to mean 1 over the full (H, W) frequency grid.
+   The DC term (|f| = 0) gets the weight of the lowest non-zero frequency, 1 / max(H, W) cycles/px
+   (finite and the largest weight, so the mean luminance moves like the coarsest pattern).
+3. Update x <- x + step_gain * step_size(t) * d, step_size linear from ``step_size`` to
+   ``final_step_size``;
+   "notebook": d = g (as the notebook: alpha 0.1, no normalization);
+   "walker": d = C* * g / mean|g| (mean over the pixels of each image; Walker et al.'s code steps
+   z-scored images, pixel / training pixel std, so one of their units is about C* in our [0, 1]
+   luminance; step_gain 0.1 / 255 is their step_gain / 255).
+4. Blur: separable Gaussian (conv2d, reflect padding, kernel radius ceil(4 sigma) limited to
+   size - 1 by the reflect padding, truncated and renormalized). "notebook": sigma decays
+   geometrically from ``blur_sigma`` (7 px) to ``final_blur_sigma`` (0.001 px, an identity blur);
+   "walker": sigma decays linearly (1.5 -> 0.01 px), as in Walker et al.'s deepdraw code.
+5. Range: "notebook": blur, then min-max rescale of each image to [0, 1] (a constant image
+   becomes 0); "walker": clip to [0, 1], then blur (Walker's order; a normalized positive kernel
+   keeps the range).
+
+The objective of "walker" is the response only (contrast_weight 0 by default, as Walker et al.:
+the contrast is bounded by the clipping and the blur); any contrast_weight > 0 adds the notebook's
+contrast term to either method. Schedules reach their final value at the last step.
+
+Two properties of the notebook's recipe (measured here, kept for fidelity): the min-max rescale
+after every step undoes any change along x - mean(x), which is the direction of the contrast
+term's gradient up to the preconditioner, so that term barely acts: on a linear Gabor model (see
+the tests) the final std is 0.084 with and without it, for C* = 0.27; the MEI's contrast follows
+from its shape. Where nothing rescales (walker with contrast_weight > 0) the term does bring the
+std to C* (tested). And the unnormalized step makes the result depend on the scale of the
+response's gradient: one much weaker than the image's existing structure (e.g. a CNN with random
+weights) leaves the blurred starting noise, rescaled to [0, 1], in charge.
+
+Deterministic for fixed inputs on CPU; on CUDA the convolution backward of the model may differ
+in the last bits between runs unless torch's deterministic algorithms are enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from torch import Tensor
+
+from meiflow.models.network import PerNeuronCNN
+
+__all__ = [
+    "GRAY_NOISE_STD",
+    "METHODS",
+    "METHOD_DEFAULTS",
+    "MEIResult",
+    "MEISettings",
+    "at_best_start",
+    "best_init",
+    "ensemble_response",
+    "fourier_weights",
+    "gaussian_blur",
+    "init_similarity",
+    "initial_images",
+    "model_response",
+    "synthesize",
+]
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("notebook", "walker")
+GRAY_NOISE_STD = 0.01  # std of the noise of a "gray:k" start, luminance units
+BLUR_TRUNCATE = 4.0  # blur kernel radius in sigmas
+
+# Constants of each method; a field of MEISettings left at None takes its method's value.
+METHOD_DEFAULTS = {
+    "notebook": {
+        "step_size": 0.1,
+        "final_step_size": 0.1,
+        "step_gain": 1.0,
+        "blur_sigma": 7.0,
+        "final_blur_sigma": 0.001,
+        "fourier_exponent": 0.25,
+        "contrast_weight": 2.0,
+    },
+    "walker": {
+        "step_size": 3.0,
+        "final_step_size": 0.125,
+        "step_gain": 0.1 / 255,
+        "blur_sigma": 1.5,
+        "final_blur_sigma": 0.01,
+        "fourier_exponent": 0.2,
+        "contrast_weight": 0.0,
+    },
+}
+
+ResponseFunction = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class MEISettings:
+    """Method and constants of the MEI gradient ascent (see the module docstring).
+
+    Every constant left at None takes the value of ``method`` (``METHOD_DEFAULTS``), so
+    ``MEISettings(method="walker")`` is Walker et al.'s recipe; after construction all fields
+    are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
+    """
+
+    method: str = "notebook"
+    steps: int = 1000
+    step_size: float | None = None  # at the first step; linear decay to final_step_size
+    final_step_size: float | None = None
+    step_gain: float | None = None  # factor of every step (walker: 0.1 / 255)
+    blur_sigma: float | None = None  # px, at the first step
+    final_blur_sigma: float | None = None  # px, at the last step
+    fourier_exponent: float | None = None  # gradient weight 1 / |f|^exponent; 0 = none
+    contrast_weight: float | None = None  # weight of |C* - std(image)| in the objective
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"MEISettings.method must be one of {METHODS}, got {self.method!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"MEISettings.steps must be an integer >= 1, got {self.steps!r}")
+        for name, default in METHOD_DEFAULTS[self.method].items():
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, default)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"MEISettings.{name} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        positive = ("step_size", "final_step_size", "step_gain", "blur_sigma", "final_blur_sigma")
+        for name in positive:
+            if not 0.0 < getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"MEISettings.{name} must be > 0 and finite: {getattr(self, name)}"
+                )
+        for name in ("fourier_exponent", "contrast_weight"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"MEISettings.{name} must be >= 0 and finite: {getattr(self, name)}"
+                )
+
+    def schedule(self) -> tuple[list[float], list[float]]:
+        """(step sizes, blur sigmas) of every step: two lists of ``steps`` floats."""
+        fraction = [t / max(self.steps - 1, 1) for t in range(self.steps)]
+        steps = [self.step_size + (self.final_step_size - self.step_size) * p for p in fraction]
+        if self.method == "notebook":
+            ratio = self.final_blur_sigma / self.blur_sigma
+            sigmas = [self.blur_sigma * ratio**p for p in fraction]
+        else:
+            change = self.final_blur_sigma - self.blur_sigma
+            sigmas = [self.blur_sigma + change * p for p in fraction]
+        return steps, sigmas
+
+
+@dataclass
+class MEIResult:
+    """Outcome of ``synthesize`` (all tensors detached, on the device of the initial images).
+
+    Attributes:
+        images: (n_units, n_init, H, W) MEIs, luminance in [0, 1].
+        response: (n_units, n_init) predicted response to ``images``.
+        response_trace: (n_units, n_init, steps) response to the image at the start of each
+            step (the one the step's gradient is taken at).
+        std_trace: (n_units, n_init, steps) pixel std of that image.
+    """
+
+    images: Tensor
+    response: Tensor
+    response_trace: Tensor
+    std_trace: Tensor
+
+
+# ----------------------------------------------------------------------------------------------
+# Starting images
+
+
+def _kind_offset(kind: str) -> tuple[str, int | None]:
+    """'noise:3' -> ('noise', 3); 'black' -> ('black', None); ValueError for anything else."""
+    name, sep, number = kind.partition(":")
+    if name in ("black", "gray") and not sep:
+        return name, None
+    if name in ("noise", "gray") and sep and number.lstrip("-").isdigit():
+        return name, int(number)
+    raise ValueError(
+        f"unknown initial image kind {kind!r}: expected 'noise:<int>', 'black', 'gray' or "
+        "'gray:<int>'"
+    )
+
+
+def initial_images(
+    n_units: int,
+    height: int,
+    width: int,
+    kinds: Sequence[str],
+    seed: int,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Starting images (n_units, len(kinds), height, width), luminance in [0, 1].
+
+    Kinds (one per initialization, the same image for every unit, so a unit optimized alone
+    starts where it does in a batch):
+        "noise:k": white Gaussian noise from torch.Generator seeded with seed + k, min-max
+            scaled to [0, 1] (the notebook's start);
+        "black": zeros;
+        "gray": exactly 0.5 (a constant image: std 0, see the module docstring; with the
+            notebook's min-max rescale a gray start stays flat unless the response's gradient
+            has structure);
+        "gray:k": 0.5 + Gaussian noise of std GRAY_NOISE_STD from seed + k, clipped to [0, 1]
+            (Walker et al.'s start).
+    The noise is drawn on the CPU in float64 and then moved, so it does not depend on device.
+    """
+    if n_units < 1 or height < 1 or width < 1 or not kinds or isinstance(kinds, str):
+        raise ValueError(
+            f"need n_units, height, width >= 1 and a sequence of kinds: "
+            f"{n_units}, {height}, {width}, {kinds!r}"
+        )
+    starts = []
+    for kind in kinds:
+        name, offset = _kind_offset(kind)
+        if offset is None:
+            value = 0.0 if name == "black" else 0.5
+            starts.append(torch.full((height, width), value, dtype=torch.float64))
+            continue
+        generator = torch.Generator().manual_seed(seed + offset)
+        noise = torch.randn(height, width, generator=generator, dtype=torch.float64)
+        if name == "noise":
+            starts.append(_rescale(noise))
+        else:
+            starts.append((0.5 + GRAY_NOISE_STD * noise).clamp(0.0, 1.0))
+    return torch.stack(starts).to(device=device, dtype=dtype).expand(n_units, -1, -1, -1).clone()
+
+
+# ----------------------------------------------------------------------------------------------
+# Image operations (all on (..., H, W) tensors, per image)
+
+
+def _rescale(images: Tensor) -> Tensor:
+    """Min-max rescale of each image to [0, 1]; a constant image becomes 0."""
+    low = images.amin(dim=(-2, -1), keepdim=True)
+    span = images.amax(dim=(-2, -1), keepdim=True) - low
+    return (images - low) / torch.where(span > 0, span, torch.ones_like(span))
+
+
+def _pixel_std(images: Tensor) -> Tensor:
+    """Population std over the pixels of each image, (..., H, W) -> (...); gradient 0 (not NaN)
+    at a constant image."""
+    variance = images.var(dim=(-2, -1), correction=0)
+    positive = variance > 0
+    safe = torch.where(positive, variance, torch.ones_like(variance))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(variance))
+
+
+def fourier_weights(
+    height: int, width: int, exponent: float, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    """Gradient preconditioner 1 / |f|^exponent on the rfft2 grid: (height, width // 2 + 1).
+
+    |f| = sqrt(fy^2 + fx^2) in cycles/pixel; the DC term uses the lowest non-zero frequency,
+    1 / max(height, width); normalized to mean 1 over the full (height, width) grid.
+    """
+    fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(width, dtype=torch.float64)[None, :]
+    radius = torch.sqrt(fy**2 + fx**2)
+    radius[0, 0] = 1.0 / max(height, width)
+    weights = radius ** (-exponent)
+    weights = weights / weights.mean()
+    return weights[:, : width // 2 + 1].to(device=device, dtype=dtype)
+
+
+def _precondition(gradient: Tensor, weights: Tensor) -> Tensor:
+    """irfft2(rfft2(gradient) * weights) over the last two dimensions."""
+    spectrum = torch.fft.rfft2(gradient)
+    return torch.fft.irfft2(spectrum * weights, s=gradient.shape[-2:])
+
+
+def _gauss_taps(sigma: float, radius: int, like: Tensor) -> Tensor:
+    """Normalized Gaussian kernel of 2 * radius + 1 taps as a (1, 1, 1, taps) conv2d weight."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return (taps / taps.sum()).to(device=like.device, dtype=like.dtype).view(1, 1, 1, -1)
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of (..., H, W) images, sigma in pixels, reflect padding.
+
+    Kernel radius ceil(BLUR_TRUNCATE * sigma), limited to H - 1 (W - 1) along each axis (reflect
+    padding needs less than the size); the truncated kernel is renormalized to sum 1, so the
+    output stays within each image's [min, max]. Images of 1 pixel along an axis are not blurred
+    along it.
+    """
+    height, width = images.shape[-2:]
+    radius = math.ceil(BLUR_TRUNCATE * sigma)
+    radius_y, radius_x = min(radius, height - 1), min(radius, width - 1)
+    x = images.reshape(-1, 1, height, width)
+    if radius_x > 0:
+        x = F.conv2d(
+            F.pad(x, (radius_x, radius_x, 0, 0), mode="reflect"), _gauss_taps(sigma, radius_x, x)
+        )
+    if radius_y > 0:
+        taps = _gauss_taps(sigma, radius_y, x).transpose(-2, -1)
+        x = F.conv2d(F.pad(x, (0, 0, radius_y, radius_y), mode="reflect"), taps)
+    return x.view(images.shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradient ascent
+
+
+def _objective_gradient(
+    response: ResponseFunction, images: Tensor, contrast_weight: float, target_std: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(gradient (U, I, H, W), response (U, I), std (U, I)) of the objective at ``images``."""
+    x = images.detach().requires_grad_(True)
+    with torch.enable_grad():
+        predicted = response(x)
+        if predicted.shape != images.shape[:2]:
+            raise ValueError(
+                f"response must map images {tuple(images.shape)} to {tuple(images.shape[:2])}, "
+                f"got {tuple(predicted.shape)}"
+            )
+        std = _pixel_std(x)
+        objective = predicted - contrast_weight * (target_std - std).abs()
+        (gradient,) = torch.autograd.grad(objective.sum(), x)
+    return gradient, predicted.detach(), std.detach()
+
+
+def synthesize(
+    response: ResponseFunction, initial: Tensor, settings: MEISettings, target_std: float
+) -> MEIResult:
+    """MEIs of every unit from every starting image by gradient ascent (module docstring).
+
+    Args:
+        response: maps images (n_units, n_init, H, W) to (n_units, n_init) responses, unit u's
+            model applied to unit u's images (``model_response``, ``ensemble_response``).
+        initial: (n_units, n_init, H, W) starting images (``initial_images``); floating point,
+            its device and dtype are used throughout.
+        settings: method and constants.
+        target_std: C*, the mean pixel std of the training scenes (luminance units, > 0): the
+            target of the contrast term and, for "walker", the unit of the step.
+
+    Returns:
+        MEIResult with images in [0, 1]. Progress (mean response and std) is logged at INFO
+        about every 10 % of the steps.
+    """
+    if initial.dim() != 4 or not initial.is_floating_point():
+        raise ValueError(f"initial must be floating (n_units, n_init, H, W): {initial.shape}")
+    if not 0.0 < target_std < math.inf:
+        raise ValueError(f"target_std must be > 0 and finite, got {target_std}")
+    s = settings
+    height, width = initial.shape[-2:]
+    weights = fourier_weights(height, width, s.fourier_exponent, initial.device, initial.dtype)
+    step_sizes, sigmas = s.schedule()
+    response_trace = initial.new_empty((*initial.shape[:2], s.steps))
+    std_trace = torch.empty_like(response_trace)
+    report_every = max(s.steps // 10, 1)
+    x = initial.detach().clone()
+    for t in range(s.steps):
+        gradient, predicted, std = _objective_gradient(response, x, s.contrast_weight, target_std)
+        response_trace[..., t] = predicted
+        std_trace[..., t] = std
+        direction = _precondition(gradient, weights)
+        if s.method == "walker":
+            mean_abs = direction.abs().mean(dim=(-2, -1), keepdim=True)
+            direction = target_std * direction / torch.where(mean_abs > 0, mean_abs, 1.0)
+        x = x + s.step_gain * step_sizes[t] * direction
+        if s.method == "notebook":
+            x = _rescale(gaussian_blur(x, sigmas[t]))
+        else:
+            x = gaussian_blur(x.clamp(0.0, 1.0), sigmas[t])
+        if (t + 1) % report_every == 0 or t + 1 == s.steps:
+            logger.info(
+                "MEI step %d/%d: mean response %.4g, mean std %.4g (blur sigma %.3g px)",
+                t + 1,
+                s.steps,
+                predicted.mean().item(),
+                std.mean().item(),
+                sigmas[t],
+            )
+    with torch.no_grad():
+        final = response(x).detach()
+    return MEIResult(images=x, response=final, response_trace=response_trace, std_trace=std_trace)
+
+
+# ----------------------------------------------------------------------------------------------
+# Response functions of trained models
+
+
+def model_response(model: PerNeuronCNN) -> ResponseFunction:
+    """Paired response of a PerNeuronCNN: images (n_models, n_init, H, W) -> (n_models, n_init).
+
+    Model u sees images[u] only: ``model(images.transpose(0, 1)).transpose(0, 1)``. The model
+    must be in eval mode when called (in train mode BatchNorm would couple the images). Freezing
+    its parameters (``model.requires_grad_(False)``) saves the autograd bookkeeping of the
+    parameter-only computations (about 10 % of a step on CPU); the image gradient is the same.
+    """
+
+    def response(images: Tensor) -> Tensor:
+        if model.training:
+            raise ValueError("model_response needs the model in eval mode (call model.eval())")
+        if images.dim() != 4 or images.shape[0] != model.n_models:
+            raise ValueError(
+                f"expected images ({model.n_models}, n_init, H, W), got {tuple(images.shape)}"
+            )
+        return model(images.transpose(0, 1)).transpose(0, 1)
+
+    return response
+
+
+def ensemble_response(models: Sequence[PerNeuronCNN]) -> ResponseFunction:
+    """Mean of ``model_response`` over networks of the same units (e.g. trained from different
+    seeds, Walker et al.'s ensemble): images (n_units, n_init, H, W) -> (n_units, n_init)."""
+    models = list(models)
+    if not models or len({m.n_models for m in models}) != 1:
+        raise ValueError("need one or more networks, all with the same number of models")
+    responses = [model_response(m) for m in models]
+
+    def response(images: Tensor) -> Tensor:
+        return torch.stack([r(images) for r in responses]).mean(0)
+
+    return response
+
+
+# ----------------------------------------------------------------------------------------------
+# Robustness across initializations
+
+
+def init_similarity(images: Tensor) -> Tensor:
+    """Mean pairwise Pearson correlation of each unit's MEIs across initializations.
+
+    images (n_units, n_init, H, W) -> (n_units,): the mean over the n_init * (n_init - 1) / 2
+    pairs of the correlation over pixels (the notebook's check that the MEI does not depend on
+    the start). NaN where n_init < 2 or an image is constant.
+    """
+    n_units, n_init = images.shape[:2]
+    flat = images.reshape(n_units, n_init, -1).to(torch.float64)
+    centred = flat - flat.mean(-1, keepdim=True)
+    unit_norm = centred / centred.norm(dim=-1, keepdim=True)
+    correlation = unit_norm @ unit_norm.transpose(1, 2)
+    pairs = torch.triu(torch.ones(n_init, n_init, dtype=torch.bool, device=images.device), 1)
+    return correlation[:, pairs].mean(-1).to(images.dtype)
+
+
+def best_init(result: MEIResult) -> Tensor:
+    """(n_units,) index of the initialization with the highest final response of each unit."""
+    return result.response.argmax(dim=1)
+
+
+def at_best_start(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
+    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best start
+    (``best_init``): (n_units, ...); by default the MEIs, (n_units, H, W)."""
+    best = meis["best_init"].to_numpy().astype(int)
+    values = meis[variable].transpose("unit", "init", ...).to_numpy()
+    return values[np.arange(best.size), best]

@@ -1,0 +1,49 @@
+"""One row of numbers per area: how many units, and the median scores of every stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from meiflow.models.model_io import failed_units
+
+
+def _median(ds: xr.Dataset, name: str) -> float:
+    """Median of a per-unit variable over finite values; NaN when absent or empty."""
+    if name not in ds or ds.sizes.get("unit", 0) == 0:
+        return np.nan
+    values = ds[name].to_numpy().astype(float)
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
+
+
+def area_summary(
+    ranking: xr.Dataset, scores: xr.Dataset, gabors: xr.Dataset, metrics: xr.Dataset
+) -> dict[str, float]:
+    """The area at a glance, from its ranking.nc, model_scores.nc, gabors.nc and metrics.nc.
+
+    Returns ``n_units`` (units of the area), ``n_valid`` (with finite reliability scores),
+    ``n_selected``, ``n_training_failed`` (selected units dropped because their training
+    failed, see :func:`meiflow.models.model_io.failed_units`), the medians over the selected units
+    of ``oracle``, of the CNN's ``test_correlation``, ``linear_test_correlation`` and
+    ``fraction_of_oracle``, of the MEI's response ratios to the best natural scene and the
+    in-silico best Gabor (``mei_over_best_scene``, ``mei_over_insilico_gabor``) and of
+    ``phase_invariance`` (NaN where the area selected no unit).
+    """
+    selected = ranking["selected"].to_numpy() == 1
+    row = {
+        "n_units": int(ranking.sizes["unit"]),
+        "n_valid": int(np.isfinite(ranking["oracle"].to_numpy()).sum()),
+        "n_selected": int(selected.sum()),
+        "n_training_failed": len(failed_units(scores)),
+        "median_oracle_selected": (
+            float(np.nanmedian(ranking["oracle"].to_numpy()[selected]))
+            if selected.any()
+            else np.nan
+        ),
+    }
+    for name in ("test_correlation", "linear_test_correlation", "fraction_of_oracle"):
+        row[f"median_{name}"] = _median(scores, name)
+    for name in ("mei_over_best_scene", "mei_over_insilico_gabor"):
+        row[f"median_{name}"] = _median(gabors, name)
+    row["median_phase_invariance"] = _median(metrics, "phase_invariance")
+    return row

@@ -1,0 +1,29 @@
+"""Stage 3, models: encoding models of the selected units, per-neuron CNNs and a ridge baseline.
+
+Modules
+-------
+network
+    The per-neuron CNN (core, readout, regularizers), many run as one batched network, and its
+    checkpoints: :class:`~meiflow.models.network.PerNeuronCNN`,
+    :class:`~meiflow.models.network.ModelSettings`, :func:`~meiflow.models.network.load_checkpoint`.
+training
+    Training a chunk of networks, each on its own schedule:
+    :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
+scene_data
+    What the models learn from: the seeded scene split, per-image targets and the readout
+    candidates: :func:`~meiflow.models.scene_data.split_scenes`,
+    :func:`~meiflow.models.scene_data.readout_candidates`.
+model_io
+    Chunks, ensembles and the gathered model scores:
+    :func:`~meiflow.models.model_io.ensemble_members`, :func:`~meiflow.models.model_io.member_mean`.
+linear
+    The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
+measures
+    Scores of predictions against recorded responses:
+    :func:`~meiflow.models.measures.correlation_to_average`,
+    :func:`~meiflow.models.measures.feve`,
+    :func:`~meiflow.models.measures.fraction_of_oracle`.
+gabor_responses
+    The gabors stimulus shown to a model:
+    :func:`~meiflow.models.gabor_responses.predict_conditions`.
+"""

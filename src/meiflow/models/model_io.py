@@ -1,0 +1,104 @@
+"""Datasets of the model stage: what a chunk, the linear baseline and the area summary hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from meiflow.io.netcdf import read_netcdf
+from meiflow.models.network import PerNeuronCNN, keep_freed_memory, load_checkpoint, select
+from meiflow.models.scene_data import split_scenes
+from meiflow.models.training import device_for
+
+#: Why an area's model, MEI and metric files are empty.
+EMPTY_AREA_REASON = "no unit of the area passed the selection rule"
+
+
+def selected_units(ranking: xr.Dataset) -> np.ndarray:
+    """Unit ids of the selected units, best rank first."""
+    return ranking["unit"].to_numpy()[ranking["selected"].to_numpy() == 1]
+
+
+def chunk_units(ranking: xr.Dataset, chunk: int, chunk_size: int) -> np.ndarray:
+    """The selected units of chunk number ``chunk`` (best ranks in chunk 0)."""
+    units = selected_units(ranking)[chunk * chunk_size : (chunk + 1) * chunk_size]
+    if units.size == 0:
+        raise ValueError(f"chunk {chunk} is empty: the ranking selects fewer units")
+    return units
+
+
+def scene_inputs(images_path, split: dict) -> tuple[xr.DataArray, np.ndarray]:
+    """The images (frame, y, x) and each frame's split (train / validation / test)."""
+    images = read_netcdf(images_path, ("images",))["images"]
+    frames = images["frame"].to_numpy()
+    return images, split_scenes(frames, split["validation"], split["test"], split["seed"])
+
+
+def load_chunk(
+    chunk_path, checkpoint_path, device_name: str
+) -> tuple[xr.Dataset, list[PerNeuronCNN], torch.device]:
+    """A trained chunk for the rules that use it: its dataset (``unit``, ``predicted_rate``) and
+    its ensemble members (``models.ensemble``; one network each, holding the chunk's units in
+    order), in eval mode with frozen parameters, on ``device_name`` (``auto``: CUDA when
+    present; on the CPU, freed memory is kept for reuse, see ``keep_freed_memory``)."""
+    device = device_for(device_name)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
+    chunk = read_netcdf(chunk_path, ("predicted_rate",))
+    n_units, members = chunk.sizes["unit"], chunk.sizes.get("member", 1)
+    model = load_checkpoint(checkpoint_path, device, n_models=n_units * members)
+    networks = ensemble_members(model, members)
+    return chunk, [m.eval().requires_grad_(False) for m in networks], device
+
+
+def ensemble_members(model: PerNeuronCNN, members: int) -> list[PerNeuronCNN]:
+    """The ``members`` networks of an ensemble network whose models are member-major
+    (``members * n_units`` models: every unit of member 0, then of member 1, ...)."""
+    if members < 1 or model.n_models % members:
+        raise ValueError(f"{model.n_models} models do not split into {members} members")
+    n_units = model.n_models // members
+    return [select(model, range(m * n_units, (m + 1) * n_units)) for m in range(members)]
+
+
+def member_mean(values, members: int):
+    """The members' mean of the outputs of a member-major ensemble network: array or tensor
+    (..., members * n_units) -> (..., n_units)."""
+    return values.reshape(*values.shape[:-1], members, -1).mean(-2)
+
+
+def failed_units(scores: xr.Dataset) -> dict[int, str]:
+    """Units of ``model_scores.nc`` whose training failed, with the reason (``training_failure``
+    not empty); they are dropped from the MEI comparison and the image metrics."""
+    if "training_failure" not in scores or scores.sizes.get("unit", 0) == 0:
+        return {}
+    reasons = scores["training_failure"].to_numpy().astype(str)
+    units = scores["unit"].to_numpy()
+    return {int(u): str(r) for u, r in zip(units, reasons, strict=True) if r}
+
+
+def drop_units(ds: xr.Dataset, dropped: dict[int, str]) -> xr.Dataset:
+    """``ds`` without the units of ``dropped`` (unit id -> reason), which its ``dropped_units``
+    attribute lists as "unit: reason" entries separated by "; "."""
+    kept = ds.drop_sel(unit=[u for u in dropped if u in ds["unit"].to_numpy()])
+    if dropped:
+        kept.attrs["dropped_units"] = "; ".join(f"{u}: {r}" for u, r in dropped.items())
+    return kept
+
+
+def gather_units(paths, required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
+    """The per-chunk files ``paths`` concatenated along ``unit`` (attributes that differ are
+    dropped); no path: an empty dataset with ``empty_reason`` in its attributes."""
+    if not paths:
+        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
+        ds.attrs["empty_reason"] = empty_reason
+        return ds
+    return xr.concat(
+        [read_netcdf(path, required) for path in paths],
+        dim="unit",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )

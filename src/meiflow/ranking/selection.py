@@ -1,0 +1,149 @@
+"""Ranking of an area's units by reliability, and the notebook's selection rule.
+
+Assembles the per-unit scores of :mod:`meiflow.ranking.reliability`, the receptive fields of
+:mod:`meiflow.ranking.receptive_fields` and the anomaly flags of :mod:`meiflow.ranking.anomaly` into
+the table written as ``results/{session}/{area}/ranking.nc`` and ``ranking.csv``, sorted best first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from meiflow.ingest.images import BLANK_FRAME
+from meiflow.ranking.anomaly import anomaly_scores
+from meiflow.ranking.reliability import (
+    fev,
+    image_means,
+    invalid_reason,
+    max_correlation,
+    oracle_correlation,
+    oracle_notebook,
+    response_entropy,
+    response_variance,
+    select_units,
+)
+
+#: Scores set to NaN for units with an invalid response (see ``reason``).
+SCORES = ("oracle", "oracle_notebook", "fev", "variance", "entropy", "max_correlation")
+#: Long names and units of the ranking table's columns.
+DESCRIPTIONS = {
+    "oracle": ("jackknife (leave-one-out) oracle correlation over all scene trials", "1"),
+    "oracle_notebook": (
+        "randomized oracle of the notebook: one trial per image vs the mean of "
+        "the others, times the fraction of images used, mean over passes",
+        "1",
+    ),
+    "fev": ("fraction of explainable variance", "1"),
+    "variance": ("variance across images of the per-image mean counts", "spikes2"),
+    "mean_rate": ("mean firing rate in the counting window over all scene trials", "Hz"),
+    "entropy": ("Shannon entropy of the histogram of per-image mean counts", "bit"),
+    "max_correlation": (
+        "highest correlation of per-image means with another unit of the area",
+        "1",
+    ),
+    "max_correlation_unit": ("the unit of max_correlation (-1: none)", "1"),
+    "anomaly_score": (
+        "isolation-forest anomaly score of the per-image means (higher: more anomalous)",
+        "1",
+    ),
+    "anomaly": ("1 if the isolation forest flags the unit as anomalous", "1"),
+    "rank": ("rank by oracle, 1 = most reliable; invalid units last", "1"),
+    "selected": ("1 if the unit passes the selection rule", "1"),
+    "reason": ("why the unit's scores are NaN (empty: valid)", ""),
+}
+
+
+class RankingError(ValueError):
+    """The counts cannot be ranked as asked (no units in the area, ...)."""
+
+
+def area_units(counts: xr.Dataset, area: str) -> xr.Dataset:
+    """The units of ``area`` in a count table; a :class:`RankingError` naming the areas present."""
+    mask = counts["area"].to_numpy() == area
+    if not mask.any():
+        present = sorted(set(counts["area"].to_numpy().tolist()))
+        raise RankingError(f"no units of area {area!r} in this session (areas present: {present})")
+    return counts.isel(unit=np.flatnonzero(mask))
+
+
+def unit_scores(counts: xr.Dataset, settings: dict) -> pd.DataFrame:
+    """Reliability and descriptive scores of every unit of a natural-scene count table.
+
+    Parameters
+    ----------
+    counts : ``spike_counts`` (presentation, unit) with a ``frame`` coordinate (-1 = blank) and
+        the counting window in its attributes.
+    settings : the ``ranking`` config section: ``include_blank``, ``min_spikes``,
+        ``notebook_passes``, ``entropy_bins``, ``anomaly_estimators``, ``seed``.
+
+    Returns
+    -------
+    DataFrame indexed by unit id (table order) with the columns of :data:`DESCRIPTIONS` except
+    ``rank`` and ``selected``.
+    """
+    frames = counts["frame"].to_numpy().astype(np.int64)
+    trials = np.ones(frames.shape, bool) if settings["include_blank"] else frames != BLANK_FRAME
+    c = counts["spike_counts"].to_numpy()[trials]
+    images = frames[trials]
+    window_s = counts.attrs["counting_window_stop_s"] - counts.attrs["counting_window_start_s"]
+    reason = invalid_reason(c, images, settings["min_spikes"])
+    valid = reason == ""
+    partner_r, partner = max_correlation(c[:, valid], images)
+    unit_ids = counts["unit"].to_numpy()
+    table = pd.DataFrame(index=pd.Index(unit_ids, name="unit"))
+    table["oracle"] = oracle_correlation(c, images)
+    table["oracle_notebook"] = oracle_notebook(
+        c, images, n_passes=settings["notebook_passes"], seed=settings["seed"]
+    )
+    table["fev"] = fev(c, images)
+    table["variance"] = response_variance(c, images)
+    table["mean_rate"] = c.mean(axis=0) / window_s
+    table["entropy"] = response_entropy(c, images, n_bins=settings["entropy_bins"])
+    table["max_correlation"] = np.nan
+    table.loc[valid, "max_correlation"] = partner_r
+    valid_ids = unit_ids[valid]
+    table["max_correlation_unit"] = -1
+    table.loc[valid, "max_correlation_unit"] = np.where(partner >= 0, valid_ids[partner], -1)
+    table.loc[~valid, list(SCORES)] = np.nan
+    means, _, _ = image_means(c, images)
+    means[:, ~valid] = np.nan
+    score, flag = anomaly_scores(
+        means.T, seed=settings["seed"], n_estimators=settings["anomaly_estimators"]
+    )
+    table["anomaly_score"] = score
+    table["anomaly"] = flag.astype(np.int8)
+    table["reason"] = reason
+    return table
+
+
+def rank_and_select(table: pd.DataFrame, selection: dict) -> pd.DataFrame:
+    """Sort best first by oracle (invalid units last), add ``rank`` and ``selected``.
+
+    ``selection``: ``oracle_percentile``, ``variance_percentile``, ``min_fev`` (or None),
+    ``max_units`` (or None), applied by :func:`meiflow.ranking.reliability.select_units` within the
+    table.
+    """
+    chosen = select_units(
+        table.rename(columns={"variance": "response_variance"}),
+        oracle_percentile=selection["oracle_percentile"],
+        variance_percentile=selection["variance_percentile"],
+        min_fev=selection["min_fev"],
+        max_units=selection["max_units"],
+    )
+    ordered = table.assign(selected=chosen.astype(np.int8)).sort_values(
+        "oracle", ascending=False, na_position="last", kind="stable"
+    )
+    ordered.insert(0, "rank", np.arange(1, len(ordered) + 1))
+    return ordered
+
+
+def ranking_dataset(table: pd.DataFrame, receptive_fields: xr.Dataset) -> xr.Dataset:
+    """The ranking table (sorted, indexed by unit) joined with the receptive-field maps."""
+    ds = xr.Dataset.from_dataframe(table)
+    ds = xr.merge([ds, receptive_fields.sel(unit=ds["unit"])], combine_attrs="override")
+    for name, (long_name, units) in DESCRIPTIONS.items():
+        ds[name].attrs = {"long_name": long_name, **({"units": units} if units else {})}
+    ds["reason"] = ds["reason"].astype(str)
+    return ds

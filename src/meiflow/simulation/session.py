@@ -1,0 +1,454 @@
+"""Simulate an Allen Visual Coding - Neuropixels session with ground-truth model neurons.
+
+The session follows the real ``brain_observatory_1.1`` design where it matters here: a gabors
+block (3 orientations x 9 x 9 positions of 20 deg, 0.08 cpd, 4 Hz drifting Gabors, 250 ms each),
+then three natural-scene blocks (118 scenes + blank, 250 ms, shuffled). Units of each area respond
+through their model (:mod:`meiflow.simulation.neurons`) after a latency; spikes are Poisson around
+the piecewise-constant model rate, with spontaneous activity between stimuli. The result is written
+in AllenSDK's cache format by :mod:`meiflow.io.allen_format`; the ground truth goes to NetCDF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from meiflow.ingest.images import BLANK_FRAME, model_images, with_blank
+from meiflow.io.allen_cache import DEFAULT_UNIT_FILTER
+from meiflow.io.allen_format import SessionTables
+from meiflow.simulation.neurons import (
+    drifting_gabor_rates,
+    drive,
+    implied_oracle,
+    optimal_stimulus,
+    rates,
+    receptive_fields,
+    sample_unit_params,
+)
+from meiflow.simulation.scenes import natural_scenes
+from meiflow.stimuli.allen import (
+    GABOR_ORIENTATIONS,
+    GABOR_POSITIONS,
+    N_SCENES,
+    PRESENTATION_S,
+    SCENE_BLOCKS,
+    gabor_conditions,
+)
+from meiflow.stimuli.geometry import ScreenGeometry
+
+#: Spontaneous periods (s) before the first block, between blocks and after the last.
+GAP_S = 30.0
+#: Areas outside the visual cortex hold untuned units only.
+VISUAL_PREFIX = "VIS"
+#: Allen CCF structure ids of common acronyms (others get the root id, 997).
+STRUCTURE_IDS = {
+    "VISp": 385,
+    "VISam": 394,
+    "VISl": 409,
+    "VISal": 402,
+    "VISrl": 417,
+    "VISpm": 533,
+    "LGd": 170,
+    "LP": 218,
+    "CA1": 382,
+    "CA3": 463,
+    "DG": 726,
+}
+FIRST_UNIT_ID = 950_000_000
+FIRST_CHANNEL_ID = 850_000_000
+FIRST_PROBE_ID = 800_000_000
+
+
+@dataclass
+class SimulatedSession:
+    """A simulated session: what goes into the Allen cache, and the ground truth."""
+
+    tables: SessionTables
+    scenes: np.ndarray  # (118, 918, 1174) uint8 scene templates
+    ground_truth: xr.Dataset
+
+
+def stimulus_schedule(
+    rng: np.random.Generator, scene_repeats: int, gabor_repeats: int
+) -> pd.DataFrame:
+    """The presentation table, in time order.
+
+    Returns one row per presentation: ``start_time``, ``stop_time`` (s), ``stimulus_name``,
+    ``stimulus_block``, ``stimulus_index``, ``condition`` (row of :func:`gabor_conditions`, or
+    scene frame with -1 = blank) and the Allen stimulus parameters.
+    """
+    conditions = gabor_conditions()
+    gabor_order = rng.permutation(np.repeat(np.arange(len(conditions)), gabor_repeats))
+    gabors = (
+        conditions.iloc[gabor_order]
+        .reset_index(drop=True)
+        .assign(
+            stimulus_name="gabors",
+            stimulus_block=0,
+            stimulus_index=0,
+            condition=gabor_order,
+            contrast=0.8,
+            size=20.0,
+            spatial_frequency=0.08,
+            temporal_frequency=4.0,
+            phase=0.0,
+        )
+    )
+    frames = np.arange(BLANK_FRAME, N_SCENES)
+    per_block = np.diff(np.linspace(0, scene_repeats, SCENE_BLOCKS + 1).round().astype(int))
+    blocks = [
+        pd.DataFrame({"frame": rng.permutation(np.repeat(frames, n)).astype(float)}).assign(
+            stimulus_name="natural_scenes", stimulus_block=2 * (b + 1), stimulus_index=1
+        )
+        for b, n in enumerate(per_block)
+    ]
+    starts, t = [], GAP_S
+    for block in [gabors, *blocks]:
+        starts.append(t + PRESENTATION_S * np.arange(len(block)))
+        t = starts[-1][-1] + PRESENTATION_S + GAP_S
+    table = pd.concat([gabors, *blocks], ignore_index=True)
+    table["start_time"] = np.concatenate(starts)
+    table["stop_time"] = table["start_time"] + PRESENTATION_S
+    scene = table["stimulus_name"] == "natural_scenes"
+    table.loc[scene, "condition"] = table.loc[scene, "frame"]
+    return table.astype({"condition": int})
+
+
+def poisson_spikes(
+    rng: np.random.Generator, seg_start: np.ndarray, seg_stop: np.ndarray, seg_rates: np.ndarray
+) -> list[np.ndarray]:
+    """Poisson spike trains of piecewise-constant rates.
+
+    Parameters
+    ----------
+    seg_start, seg_stop : (n_segments,) disjoint segments (s).
+    seg_rates : (n_segments, n_units) rates (Hz).
+
+    Returns
+    -------
+    One sorted spike-time array (s) per unit.
+    """
+    counts = rng.poisson(seg_rates * (seg_stop - seg_start)[:, None])
+    n_units = seg_rates.shape[1]
+    seg_index = np.repeat(
+        np.tile(np.arange(len(seg_start))[:, None], (1, n_units)).ravel(), counts.ravel()
+    )
+    unit_index = np.repeat(np.tile(np.arange(n_units), len(seg_start)), counts.ravel())
+    times = seg_start[seg_index] + rng.random(seg_index.size) * (seg_stop - seg_start)[seg_index]
+    order = np.lexsort((times, unit_index))
+    bounds = np.cumsum(np.bincount(unit_index, minlength=n_units))[:-1]
+    return np.split(times[order], bounds)
+
+
+def rate_segments(
+    presentations: pd.DataFrame,
+    stimulus_rates: np.ndarray,
+    spontaneous: np.ndarray,
+    latency_s: float,
+    end_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Piecewise-constant rates over the session: each presentation drives its response window
+    [onset + latency, offset + latency); the rest of the time is spontaneous.
+
+    Parameters
+    ----------
+    presentations : time-ordered, non-overlapping ``start_time`` / ``stop_time`` (s).
+    stimulus_rates : (n_presentations, n_units) rate (Hz) evoked by each presentation.
+    spontaneous : (n_units,) spontaneous rate (Hz).
+    latency_s, end_s : response latency and session end (s).
+
+    Returns
+    -------
+    seg_start, seg_stop (n_segments,), seg_rates (n_segments, n_units).
+    """
+    on = presentations["start_time"].to_numpy() + latency_s
+    off = presentations["stop_time"].to_numpy() + latency_s
+    gap_start = np.concatenate([[0.0], off])
+    gap_stop = np.concatenate([on, [end_s]])
+    keep = gap_stop > gap_start + 1e-9
+    seg_start = np.concatenate([on, gap_start[keep]])
+    seg_stop = np.concatenate([off, gap_stop[keep]])
+    seg_rates = np.concatenate(
+        [stimulus_rates, np.broadcast_to(spontaneous, (int(keep.sum()), spontaneous.size))]
+    )
+    order = np.argsort(seg_start, kind="stable")
+    return seg_start[order], seg_stop[order], seg_rates[order]
+
+
+def quality_metrics(
+    rng: np.random.Generator, n_units: int, fraction_failing: float
+) -> pd.DataFrame:
+    """Quality metrics; a ``fraction_failing`` share of units fails AllenSDK's default filter
+    (each on one metric: amplitude cutoff, presence ratio, ISI violations or quality label)."""
+    metrics = pd.DataFrame(
+        {
+            "amplitude_cutoff": rng.uniform(0.0, 0.08, n_units),
+            "presence_ratio": rng.uniform(0.96, 0.99, n_units),
+            "isi_violations": rng.uniform(0.0, 0.3, n_units),
+            "snr": rng.uniform(1.5, 5.0, n_units),
+            "quality": "good",
+        }
+    )
+    failing = rng.permutation(n_units)[: int(round(fraction_failing * n_units))]
+    reason = rng.integers(0, 4, failing.size)
+    metrics.loc[failing[reason == 0], "amplitude_cutoff"] = rng.uniform(
+        0.2, 0.5, (reason == 0).sum()
+    )
+    metrics.loc[failing[reason == 1], "presence_ratio"] = rng.uniform(0.5, 0.9, (reason == 1).sum())
+    metrics.loc[failing[reason == 2], "isi_violations"] = rng.uniform(0.6, 2.0, (reason == 2).sum())
+    metrics.loc[failing[reason == 3], "quality"] = "noise"
+    return metrics
+
+
+def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
+    """AllenSDK's default unit filter applied to a metrics table (n_units,) bool."""
+    return (
+        (metrics["amplitude_cutoff"] <= DEFAULT_UNIT_FILTER["amplitude_cutoff_maximum"])
+        & (metrics["presence_ratio"] >= DEFAULT_UNIT_FILTER["presence_ratio_minimum"])
+        & (metrics["isi_violations"] <= DEFAULT_UNIT_FILTER["isi_violations_maximum"])
+        & (metrics["quality"] == "good")
+    ).to_numpy()
+
+
+def _units(rng, units_per_area, cell_types, geometry) -> pd.DataFrame:
+    frames = []
+    for area, n in units_per_area.items():
+        fractions = cell_types if area.startswith(VISUAL_PREFIX) else {"untuned": 1.0}
+        frames.append(sample_unit_params(rng, n, fractions, geometry).assign(area=area))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _probe_tables(
+    params: pd.DataFrame, metrics: pd.DataFrame, spikes: list[np.ndarray], end_s: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Probe (one per area), channel (one per unit) and unit tables in the Allen CSV layout."""
+    areas = list(dict.fromkeys(params["area"]))
+    probe_ids = FIRST_PROBE_ID + np.arange(len(areas))
+    probes = pd.DataFrame(
+        {
+            "name": [f"probe{chr(ord('A') + i)}" for i in range(len(areas))],
+            "sampling_rate": 30000.0,
+            "lfp_sampling_rate": 2500.0,
+            "phase": "3a",
+        },
+        index=pd.Index(probe_ids, name="id"),
+    )
+    probe_of_unit = probe_ids[[areas.index(a) for a in params["area"]]]
+    local = params.groupby("area").cumcount().to_numpy()
+    channel_ids = FIRST_CHANNEL_ID + np.arange(len(params))
+    channels = pd.DataFrame(
+        {
+            "ecephys_probe_id": probe_of_unit,
+            "local_index": local,
+            "probe_vertical_position": 20 * local,
+            "probe_horizontal_position": 11 + 32 * (local % 2),
+            "ecephys_structure_id": [STRUCTURE_IDS.get(a, 997) for a in params["area"]],
+            "ecephys_structure_acronym": params["area"].to_numpy(),
+            "anterior_posterior_ccf_coordinate": 8000.0,
+            "dorsal_ventral_ccf_coordinate": 1000.0,
+            "left_right_ccf_coordinate": 7000.0,
+        },
+        index=pd.Index(channel_ids, name="id"),
+    )
+    units = metrics.assign(
+        ecephys_channel_id=channel_ids,
+        local_index=local,
+        firing_rate=[s.size / end_s for s in spikes],
+    ).set_axis(pd.Index(FIRST_UNIT_ID + np.arange(len(params)), name="id"))
+    return probes, channels, units
+
+
+def simulate_session(
+    session_id: int, sim: dict, geometry: ScreenGeometry, height: int, width: int
+) -> SimulatedSession:
+    """Simulate one session from the ``simulation`` config section (see config/config.yaml).
+
+    The neurons see the scenes at model resolution (``height`` x ``width``, through
+    :func:`meiflow.ingest.images.model_images`, exactly as ``images.nc`` will hold them), so the
+    ground truth is exact for the models' input. Every random draw derives from ``sim['seed']`` and
+    the session id: the same inputs give byte-identical outputs.
+    """
+    streams = np.random.SeedSequence([int(sim["seed"]), int(session_id)]).spawn(5)
+    rng_units, rng_schedule, rng_spikes, rng_quality, rng_scenes = map(
+        np.random.default_rng, streams
+    )
+    scenes = natural_scenes(int(rng_scenes.integers(2**31)), N_SCENES)
+    images, frames = with_blank(model_images(scenes, height, width), np.arange(N_SCENES))
+
+    params = _units(rng_units, sim["units_per_area"], sim["cell_types"], geometry)
+    cell_type = params["cell_type"].to_numpy()
+    filters = receptive_fields(params, geometry, height, width)
+    # rates are calibrated on the 118 scenes; the blank (column 0) is just another stimulus
+    frame_drive = drive(filters, images, cell_type)
+    scene_drive = frame_drive[:, 1:]
+    scene_rates, blank_rates = rates(params, scene_drive, frame_drive[:, :1])
+    frame_rates = np.concatenate([blank_rates, scene_rates], axis=1)
+    conditions = gabor_conditions()
+    gabor_rates = drifting_gabor_rates(
+        params,
+        filters,
+        scene_drive,
+        geometry,
+        height,
+        width,
+        conditions["orientation"].to_numpy(),
+        conditions["x_position"].to_numpy(),
+        conditions["y_position"].to_numpy(),
+    )
+
+    schedule = stimulus_schedule(rng_schedule, sim["scene_repeats"], sim["gabor_repeats"])
+    is_scene = (schedule["stimulus_name"] == "natural_scenes").to_numpy()
+    condition = schedule["condition"].to_numpy()
+    # frames = [-1, 0, 1, ...]: scene frame f is column f + 1 of frame_rates
+    evoked = np.where(
+        is_scene[:, None],
+        frame_rates.T[np.where(is_scene, condition + 1, 0)],
+        gabor_rates.T[np.where(is_scene, 0, condition)],
+    )
+    end_s = float(schedule["stop_time"].iloc[-1] + GAP_S)
+    spikes = poisson_spikes(
+        rng_spikes,
+        *rate_segments(
+            schedule,
+            evoked,
+            params["spontaneous_rate_hz"].to_numpy(),
+            float(sim["latency_s"]),
+            end_s,
+        ),
+    )
+
+    metrics = quality_metrics(rng_quality, len(params), sim["fraction_failing_quality"])
+    probes, channels, units = _probe_tables(params, metrics, spikes, end_s)
+    session = pd.DataFrame(
+        {
+            "published_at": "2019-10-03T00:00:00Z",
+            "specimen_id": 1,
+            "session_type": "brain_observatory_1.1",
+            "age_in_days": 110.0,
+            "sex": "M",
+            "genotype": "wt/wt",
+            "institution": "meiflow simulator",
+        },
+        index=pd.Index([int(session_id)], name="id"),
+    )
+    presentations = schedule.drop(columns="condition")
+    presentations.loc[
+        is_scene,
+        [
+            "orientation",
+            "x_position",
+            "y_position",
+            "contrast",
+            "size",
+            "spatial_frequency",
+            "temporal_frequency",
+            "phase",
+        ],
+    ] = np.nan
+    tables = SessionTables(
+        session=session,
+        probes=probes,
+        channels=channels,
+        units=units,
+        spike_times=dict(zip(units.index.tolist(), spikes, strict=True)),
+        presentations=presentations,
+    )
+    contrast = float(images[1:].std(axis=(1, 2)).mean())
+    truth = ground_truth(
+        params,
+        units.index.to_numpy(),
+        filters,
+        frame_rates,
+        gabor_rates,
+        frames,
+        optimal_stimulus(filters, cell_type, contrast),
+        sim["scene_repeats"],
+        passes_default_filter(metrics),
+        geometry,
+        height,
+        width,
+    )
+    truth.attrs.update(
+        session_id=int(session_id), scenes_mean_contrast=contrast, latency_s=float(sim["latency_s"])
+    )
+    return SimulatedSession(tables=tables, scenes=scenes, ground_truth=truth)
+
+
+def ground_truth(
+    params: pd.DataFrame,
+    unit_ids: np.ndarray,
+    filters: np.ndarray,
+    frame_rates: np.ndarray,
+    gabor_rates: np.ndarray,
+    frames: np.ndarray,
+    optimum: np.ndarray,
+    scene_repeats: int,
+    passes_filter: np.ndarray,
+    geometry: ScreenGeometry,
+    height: int,
+    width: int,
+) -> xr.Dataset:
+    """The ground-truth dataset (``ground_truth.nc``) of a simulated session.
+
+    ``frame_rates`` (n_units, n_frames, blank first) and ``gabor_rates`` (n_units, 243) are in
+    Hz; the stored ``true_rate`` is the noise-free mean count per scene presentation (rate x
+    0.25 s).
+    """
+    true_counts = frame_rates * PRESENTATION_S
+    col, row = geometry.deg_to_pixel(
+        params["center_x_deg"].to_numpy(), params["center_y_deg"].to_numpy(), height, width
+    )
+    per_unit = {name: ("unit", params[name].to_numpy()) for name in params.columns}
+    per_unit["cell_type"] = ("unit", params["cell_type"].astype(str).to_numpy())
+    per_unit["area"] = ("unit", params["area"].astype(str).to_numpy())
+    g = gabor_rates.reshape(
+        len(unit_ids), len(GABOR_ORIENTATIONS), len(GABOR_POSITIONS), len(GABOR_POSITIONS)
+    )
+    ds = xr.Dataset(
+        {
+            **per_unit,
+            "center_col_px": ("unit", col),
+            "center_row_px": ("unit", row),
+            "passes_quality_filter": ("unit", passes_filter.astype(np.int8)),
+            "rf": (("unit", "y", "x"), filters[:, 0].astype(np.float32)),
+            "optimal_stimulus": (("unit", "y", "x"), optimum.astype(np.float32)),
+            "true_rate": (("unit", "frame"), true_counts),
+            "true_gabor_rate": (("unit", "orientation", "y_position", "x_position"), g),
+            "reliability": ("unit", implied_oracle(true_counts, scene_repeats)),
+        },
+        coords={
+            "unit": unit_ids,
+            "frame": frames,
+            "y": np.arange(height),
+            "x": np.arange(width),
+            "orientation": list(GABOR_ORIENTATIONS),
+            "y_position": list(GABOR_POSITIONS),
+            "x_position": list(GABOR_POSITIONS),
+        },
+    )
+    ds["true_rate"].attrs = {
+        "long_name": "noise-free mean spike count per presentation (response window of 0.25 s)",
+        "units": "spikes",
+    }
+    ds["true_gabor_rate"].attrs = {
+        "long_name": "noise-free rate for the drifting Gabor, mean over its phases",
+        "units": "Hz",
+    }
+    ds["reliability"].attrs = {
+        "long_name": "jackknife oracle correlation implied by Poisson "
+        "noise around true_rate at the simulated repeats"
+    }
+    ds["rf"].attrs = {
+        "long_name": "receptive field (even filter of the quadrature pair), unit norm"
+    }
+    ds["optimal_stimulus"].attrs = {
+        "long_name": "most exciting image of mean gray and the scenes' mean contrast",
+        "units": "1",
+    }
+    ds["passes_quality_filter"].attrs = {
+        "long_name": "1 if the unit passes AllenSDK's default quality filter"
+    }
+    return ds
