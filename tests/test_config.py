@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 
 import pandas as pd
 import pytest
@@ -10,6 +12,9 @@ import yaml
 from conftest import REPO, run_snakemake
 
 from meiflow.io.config import ConfigError, expand_sessions, session_areas, validate_config
+from meiflow.mei.synthesis import MEISettings
+from meiflow.models.network import ModelSettings
+from meiflow.models.training import TrainSettings
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -144,3 +149,53 @@ def test_a_bad_all_sessions_entry_names_its_key(session, message):
     with pytest.raises(ConfigError) as error:
         validate_config(edited("sessions", [session]), SCHEMA)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("models.chunk_size", 2.0), ("ranking.min_spikes", 50.0), ("meis.steps", 1e3)],
+)
+def test_an_integer_key_refuses_a_float(path, value):
+    with pytest.raises(
+        ConfigError, match=rf"config key '{path}': {value} is not of type 'integer'"
+    ):
+        validate_config(edited(path, value), SCHEMA)
+
+
+def test_whole_numbers_of_number_keys_become_floats():
+    config = edited("counting_window", {"start": 0, "stop": 1})
+    config["ranking"]["min_fev"] = 0
+    normalized = validate_config(config, SCHEMA)
+    assert normalized["counting_window"] == {"start": 0.0, "stop": 1.0}
+    assert type(normalized["counting_window"]["start"]) is float
+    assert type(normalized["ranking"]["min_fev"]) is float  # [number, null]
+    assert type(normalized["ranking"]["min_spikes"]) is int  # integer keys stay integers
+    assert type(normalized["sessions"][0]["id"]) is int  # oneOf: integer or "all"
+    assert config["counting_window"] == {"start": 0, "stop": 1}  # the input is left alone
+    # the same parameters as the floats, as Snakemake compares them (their JSON)
+    written = edited("counting_window", {"start": 0.0, "stop": 1.0})
+    written["ranking"]["min_fev"] = 0.0
+    assert json.dumps(normalized, sort_keys=True) == json.dumps(
+        validate_config(written, SCHEMA), sort_keys=True
+    )
+    assert validate_config(edited("counting_window", "auto"), SCHEMA)["counting_window"] == "auto"
+
+
+@pytest.mark.parametrize(
+    ("settings", "section"),
+    [
+        (ModelSettings, ("models", "architecture")),
+        (TrainSettings, ("models", "training")),
+        (MEISettings, ("meis",)),
+    ],
+)
+def test_package_defaults_are_the_workflows(settings, section):
+    """A scientist who builds a model or an MEI in a notebook with the package's defaults gets
+    what the workflow's embedded default builds."""
+    values = DEFAULT
+    for key in section:
+        values = values[key]
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    shared = set(defaults) & set(values)
+    assert shared == set(defaults)  # every field is a config key
+    assert {k: defaults[k] for k in shared} == {k: values[k] for k in shared}

@@ -171,13 +171,13 @@ def test_result_shapes_range_and_determinism(caplog):
         stds = initial.std(dim=(-2, -1), correction=0)
         torch.testing.assert_close(result.std_trace[..., 0], stds)
     # notebook: every MEI is min-max rescaled to exactly [0, 1]
-    notebook = synthesize(model_response(model), initial, MEISettings(steps=5), C_STAR)
+    notebook = synthesize(model_response(model), initial, MEISettings("notebook", steps=5), C_STAR)
     torch.testing.assert_close(notebook.images.amin(dim=(-2, -1)), torch.zeros(3, 3))
     torch.testing.assert_close(notebook.images.amax(dim=(-2, -1)), torch.ones(3, 3))
 
 
 def test_settings_defaults_and_schedules():
-    notebook = MEISettings()
+    notebook = MEISettings("notebook")
     assert (notebook.method, notebook.steps, notebook.step_size, notebook.contrast_weight) == (
         "notebook",
         1000,
@@ -189,7 +189,7 @@ def test_settings_defaults_and_schedules():
         0.001,
         0.25,
     )
-    steps, sigmas = MEISettings(steps=5).schedule()
+    steps, sigmas = MEISettings("notebook", steps=5).schedule()
     assert steps == pytest.approx([0.1] * 5)
     assert sigmas[0] == pytest.approx(7.0) and sigmas[-1] == pytest.approx(0.001)
     assert np.diff(np.log(sigmas)) == pytest.approx([np.log(0.001 / 7.0) / 4] * 4)
@@ -226,11 +226,13 @@ def test_bad_synthesize_arguments_raise():
     filters = gabor_filters()
     initial = initial_images(3, H, W, ["noise:0"], seed=0)
     with pytest.raises(ValueError, match="target_std"):
-        synthesize(linear_response(filters), initial, MEISettings(steps=2), 0.0)
+        synthesize(linear_response(filters), initial, MEISettings("notebook", steps=2), 0.0)
     with pytest.raises(ValueError, match="response must map"):
-        synthesize(lambda x: x.sum(dim=(1, 2, 3)), initial, MEISettings(steps=2), C_STAR)
+        synthesize(
+            lambda x: x.sum(dim=(1, 2, 3)), initial, MEISettings("notebook", steps=2), C_STAR
+        )
     with pytest.raises(ValueError, match="initial"):
-        synthesize(linear_response(filters), initial[0], MEISettings(steps=2), C_STAR)
+        synthesize(linear_response(filters), initial[0], MEISettings("notebook", steps=2), C_STAR)
 
 
 def test_initial_images():

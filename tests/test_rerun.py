@@ -67,6 +67,14 @@ def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
     assert planned_jobs(finished_copy, config) == {}
 
 
+def test_a_whole_number_is_the_same_parameter_as_its_float(finished_copy, tmp_path):
+    # the run used counting_window {start: 0.0, stop: 0.25} and ranking.oracle_percentile 60
+    config = tiny_config()
+    config["counting_window"] = {"start": 0, "stop": 0.25}
+    config.setdefault("ranking", {})["oracle_percentile"] = 60.0
+    assert planned_jobs(finished_copy, write_config(tmp_path / "same.yaml", config)) == {}
+
+
 def test_editing_a_script_reruns_its_rule(finished_copy, tmp_path):
     workflow = tmp_path / "workflow_copy"  # edit a copy, never the repository
     workflow.mkdir()

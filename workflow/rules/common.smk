@@ -6,8 +6,11 @@ from meiflow.io.allen_cache import session_table
 from meiflow.io.config import expand_sessions, session_areas, validate_config
 from meiflow.io.netcdf import read_netcdf
 
-validate_config(
-    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+# Validated, with whole numbers of `number` keys as floats (0 and 0.0 are one parameter).
+config.update(
+    validate_config(
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    )
 )
 # Every session of a type (`id: all`): AllenSDK's session table says which.
 if any(s["id"] == "all" for s in config["sessions"]):

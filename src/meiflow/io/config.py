@@ -31,10 +31,33 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
-def validate_config(config: dict, schema_path: Path) -> None:
-    """Raise :class:`ConfigError` listing every problem of ``config``, each naming its key."""
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema's ``integer``, without the floats with a zero fraction (``2.0``) that the
+    standard admits: a count given as 2.0 is refused, never passed on as a float."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12 with exact integers.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+def validate_config(config: dict, schema_path: Path) -> dict:
+    """Check ``config`` against the schema and the rules a schema cannot state; return it with
+    every ``number`` key as a float.
+
+    Integer keys must hold integers (``2.0`` is refused: the schema standard alone would accept
+    it). A whole number given for a ``number`` key becomes a float in the returned copy
+    (``counting_window: {start: 0}`` is ``0.0``), so that ``0`` and ``0.0`` are one parameter to
+    Snakemake and do not rerun anything. ``config`` itself is not changed.
+
+    Raises:
+        ConfigError: listing every problem, each naming its key as a dotted path.
+    """
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     problems = [
         _describe(e) for e in sorted(validator.iter_errors(config), key=lambda e: list(e.path))
     ]
@@ -42,6 +65,36 @@ def validate_config(config: dict, schema_path: Path) -> None:
         problems = _semantic_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return _as_floats(config, schema, schema)
+
+
+def _types(subschema: dict) -> set[str]:
+    kind = subschema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _as_floats(value, subschema: dict, root: dict):
+    """A copy of the valid ``value`` with ints turned into floats where ``subschema`` (a part of
+    the schema ``root``) asks for a ``number`` and not an ``integer``."""
+    while "$ref" in subschema:  # local references only ("#/$defs/name")
+        node = root
+        for part in subschema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        subschema = node
+    for branch in subschema.get("oneOf", []) + subschema.get("anyOf", []):
+        if _Validator({**branch, "$defs": root.get("$defs", {})}).is_valid(value):
+            return _as_floats(value, branch, root)
+    if isinstance(value, dict):
+        properties = subschema.get("properties", {})
+        extra = subschema.get("additionalProperties", {})
+        extra = extra if isinstance(extra, dict) else {}
+        return {k: _as_floats(v, properties.get(k, extra), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_floats(v, subschema.get("items", {}), root) for v in value]
+    kinds = _types(subschema)
+    if isinstance(value, int) and not isinstance(value, bool) and "number" in kinds:
+        return float(value) if "integer" not in kinds else value
+    return value
 
 
 def _semantic_problems(config: dict) -> list[str]:

@@ -118,7 +118,7 @@ class MEISettings:
     are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
     """
 
-    method: str = "notebook"
+    method: str = "walker"
     steps: int = 1000
     step_size: float | None = None  # at the first step; linear decay to final_step_size
     final_step_size: float | None = None

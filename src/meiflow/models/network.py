@@ -98,15 +98,15 @@ _LAPLACE_3X3 = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
 class ModelSettings:
     """Architecture and regularization of one per-neuron CNN (shared by all models of a net)."""
 
-    channels: int = 64  # per layer of the core
+    channels: int = 16  # per layer of the core (the notebook: 64)
     layers: int = 3
     first_kernel: int = 4
     hidden_kernel: int = 3
     pool: int = 2  # average pooling after the first layer (1 = none)
     pyramid_levels: int = 3  # Laplace pyramid: this many levels + the residual
     gauss_size: int = 5  # size of the pyramid's Gaussian kernel
-    gamma_laplace: float = 0.1  # smoothness (Laplace L2) of the first-layer kernels
-    gamma_group: float = 0.1  # group sparsity of the hidden kernels
+    gamma_laplace: float = 0.01  # Laplace L2 of the first-layer kernels (notebook: 0.1)
+    gamma_group: float = 0.01  # group sparsity of the hidden kernels (notebook: 0.1)
     gamma_readout: float = 0.0  # L1 of the readout feature weights
 
     def __post_init__(self) -> None:
