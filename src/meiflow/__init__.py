@@ -6,7 +6,8 @@ stage, each importing only from the stages below it (the import-linter contracts
 ``pyproject.toml``, checked by the test suite):
 
 - :mod:`meiflow.plots`, :mod:`meiflow.simulation`: figures; the simulator and ground-truth checks
-- :mod:`meiflow.mei`, :mod:`meiflow.metrics`: MEIs and their controls; image metrics, summary
+- :mod:`meiflow.metrics`: image metrics of MEIs and their controls, the per-area summary
+- :mod:`meiflow.mei`: MEIs and their controls
 - :mod:`meiflow.models`: encoding models
 - :mod:`meiflow.ranking`: reliability, receptive fields, selection
 - :mod:`meiflow.ingest`: spike counts, PSTHs, images
