@@ -5,7 +5,7 @@ rule extract_counts:
     input:
         unpack(cache_ready),
     output:
-        scenes="results/{session}/counts/natural_scenes.nc",
+        natural_scenes="results/{session}/counts/natural_scenes.nc",
         gabors="results/{session}/counts/gabors.nc",
         psth="results/{session}/psth.nc",
         raster="results/{session}/raster.nc",

@@ -25,16 +25,22 @@ about k^2 for smooth images (fewer pixels of similar variance; more for fine-gra
 useful range of alpha shifts with k; check that the chosen alphas are not at the grid's ends.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import xarray as xr
 
 from meiflow.ingest.resize import area_weights
+from meiflow.models.model_io import selected_units
+from meiflow.models.scene_data import image_targets
 from meiflow.stats import pearson
 
-__all__ = ["DEFAULT_ALPHAS", "RidgeFit", "fit_ridge"]
+__all__ = ["DEFAULT_ALPHAS", "RidgeFit", "fit_ridge", "linear_dataset"]
+
+log = logging.getLogger(__name__)
 
 #: Default candidate ridge strengths, 1e-2 .. 1e5 (15 values, log-spaced); read-only.
 DEFAULT_ALPHAS = np.logspace(-2, 5, 15)
@@ -188,3 +194,56 @@ def fit_ridge(
         pixel_mean=pixel_mean,
         validation_correlation=r_val[best, units],
     )
+
+
+def linear_dataset(
+    ranking: xr.Dataset,
+    images: xr.DataArray,
+    split: np.ndarray,
+    scenes: xr.Dataset,
+    downsample: int,
+) -> xr.Dataset:
+    """The ridge baseline of an area's selected units (``linear.nc``).
+
+    Args:
+        ranking: the area's ranking (``selected`` on ``unit``, best rank first).
+        images: the scenes at model resolution (frame, y, x), in [0, 1].
+        split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
+        scenes: the natural-scene count table (``spike_counts`` (presentation, unit), ``frame``).
+        downsample: block-averaging factor of the pixels before the regression.
+
+    Returns:
+        ``weights`` (unit, y, x), ``alpha`` and ``validation_correlation`` (unit) and
+        ``predicted_rate`` (unit, frame) in spikes per presentation, fitted on the training
+        frames with alpha chosen per unit on the validation frames; no unit selected: only the
+        coordinates.
+    """
+    units = selected_units(ranking)
+    frames = images["frame"].to_numpy()
+    pixels = images.to_numpy()
+    ds = xr.Dataset(
+        coords={
+            "unit": units,
+            "frame": frames,
+            "split": ("frame", split),
+            "y": images["y"].to_numpy(),
+            "x": images["x"].to_numpy(),
+        }
+    )
+    if units.size:
+        means, _ = image_targets(scenes, units, frames)
+        train, val = split == "train", split == "validation"
+        fit = fit_ridge(pixels[train], means[train], pixels[val], means[val], downsample=downsample)
+        ds["weights"] = (("unit", "y", "x"), fit.weights)
+        ds["alpha"] = ("unit", fit.alpha)
+        ds["validation_correlation"] = ("unit", fit.validation_correlation)
+        ds["predicted_rate"] = (("unit", "frame"), fit.predict(pixels).T)
+        log.info(
+            "ridge: median validation r %.3f over %d units",
+            np.nanmedian(fit.validation_correlation),
+            units.size,
+        )
+    else:
+        log.warning("no selected unit: the linear baseline is empty")
+    ds.attrs["description"] = "ridge regression on pixels, alpha chosen per unit on validation"
+    return ds
