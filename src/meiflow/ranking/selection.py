@@ -7,12 +7,15 @@ the table written as ``results/{session}/{area}/ranking.nc`` and ``ranking.csv``
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from meiflow.ingest.images import BLANK_FRAME
 from meiflow.ranking.anomaly import anomaly_scores
+from meiflow.ranking.receptive_fields import receptive_field_table
 from meiflow.ranking.reliability import (
     fev,
     image_means,
@@ -24,6 +27,9 @@ from meiflow.ranking.reliability import (
     response_variance,
     select_units,
 )
+from meiflow.stimuli.geometry import ScreenGeometry
+
+log = logging.getLogger(__name__)
 
 #: Scores set to NaN for units with an invalid response (see ``reason``).
 SCORES = ("oracle", "oracle_notebook", "fev", "variance", "entropy", "max_correlation")
@@ -147,3 +153,62 @@ def ranking_dataset(table: pd.DataFrame, receptive_fields: xr.Dataset) -> xr.Dat
         ds[name].attrs = {"long_name": long_name, **({"units": units} if units else {})}
     ds["reason"] = ds["reason"].astype(str)
     return ds
+
+
+def area_ranking(
+    scenes: xr.Dataset,
+    gabors: xr.Dataset,
+    area: str,
+    settings: dict,
+    geometry: ScreenGeometry,
+    height: int,
+    width: int,
+) -> xr.Dataset:
+    """The ranking of one area's units (``ranking.nc``): reliability scores, anomaly flags,
+    receptive fields from the gabors, rank and selection.
+
+    Args:
+        scenes: the session's natural-scene count table (every area).
+        gabors: the session's gabors count table (every area).
+        area: the area (``ecephys_structure_acronym``) whose units are ranked.
+        settings: config section ``ranking``.
+        geometry: the screen, to place receptive fields in model pixels.
+        height, width: the model resolution (pixels) of the receptive-field maps.
+
+    Returns:
+        The table of :func:`ranking_dataset`, best rank first, with ``session_id`` and ``area``
+        in its attributes; an area whose units are all invalid has NaN scores with a ``reason``
+        and nothing selected.
+    """
+    scenes = area_units(scenes, area)
+    gabors = area_units(gabors, area)
+    log.info("%s: %d units", area, scenes.sizes["unit"])
+    table = rank_and_select(unit_scores(scenes, settings), settings)
+    rf = receptive_field_table(
+        gabors,
+        geometry,
+        height,
+        width,
+        n_shuffles=settings["rf_shuffles"],
+        seed=settings["seed"],
+        alpha=settings["rf_alpha"],
+    )
+    ranking = ranking_dataset(table, rf)
+    ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area)
+    invalid = table[table["reason"] != ""]
+    log.info(
+        "%d valid units, %d selected, %d with a significant receptive field; invalid: %s",
+        len(table) - len(invalid),
+        int(table["selected"].sum()),
+        int(ranking["rf_significant"].sum()),
+        invalid["reason"].value_counts().to_dict(),
+    )
+    if not table["selected"].any():
+        log.warning("no unit of %s passes the selection rule: nothing to model", area)
+    return ranking
+
+
+def ranking_table(ranking: xr.Dataset) -> pd.DataFrame:
+    """The per-unit variables of ``ranking`` as a table indexed by unit (``ranking.csv``)."""
+    columns = [name for name, var in ranking.data_vars.items() if var.dims == ("unit",)]
+    return ranking[columns].to_dataframe()

@@ -6,16 +6,21 @@ area; later stages add their own columns.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.stats import spearmanr
 
+from meiflow.ingest.images import BLANK_FRAME
 from meiflow.mei.synthesis import at_best_start
 from meiflow.models.scene_data import frames_of
 from meiflow.simulation.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.stats import masked_correlation, pearson_rows, roc_auc
 from meiflow.stimuli.geometry import ScreenGeometry
+
+log = logging.getLogger(__name__)
 
 
 def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> dict[str, float]:
@@ -241,3 +246,35 @@ def mei_true_checks(
         "mei_true_over_best_scene": float(np.median(ratio)),
         "mei_true_beats_scene_fraction": float(np.mean(ratio > 1.0)),
     }
+
+
+def ground_truth_table(
+    session: int,
+    area: str,
+    ranking: xr.Dataset,
+    truth: xr.Dataset,
+    psth: xr.Dataset,
+    scores: xr.Dataset,
+    meis: xr.Dataset,
+    gabors: xr.Dataset,
+    metrics: xr.Dataset,
+    images: xr.Dataset,
+    geometry: ScreenGeometry,
+) -> pd.DataFrame:
+    """One row (``ground_truth.csv``) of every check of an area's results against the truth:
+    :func:`ranking_checks`, :func:`model_checks`, :func:`mei_checks` and
+    :func:`mei_true_checks`, after the ``session`` and ``area`` columns.
+
+    ``truth`` is the simulator's ``ground_truth.nc``, ``psth`` the session's ``psth.nc`` (its
+    ``latency_s`` attribute), ``images`` the scenes at model resolution (``images.nc``; the
+    blank is left out); the others are the area's outputs of the same names.
+    """
+    row = {"session": int(session), "area": area}
+    row |= ranking_checks(ranking, truth, psth.attrs["latency_s"])
+    row |= model_checks(scores, truth)
+    row |= mei_checks(meis, gabors, metrics, truth, geometry)
+    scenes = images["images"].sel(frame=images["frame"] != BLANK_FRAME).to_numpy()
+    row |= mei_true_checks(meis, truth, scenes, geometry)
+    for key, value in row.items():
+        log.info("%s: %s", key, value)
+    return pd.DataFrame([row])
