@@ -21,8 +21,14 @@ import time
 import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
-from meiflow.mei.synthesis import METHODS, MEISettings, initial_images, model_response, synthesize
-from meiflow.models.network import ModelSettings, PerNeuronCNN, keep_freed_memory, select
+from meiflow.mei.synthesis import METHODS, MEISettings, initial_images, synthesize
+from meiflow.models.network import (
+    ModelSettings,
+    PerNeuronCNN,
+    keep_freed_memory,
+    model_response,
+    select,
+)
 
 NOTEBOOK_MS_PER_STEP = 6.8  # the notebook's loop, 2 CPU threads
 TARGET_STD = 0.27  # C*, about the mean pixel std of the natural scenes

@@ -7,7 +7,7 @@ import xarray as xr
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
-from meiflow.mei.synthesis import at_best_start, ensemble_response
+from meiflow.mei.synthesis import at_best_start
 from meiflow.metrics.image_metrics import image_mask
 from meiflow.models.gabor_responses import condition_means
 from meiflow.models.model_io import load_chunk
@@ -28,10 +28,10 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     settings = smk.params.gabors
     geometry = ScreenGeometry(**smk.params.screen)
-    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    response = ensemble_response(members)
-    height, width = members[0].height, members[0].width
+    response = ensemble.response
+    height, width = ensemble.height, ensemble.width
     meis = read_netcdf(smk.input.meis, ("mei",))
     mei = at_best_start(meis)
 

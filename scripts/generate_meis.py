@@ -11,7 +11,6 @@ from meiflow.io.runtime import log_to
 from meiflow.mei.synthesis import (
     MEISettings,
     best_init,
-    ensemble_response,
     init_similarity,
     initial_images,
     synthesize,
@@ -23,7 +22,7 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     config = dict(smk.params.meis)
-    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
     images, split = scene_inputs(smk.input.images, smk.params.split)
     training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
@@ -40,8 +39,8 @@ def main(smk) -> None:
         device,
         target_std,
     )
-    initial = initial_images(units.size, members[0].height, members[0].width, kinds, seed, device)
-    result = synthesize(ensemble_response(members), initial, settings, target_std)
+    initial = initial_images(units.size, ensemble.height, ensemble.width, kinds, seed, device)
+    result = synthesize(ensemble.response, initial, settings, target_std)
     best = best_init(result).cpu().numpy()
     ds = xr.Dataset(
         {
@@ -55,8 +54,8 @@ def main(smk) -> None:
         coords={
             "unit": units,
             "init": kinds,
-            "y": np.arange(members[0].height),
-            "x": np.arange(members[0].width),
+            "y": np.arange(ensemble.height),
+            "x": np.arange(ensemble.width),
             "step": np.arange(settings.steps),
         },
     )

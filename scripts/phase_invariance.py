@@ -8,8 +8,6 @@ from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.mei.phase_invariance import local_phase_scramble, phase_invariance_index
 from meiflow.models.model_io import load_chunk
-from meiflow.models.scene_data import grid_to_pixel
-from meiflow.models.training import predict
 from meiflow.stimuli.geometry import ScreenGeometry
 
 
@@ -17,21 +15,15 @@ def main(smk) -> None:
     log = log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     settings = smk.params.phase_invariance
-    chunk, members, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
     units = chunk["unit"].to_numpy()
-    height, width = members[0].height, members[0].width
+    height, width = ensemble.height, ensemble.width
     images = read_netcdf(smk.input.images, ("images",))["images"]
     scenes = images.sel(frame=images["frame"] >= 0)
     original = chunk["predicted_rate"].sel(frame=scenes["frame"]).transpose("unit", "frame")
     # the receptive field: each unit's readout position (the members' mean), and a radius in
     # degrees
-    col, row = np.mean(
-        [
-            grid_to_pixel(m.clamped_positions().cpu().numpy(), height, width, m.settings.pool)
-            for m in members
-        ],
-        axis=0,
-    ).T
+    col, row = ensemble.readout_pixels().T
     radius_px = settings["radius_deg"] * max(
         ScreenGeometry(**smk.params.screen).pixels_per_degree(height, width)
     )
@@ -49,7 +41,7 @@ def main(smk) -> None:
             scenes.to_numpy(), row, col, np.full(units.size, radius_px), [seed]
         )[:, 0]
         paired = torch.as_tensor(frames, dtype=torch.float32, device=device).transpose(0, 1)
-        predicted = torch.stack([predict(m, paired) for m in members]).mean(0)
+        predicted = ensemble.predict(paired)
         scrambled[:, k] = predicted.T.cpu().numpy()
     index = phase_invariance_index(original.to_numpy(), scrambled)
     ds = xr.Dataset(

@@ -6,8 +6,9 @@ import xarray as xr
 
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
-from meiflow.models.model_io import chunk_units, member_mean, scene_inputs
+from meiflow.models.model_io import chunk_units, scene_inputs
 from meiflow.models.network import (
     ModelSettings,
     PerNeuronCNN,
@@ -73,7 +74,8 @@ def main(smk) -> None:
     result = train_chunk(model, x[train], targets[train], r[train], x[val], targets[val], training)
 
     # keep, for every unit, the candidate start whose ensemble validates best
-    start_r = correlations(member_mean(predict(result.model, x[val]), members), y[val])
+    candidates = Ensemble(result.model, members)  # an ensemble of the candidate starts
+    start_r = correlations(candidates.mean(predict(result.model, x[val])), y[val])
     start_r = start_r.cpu().numpy()
     best = np.array(
         [
@@ -82,15 +84,15 @@ def main(smk) -> None:
         ]
     )
     rows = best[:, None] + n_starts * np.arange(members)  # (unit, member) rows of the network
-    chosen = select(result.model, rows.T.ravel().tolist())  # member-major again
-    predicted = member_mean(predict(chosen, x), members).cpu().numpy()
+    chosen = Ensemble(select(result.model, rows.T.ravel().tolist()), members)  # member-major
+    predicted = chosen.mean(predict(chosen.network, x)).cpu().numpy()
     # generalization to another stimulus: the 243 gabors conditions, never trained on
     gabors = condition_means(read_netcdf(smk.input.gabors), units)
     frames_gabor = torch.as_tensor(drifting_frames(gabors, geometry, height, width), device=device)
     observed_gabor = torch.as_tensor(gabors["mean_count"].to_numpy().T, device=device)
-    predicted_gabor = member_mean(predict_conditions(chosen, frames_gabor), members)
+    predicted_gabor = chosen.mean(predict_conditions(chosen.network, frames_gabor))
     gabor_r = correlations(predicted_gabor, observed_gabor.float())
-    torch.save({**checkpoint_state(chosen), "units": units.tolist()}, smk.output.checkpoint)
+    torch.save({**checkpoint_state(chosen.network), "units": units.tolist()}, smk.output.checkpoint)
     failure = [
         "; ".join(
             f"member {m}: {why}" if members > 1 else why for m, why in enumerate(reasons) if why

@@ -13,15 +13,13 @@ from meiflow.mei.synthesis import (
     MEIResult,
     MEISettings,
     best_init,
-    ensemble_response,
     fourier_weights,
     gaussian_blur,
     init_similarity,
     initial_images,
-    model_response,
     synthesize,
 )
-from meiflow.models.network import ModelSettings, PerNeuronCNN, select
+from meiflow.models.network import ModelSettings, PerNeuronCNN, model_response, select
 from meiflow.stimuli.gabor import gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -124,27 +122,6 @@ def test_batched_equals_one_unit_at_a_time(method):
             alone.response_trace[0], batched.response_trace[u], atol=1e-5, rtol=1e-5
         )
     assert not torch.allclose(batched.images[0], batched.images[1], atol=1e-3)
-
-
-def test_model_response_is_unit_u_on_its_images():
-    model = small_cnn()
-    images = torch.rand(3, 2, H, W, generator=torch.Generator().manual_seed(0))
-    paired = model_response(model)(images)
-    assert paired.shape == (3, 2)
-    for u in range(3):
-        alone = select(model, [u])(images[u][:, None])[:, 0]
-        torch.testing.assert_close(paired[u], alone, atol=1e-6, rtol=1e-6)
-    other = small_cnn()
-    with torch.no_grad():
-        other.bias.add_(0.5)
-    mean = ensemble_response([model, other])(images)
-    torch.testing.assert_close(mean, (paired + model_response(other)(images)) / 2)
-    with pytest.raises(ValueError, match="eval"):
-        model_response(small_cnn().train())(images)
-    with pytest.raises(ValueError, match="expected images"):
-        model_response(model)(images[:2])
-    with pytest.raises(ValueError, match="same number"):
-        ensemble_response([model, small_cnn(2)])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 import xarray as xr
 
 from meiflow.io.netcdf import write_netcdf
-from meiflow.models.model_io import (
-    drop_units,
-    ensemble_members,
-    failed_units,
-    gather_units,
-    member_mean,
-)
-from meiflow.models.network import ModelSettings, PerNeuronCNN
+from meiflow.models.model_io import drop_units, failed_units, gather_units
 
 
 def scores(failures: list[str]) -> xr.Dataset:
@@ -49,23 +40,3 @@ def test_gather_units_concatenates_chunks_and_explains_an_empty_area(tmp_path):
     np.testing.assert_array_equal(gathered["unit"], [1, 2, 3])
     empty = gather_units([], ("mei",), "none selected")
     assert empty.sizes["unit"] == 0 and empty.attrs["empty_reason"] == "none selected"
-
-
-def test_an_ensemble_network_splits_into_its_members():
-    """6 models, member-major: members of 3 units each, whose outputs are the network's columns
-    0-2 and 3-5; their mean is member_mean's."""
-    network = PerNeuronCNN(6, 20, 32, ModelSettings(channels=4), list(range(6))).eval()
-    images = torch.rand(5, 1, 20, 32, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        outputs = network(images)
-        members = ensemble_members(network, 2)
-        assert [m.n_models for m in members] == [3, 3]
-        torch.testing.assert_close(members[0](images), outputs[:, :3])
-        torch.testing.assert_close(members[1](images), outputs[:, 3:])
-    torch.testing.assert_close(member_mean(outputs, 2), (outputs[:, :3] + outputs[:, 3:]) / 2)
-    np.testing.assert_allclose(
-        member_mean(outputs.numpy(), 3), outputs.numpy().reshape(5, 3, 2).mean(1)
-    )
-    assert ensemble_members(network, 1)[0].n_models == 6
-    with pytest.raises(ValueError, match="do not split into 4 members"):
-        ensemble_members(network, 4)

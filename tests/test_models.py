@@ -19,6 +19,7 @@ from meiflow.models.network import (
     combine,
     laplace_penalty,
     load_checkpoint,
+    model_response,
     model_rows,
     model_tensors,
     save_checkpoint,
@@ -221,6 +222,22 @@ def test_paired_images_go_to_their_own_model(readout, pool):
         torch.testing.assert_close(paired[:, k], model(x[:, k : k + 1])[:, k], atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="1 or 3"):
         model(images(4).view(2, 2, H, W))
+
+
+def test_model_response_is_unit_u_on_its_images():
+    """images (n_models, n_init, H, W) -> (n_models, n_init): model u alone on images[u]; eval
+    mode and the image shape are checked."""
+    model = perturbed(PerNeuronCNN(3, H, W, SMALL, SEEDS)).eval()
+    x = torch.rand(3, 2, H, W, generator=torch.Generator().manual_seed(0))
+    paired = model_response(model)(x)
+    assert paired.shape == (3, 2)
+    for u in range(3):
+        alone = select(model, [u])(x[u][:, None])[:, 0]
+        torch.testing.assert_close(paired[u], alone, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="eval"):
+        model_response(PerNeuronCNN(3, H, W, SMALL, SEEDS).train())(x)
+    with pytest.raises(ValueError, match="expected images"):
+        model_response(model)(x[:2])
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

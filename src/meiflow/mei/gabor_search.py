@@ -330,7 +330,7 @@ def best_gabors(
 
     Args:
         response: images (n_units, n, H, W) -> (n_units, n), unit u's model on images[u] only
-            (e.g. :func:`meiflow.mei.synthesis.model_response`, the model in eval mode); must be
+            (e.g. :func:`meiflow.models.network.model_response`, the model in eval mode); must be
             differentiable for the refinement.
         n_units: number of units.
         mean, std: (n_units,) the MEI's mean and pixel std per unit; their dtype and device are

@@ -1,10 +1,11 @@
 """Most exciting inputs (MEIs): gradient ascent on the image, batched over units and starts.
 
 ``synthesize`` optimizes a tensor of images (n_units, n_init, H, W) at once: unit u's response
-function sees unit u's images only (see ``model_response``), the objective is summed over units
-and initializations and differentiated with one ``torch.autograd.grad`` call per step, so each
-image gets the gradient of its own term (models in eval mode: nothing couples the images). The
-loop over steps is the only Python loop. Device and dtype are those of the initial images.
+function sees unit u's images only (see ``meiflow.models.network.model_response`` and, for an
+ensemble, ``meiflow.models.ensemble.Ensemble.response``), the objective is summed over units and
+initializations and differentiated with one ``torch.autograd.grad`` call per step, so each image
+gets the gradient of its own term (models in eval mode: nothing couples the images). The loop
+over steps is the only Python loop. Device and dtype are those of the initial images.
 
 Each step t = 0 .. steps - 1 (see the project's science notes, "MEI synthesis"):
 
@@ -59,8 +60,6 @@ import torch.nn.functional as F
 import xarray as xr
 from torch import Tensor
 
-from meiflow.models.network import PerNeuronCNN
-
 __all__ = [
     "GRAY_NOISE_STD",
     "METHODS",
@@ -69,12 +68,10 @@ __all__ = [
     "MEISettings",
     "at_best_start",
     "best_init",
-    "ensemble_response",
     "fourier_weights",
     "gaussian_blur",
     "init_similarity",
     "initial_images",
-    "model_response",
     "synthesize",
 ]
 
@@ -346,7 +343,8 @@ def synthesize(
 
     Args:
         response: maps images (n_units, n_init, H, W) to (n_units, n_init) responses, unit u's
-            model applied to unit u's images (``model_response``, ``ensemble_response``).
+            model applied to unit u's images (``meiflow.models.network.model_response``,
+            ``meiflow.models.ensemble.Ensemble.response``).
         initial: (n_units, n_init, H, W) starting images (``initial_images``); floating point,
             its device and dtype are used throughout.
         settings: method and constants.
@@ -394,45 +392,6 @@ def synthesize(
     with torch.no_grad():
         final = response(x).detach()
     return MEIResult(images=x, response=final, response_trace=response_trace, std_trace=std_trace)
-
-
-# ----------------------------------------------------------------------------------------------
-# Response functions of trained models
-
-
-def model_response(model: PerNeuronCNN) -> ResponseFunction:
-    """Paired response of a PerNeuronCNN: images (n_models, n_init, H, W) -> (n_models, n_init).
-
-    Model u sees images[u] only: ``model(images.transpose(0, 1)).transpose(0, 1)``. The model
-    must be in eval mode when called (in train mode BatchNorm would couple the images). Freezing
-    its parameters (``model.requires_grad_(False)``) saves the autograd bookkeeping of the
-    parameter-only computations (about 10 % of a step on CPU); the image gradient is the same.
-    """
-
-    def response(images: Tensor) -> Tensor:
-        if model.training:
-            raise ValueError("model_response needs the model in eval mode (call model.eval())")
-        if images.dim() != 4 or images.shape[0] != model.n_models:
-            raise ValueError(
-                f"expected images ({model.n_models}, n_init, H, W), got {tuple(images.shape)}"
-            )
-        return model(images.transpose(0, 1)).transpose(0, 1)
-
-    return response
-
-
-def ensemble_response(models: Sequence[PerNeuronCNN]) -> ResponseFunction:
-    """Mean of ``model_response`` over networks of the same units (e.g. trained from different
-    seeds, Walker et al.'s ensemble): images (n_units, n_init, H, W) -> (n_units, n_init)."""
-    models = list(models)
-    if not models or len({m.n_models for m in models}) != 1:
-        raise ValueError("need one or more networks, all with the same number of models")
-    responses = [model_response(m) for m in models]
-
-    def response(images: Tensor) -> Tensor:
-        return torch.stack([r(images) for r in responses]).mean(0)
-
-    return response
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Modules
 -------
 network
-    The per-neuron CNN (core, readout, regularizers), many run as one batched network, and its
-    checkpoints: :class:`~meiflow.models.network.PerNeuronCNN`,
-    :class:`~meiflow.models.network.ModelSettings`, :func:`~meiflow.models.network.load_checkpoint`.
+    The per-neuron CNN (core, readout, regularizers), many run as one batched network, its
+    checkpoints and its paired response: :class:`~meiflow.models.network.PerNeuronCNN`,
+    :class:`~meiflow.models.network.ModelSettings`, :func:`~meiflow.models.network.load_checkpoint`,
+    :func:`~meiflow.models.network.model_response`.
 training
     Training a chunk of networks, each on its own schedule:
     :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
@@ -13,9 +14,12 @@ scene_data
     What the models learn from: the seeded scene split, per-image targets and the readout
     candidates: :func:`~meiflow.models.scene_data.split_scenes`,
     :func:`~meiflow.models.scene_data.readout_candidates`.
+ensemble
+    Ensembles (``models.ensemble`` networks per unit, member-major): the one place where members
+    are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
 model_io
-    Chunks, ensembles and the gathered model scores:
-    :func:`~meiflow.models.model_io.ensemble_members`, :func:`~meiflow.models.model_io.member_mean`.
+    Chunks and the gathered model scores: :func:`~meiflow.models.model_io.load_chunk`,
+    :func:`~meiflow.models.model_io.gather_units`.
 linear
     The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
 measures

@@ -7,7 +7,8 @@ import torch
 import xarray as xr
 
 from meiflow.io.netcdf import read_netcdf
-from meiflow.models.network import PerNeuronCNN, keep_freed_memory, load_checkpoint, select
+from meiflow.models.ensemble import Ensemble
+from meiflow.models.network import keep_freed_memory, load_checkpoint
 from meiflow.models.scene_data import split_scenes
 from meiflow.models.training import device_for
 
@@ -37,34 +38,29 @@ def scene_inputs(images_path, split: dict) -> tuple[xr.DataArray, np.ndarray]:
 
 def load_chunk(
     chunk_path, checkpoint_path, device_name: str
-) -> tuple[xr.Dataset, list[PerNeuronCNN], torch.device]:
-    """A trained chunk for the rules that use it: its dataset (``unit``, ``predicted_rate``) and
-    its ensemble members (``models.ensemble``; one network each, holding the chunk's units in
-    order), in eval mode with frozen parameters, on ``device_name`` (``auto``: CUDA when
-    present; on the CPU, freed memory is kept for reuse, see ``keep_freed_memory``)."""
+) -> tuple[xr.Dataset, Ensemble, torch.device]:
+    """A trained chunk for the rules that use it.
+
+    Returns:
+        The chunk's dataset (``unit``, ``predicted_rate``); its networks as an
+        :class:`~meiflow.models.ensemble.Ensemble` of the dataset's ``member`` count (1 without
+        that dimension; ``models.ensemble``), in eval mode with frozen parameters (and so are
+        its members, each holding the chunk's units in order); and the device, ``device_name``
+        resolved (``auto``: CUDA when present; on the CPU, freed memory is kept for reuse, see
+        ``keep_freed_memory``).
+
+    Raises:
+        NetCDFError: the chunk file is missing, corrupt or lacks ``predicted_rate``.
+        FileNotFoundError, CheckpointError: see ``meiflow.models.network.load_checkpoint``
+            (also when the checkpoint does not hold members x units models).
+    """
     device = device_for(device_name)
     if device.type == "cpu":
         keep_freed_memory()  # glibc would unmap and re-fault large activations every step
     chunk = read_netcdf(chunk_path, ("predicted_rate",))
     n_units, members = chunk.sizes["unit"], chunk.sizes.get("member", 1)
-    model = load_checkpoint(checkpoint_path, device, n_models=n_units * members)
-    networks = ensemble_members(model, members)
-    return chunk, [m.eval().requires_grad_(False) for m in networks], device
-
-
-def ensemble_members(model: PerNeuronCNN, members: int) -> list[PerNeuronCNN]:
-    """The ``members`` networks of an ensemble network whose models are member-major
-    (``members * n_units`` models: every unit of member 0, then of member 1, ...)."""
-    if members < 1 or model.n_models % members:
-        raise ValueError(f"{model.n_models} models do not split into {members} members")
-    n_units = model.n_models // members
-    return [select(model, range(m * n_units, (m + 1) * n_units)) for m in range(members)]
-
-
-def member_mean(values, members: int):
-    """The members' mean of the outputs of a member-major ensemble network: array or tensor
-    (..., members * n_units) -> (..., n_units)."""
-    return values.reshape(*values.shape[:-1], members, -1).mean(-2)
+    network = load_checkpoint(checkpoint_path, device, n_models=n_units * members)
+    return chunk, Ensemble(network.eval().requires_grad_(False), members), device
 
 
 def failed_units(scores: xr.Dataset) -> dict[int, str]:
