@@ -49,6 +49,7 @@ in the last bits between runs unless torch's deterministic algorithms are enable
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -59,6 +60,8 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 from torch import Tensor
+
+from meiflow.models.ensemble import Ensemble
 
 __all__ = [
     "GRAY_NOISE_STD",
@@ -425,3 +428,88 @@ def at_best_start(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
     best = meis["best_init"].to_numpy().astype(int)
     values = meis[variable].transpose("unit", "init", ...).to_numpy()
     return values[np.arange(best.size), best]
+
+
+def chunk_meis(
+    chunk: xr.Dataset,
+    ensemble: Ensemble,
+    images: xr.DataArray,
+    split: np.ndarray,
+    config: dict,
+    device: torch.device,
+) -> xr.Dataset:
+    """The MEIs of one chunk's units from every starting image (``meis/chunk_{i}.nc``).
+
+    Args:
+        chunk: the chunk's dataset (``unit``).
+        ensemble: the chunk's trained networks (their mean response is maximized).
+        images: the scenes at model resolution (frame, y, x) in [0, 1]; C*, the contrast the
+            notebook's method pulls towards, is the mean pixel std of the training scenes.
+        split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
+        config: config section ``meis`` (``initializations``, ``seed`` and the fields of
+            :class:`MEISettings`).
+        device: where the model runs.
+
+    Returns:
+        ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init) in spikes, the traces
+        ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init`` and
+        ``init_similarity`` (unit); the settings and C* in the attributes.
+    """
+    config = dict(config)
+    units = chunk["unit"].to_numpy()
+    training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
+    target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes
+    kinds = list(config.pop("initializations"))
+    seed = int(config.pop("seed"))
+    settings = MEISettings(**config)
+    logger.info(
+        "%d units x %d starts, %d steps (%s) on %s, C* = %.3f",
+        units.size,
+        len(kinds),
+        settings.steps,
+        settings.method,
+        device,
+        target_std,
+    )
+    initial = initial_images(units.size, ensemble.height, ensemble.width, kinds, seed, device)
+    result = synthesize(ensemble.response, initial, settings, target_std)
+    best = best_init(result).cpu().numpy()
+    ds = xr.Dataset(
+        {
+            "mei": (("unit", "init", "y", "x"), result.images.cpu().numpy()),
+            "response": (("unit", "init"), result.response.cpu().numpy()),
+            "response_trace": (("unit", "init", "step"), result.response_trace.cpu().numpy()),
+            "std_trace": (("unit", "init", "step"), result.std_trace.cpu().numpy()),
+            "best_init": ("unit", best),
+            "init_similarity": ("unit", init_similarity(result.images).cpu().numpy()),
+        },
+        coords={
+            "unit": units,
+            "init": kinds,
+            "y": np.arange(ensemble.height),
+            "x": np.arange(ensemble.width),
+            "step": np.arange(settings.steps),
+        },
+    )
+    attrs = {
+        "mei": ("most exciting input, luminance (0 black, 1 white)", "1"),
+        "response": ("predicted response to the MEI", "spikes"),
+        "response_trace": ("predicted response at the start of each step", "spikes"),
+        "std_trace": ("pixel standard deviation at the start of each step", "1"),
+        "best_init": ("index of the initialization with the highest response", "1"),
+        "init_similarity": ("mean pairwise correlation of the MEIs across starts", "1"),
+    }
+    for name, (long_name, unit) in attrs.items():
+        ds[name].attrs = {"long_name": long_name, "units": unit}
+    ds.attrs.update(
+        target_std=target_std,
+        device=str(device),
+        **{f"setting_{k}": v for k, v in dataclasses.asdict(settings).items()},
+    )
+    logger.info(
+        "median response %.3f, median similarity across starts %.3f",
+        float(np.median(result.response.cpu().numpy().max(1))),
+        float(np.nanmedian(ds["init_similarity"])),
+    )
+
+    return ds

@@ -7,16 +7,37 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
+from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.mei.synthesis import at_best_start
-from meiflow.metrics.image_metrics import image_metrics, image_spectra
+from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
+from meiflow.models.ensemble import Ensemble
+from meiflow.models.gabor_responses import condition_means
 from meiflow.models.model_io import drop_units, failed_units
 from meiflow.stimuli.geometry import ScreenGeometry
 
-__all__ = ["IMAGE_KINDS", "AreaComparison", "compare_area", "metrics_table"]
+__all__ = [
+    "IMAGE_KINDS",
+    "PARAMETER_UNITS",
+    "AreaComparison",
+    "compare_area",
+    "gabor_controls",
+    "metrics_table",
+]
 
 log = logging.getLogger(__name__)
+
+#: Units of the in-silico best Gabor's parameters (:data:`meiflow.mei.gabor_search.PARAMETERS`).
+PARAMETER_UNITS = {
+    "center_x_deg": "deg",
+    "center_y_deg": "deg",
+    "orientation_deg": "deg",
+    "sf_cpd": "cycles/deg",
+    "phase_rad": "rad",
+    "sigma_deg": "deg",
+}
 
 #: The images compared per unit, in the order of the ``image_kind`` coordinate.
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
@@ -122,3 +143,140 @@ def metrics_table(metrics: xr.Dataset, names: list[str]) -> pd.DataFrame:
         .to_numpy()
     )
     return table
+
+
+def gabor_controls(
+    chunk: xr.Dataset,
+    ensemble: Ensemble,
+    meis: xr.Dataset,
+    gabors: xr.Dataset,
+    settings: dict,
+    geometry: ScreenGeometry,
+    device: torch.device,
+) -> xr.Dataset:
+    """The recorded and in-silico best Gabors of one chunk's units, and the model's responses to
+    them, to the MEI and to the best natural scene (``gabors/chunk_{i}.nc``).
+
+    Args:
+        chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).
+        ensemble: the chunk's trained networks.
+        meis: the chunk's MEIs (the best start of each unit is compared).
+        gabors: the session's gabors count table (the recorded controls).
+        settings: config section ``gabors`` (``recorded_top_k``, ``window``, ``top_k``,
+            ``refine_steps``, ``batch_size``).
+        geometry: the screen.
+        device: where the model runs.
+
+    Returns:
+        ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1], the in-silico Gabor's
+        parameters, the predicted responses (spikes) ``response_mei``,
+        ``response_insilico_gabor``, ``response_recorded_gabor``, ``response_insilico_grid``,
+        ``response_best_scene`` and the ratios ``mei_over_{control}``.
+    """
+    response = ensemble.response
+    units = chunk["unit"].to_numpy()
+    response = ensemble.response
+    height, width = ensemble.height, ensemble.width
+    mei = at_best_start(meis)
+
+    conditions = condition_means(gabors, units)
+    recorded, ranked = recorded_best_gabor(
+        conditions["mean_count"].to_numpy(),
+        conditions["orientation"].to_numpy(),
+        conditions["x_position"].to_numpy(),
+        conditions["y_position"].to_numpy(),
+        settings["recorded_top_k"],
+        geometry,
+        height,
+        width,
+    )
+
+    center_row, center_col, _ = image_mask(mei)
+    centers = np.stack(geometry.pixel_to_deg(center_col, center_row, height, width), axis=1)
+    window = settings["window"]
+    mei_t = torch.as_tensor(mei, dtype=torch.float32, device=device)
+    log.info(
+        "%d units: in-silico Gabor search (window %s around the MEI centres) on %s",
+        units.size,
+        window,
+        device,
+    )
+    found = best_gabors(
+        response,
+        units.size,
+        mei_t.mean(dim=(1, 2)),
+        mei_t.std(dim=(1, 2), correction=0),
+        height,
+        width,
+        geometry,
+        GaborGrid.walker(height, width),
+        top_k=settings["top_k"],
+        refine_steps=settings["refine_steps"],
+        batch_size=settings["batch_size"],
+        centers_deg=None if window is None else centers,
+        window=None if window is None else tuple(window),
+    )
+    insilico = found.images.cpu().numpy()
+    stack = np.stack([mei, insilico, recorded], axis=1)
+    with torch.no_grad():
+        responses = response(torch.as_tensor(stack, dtype=torch.float32, device=device))
+    responses = responses.cpu().numpy()
+    scenes = chunk["predicted_rate"].sel(frame=chunk["frame"] >= 0)
+    best_scene = scenes.argmax("frame").to_numpy()
+
+    ds = xr.Dataset(
+        {
+            "recorded_gabor": (("unit", "y", "x"), recorded),
+            "insilico_gabor": (("unit", "y", "x"), insilico),
+            "recorded_conditions": (
+                ("unit", "rank"),
+                conditions["condition"].to_numpy()[ranked],
+            ),
+            **{
+                f"insilico_{name}": ("unit", found.parameters[:, k].cpu().numpy())
+                for k, name in enumerate(PARAMETERS)
+            },
+            "response_mei": ("unit", responses[:, 0]),
+            "response_insilico_gabor": ("unit", responses[:, 1]),
+            "response_recorded_gabor": ("unit", responses[:, 2]),
+            "response_insilico_grid": ("unit", found.grid_response.cpu().numpy()),
+            "response_best_scene": ("unit", scenes.max("frame").to_numpy()),
+            "best_scene_frame": ("unit", scenes["frame"].to_numpy()[best_scene]),
+        },
+        coords={
+            "unit": units,
+            "y": np.arange(height),
+            "x": np.arange(width),
+            "rank": np.arange(ranked.shape[1]),
+        },
+    )
+    for control in ("insilico_gabor", "recorded_gabor", "best_scene"):
+        ds[f"mei_over_{control}"] = ds["response_mei"] / ds[f"response_{control}"]
+        ds[f"mei_over_{control}"].attrs = {
+            "long_name": f"predicted response to the MEI / to the {control.replace('_', ' ')}",
+            "units": "1",
+        }
+    for name, unit in PARAMETER_UNITS.items():
+        ds[f"insilico_{name}"].attrs = {"long_name": f"in-silico best Gabor: {name}", "units": unit}
+    for name in ("mei", "insilico_gabor", "recorded_gabor", "insilico_grid", "best_scene"):
+        ds[f"response_{name}"].attrs = {
+            "long_name": f"predicted response to the {name.replace('_', ' ')}",
+            "units": "spikes",
+        }
+    ds["recorded_gabor"].attrs = {
+        "long_name": "mean of the static frames of the best recorded gabors conditions",
+        "units": "1",
+    }
+    ds["insilico_gabor"].attrs = {
+        "long_name": "Gabor of highest predicted response, matched to the MEI's mean and std",
+        "units": "1",
+    }
+    log.info(
+        "median ratios MEI / in-silico Gabor %.3f, / recorded Gabor %.3f, / best scene %.3f",
+        *(
+            float(np.nanmedian(ds[f"mei_over_{c}"]))
+            for c in ("insilico_gabor", "recorded_gabor", "best_scene")
+        ),
+    )
+
+    return ds
