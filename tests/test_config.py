@@ -199,3 +199,14 @@ def test_package_defaults_are_the_workflows(settings, section):
     shared = set(defaults) & set(values)
     assert shared == set(defaults)  # every field is a config key
     assert {k: defaults[k] for k in shared} == {k: values[k] for k in shared}
+
+
+def test_a_section_in_another_key_order_is_the_same_parameter():
+    config = copy.deepcopy(DEFAULT)
+    config["models"]["training"] = dict(reversed(list(config["models"]["training"].items())))
+    config["simulation"]["cell_types"] = {"untuned": 0.25, "complex": 0.35, "simple": 0.4}
+    normalized = validate_config(config, SCHEMA)
+    assert json.dumps(normalized) == json.dumps(validate_config(DEFAULT, SCHEMA))  # order kept
+    # free-form maps (area -> units) keep the order given
+    config["simulation"]["units_per_area"] = {"CA1": 8, "VISp": 40}
+    assert list(validate_config(config, SCHEMA)["simulation"]["units_per_area"]) == ["CA1", "VISp"]

@@ -50,8 +50,10 @@ def validate_config(config: dict, schema_path: Path) -> dict:
 
     Integer keys must hold integers (``2.0`` is refused: the schema standard alone would accept
     it). A whole number given for a ``number`` key becomes a float in the returned copy
-    (``counting_window: {start: 0}`` is ``0.0``), so that ``0`` and ``0.0`` are one parameter to
-    Snakemake and do not rerun anything. ``config`` itself is not changed.
+    (``counting_window: {start: 0}`` is ``0.0``), and the keys of every section come in the
+    schema's order (that of ``config/config.yaml``), so that ``0`` and ``0.0``, or a section
+    written in another key order, are one parameter to Snakemake and rerun nothing.
+    ``config`` itself is not changed.
 
     Raises:
         ConfigError: listing every problem, each naming its key as a dotted path.
@@ -75,7 +77,8 @@ def _types(subschema: dict) -> set[str]:
 
 def _as_floats(value, subschema: dict, root: dict):
     """A copy of the valid ``value`` with ints turned into floats where ``subschema`` (a part of
-    the schema ``root``) asks for a ``number`` and not an ``integer``."""
+    the schema ``root``) asks for a ``number`` and not an ``integer``, and the keys of every
+    object with declared properties in the schema's order."""
     while "$ref" in subschema:  # local references only ("#/$defs/name")
         node = root
         for part in subschema["$ref"].removeprefix("#/").split("/"):
@@ -88,7 +91,10 @@ def _as_floats(value, subschema: dict, root: dict):
         properties = subschema.get("properties", {})
         extra = subschema.get("additionalProperties", {})
         extra = extra if isinstance(extra, dict) else {}
-        return {k: _as_floats(v, properties.get(k, extra), root) for k, v in value.items()}
+        # declared keys in the schema's order (config.yaml's), so that a section written in
+        # another order is the same parameter; free-form maps keep the order they were given
+        keys = [k for k in properties if k in value] + [k for k in value if k not in properties]
+        return {k: _as_floats(value[k], properties.get(k, extra), root) for k in keys}
     if isinstance(value, list):
         return [_as_floats(v, subschema.get("items", {}), root) for v in value]
     kinds = _types(subschema)
