@@ -1,5 +1,7 @@
-"""Generic statistics used across the stages: grouping trials by image, standardizing, Pearson r
-(batched, row-wise and masked), z-scoring rows and the ROC AUC.
+"""Generic statistics used across the stages.
+
+Grouping trials by image, standardizing, Pearson r (batched, row-wise and masked), z-scoring rows
+and the ROC AUC.
 
 Everything is vectorized over the batch axes and returns NaN, without floating-point warnings,
 where a statistic is undefined.
@@ -36,10 +38,12 @@ def group_trials(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Group the trials by image.
 
-    Returns ``counts`` as float64 (n_trials, n_units), ``image_ids`` (n_images,) sorted,
-    ``inverse`` (n_trials,) the row of each trial's image in ``image_ids``, ``repeats``
-    (n_images,) the number of trials of each image and ``sums`` (n_images, n_units) the summed
-    counts of each image.
+    Returns:
+        counts: ``counts`` as float64 (n_trials, n_units).
+        image_ids: (n_images,) sorted.
+        inverse: (n_trials,) the row of each trial's image in ``image_ids``.
+        repeats: (n_images,) the number of trials of each image.
+        sums: (n_images, n_units) the summed counts of each image.
     """
     counts = np.asarray(counts, dtype=np.float64)
     image_ids, inverse, repeats = np.unique(
@@ -89,7 +93,9 @@ def zscore_rows(x: np.ndarray) -> np.ndarray:
 
     NaN entries are ignored by the statistics and stay NaN; a row whose finite values are all
     equal (constant, e.g. a silent unit) becomes zeros, an all-NaN row stays NaN. No warnings.
-    Returns float64 of the shape of ``x``.
+
+    Returns:
+        An array of the shape of ``x``, float64.
     """
     x = np.asarray(x, dtype=np.float64)
     finite = np.isfinite(x)

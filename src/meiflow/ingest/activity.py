@@ -28,18 +28,17 @@ def psth_dataset(
     how much the rate in each bin depends on the scene shown), which rises at the latency even
     where the mean PSTH stays flat, as it does for back-to-back scenes without onset transients.
 
-    Parameters
-    ----------
-    spike_times : one sorted spike-time array (s) per row of ``units``.
-    units : indexed by unit id, with ``area``.
-    onsets, frames : (n_presentations,) onset times (s) and scene frames.
-    timing : the ``timing`` config section.
+    Args:
+        spike_times: one sorted spike-time array (s) per row of ``units``.
+        units: indexed by unit id, with ``area``.
+        onsets: (n_presentations,) onset times (s).
+        frames: (n_presentations,) scene frames.
+        timing: the ``timing`` config section.
 
-    Returns
-    -------
-    ``psth`` (unit, time) in Hz, its Gaussian-smoothed version ``psth_smoothed``, the
-    stimulus-locked ``signal`` (Hz^2), ``time`` in s relative to onset (bin centres), and the
-    attribute ``latency_s`` (NaN when no unit responds).
+    Returns:
+        ``psth`` (unit, time) in Hz, its Gaussian-smoothed version ``psth_smoothed``, the
+        stimulus-locked ``signal`` (Hz^2), ``time`` in s relative to onset (bin centres), and the
+        attribute ``latency_s`` (NaN when no unit responds).
     """
     bin_s = timing["psth_bin_s"]
     window = (timing["psth_start_s"], timing["psth_stop_s"])
@@ -87,7 +86,9 @@ def raster_dataset(
     """Binned spike counts over each natural-scene block (gaps between blocks left out).
 
     ``blocks`` holds one row per block with ``start_time`` and ``stop_time`` (s).
-    Returns ``activity`` (unit, time) int32 with ``time`` the bin starts (s) and ``block``.
+
+    Returns:
+        ``activity`` (unit, time) int32 with ``time`` the bin starts (s) and ``block``.
     """
     counts, starts, block_ids = [], [], []
     for block, row in blocks.iterrows():  # a few blocks

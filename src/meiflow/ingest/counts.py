@@ -17,16 +17,15 @@ def count_spikes(
 ) -> np.ndarray:
     """Count each unit's spikes in each half-open window [start, stop).
 
-    Parameters
-    ----------
-    spike_times : one sorted array of spike times (s) per unit (n_units arrays).
-    starts, stops : (n_windows,) window bounds (s), stops >= starts.
+    Args:
+        spike_times: one sorted array of spike times (s) per unit (n_units arrays).
+        starts: (n_windows,) window start bounds (s).
+        stops: (n_windows,) window stop bounds (s), stops >= starts.
 
-    Returns
-    -------
-    (n_windows, n_units) int64 counts. All units are counted in one ``searchsorted``: each unit's
-    spikes are shifted into their own disjoint time range (unit k by k * span), so no Python loop
-    runs over units, windows or spikes.
+    Returns:
+        (n_windows, n_units) int64 counts. All units are counted in one ``searchsorted``: each
+        unit's spikes are shifted into their own disjoint time range (unit k by k * span), so no
+        Python loop runs over units, windows or spikes.
     """
     starts = np.asarray(starts, dtype=np.float64)
     stops = np.asarray(stops, dtype=np.float64)
@@ -63,18 +62,17 @@ def count_table(
 ) -> xr.Dataset:
     """Spike-count table of one stimulus as an xarray Dataset.
 
-    Parameters
-    ----------
-    presentations : indexed by stimulus_presentation_id; ``start_time``, ``stop_time`` (s),
-        ``stimulus_block`` and the stimulus parameter columns (all become coordinates).
-    units : indexed by unit id; ``area`` and the :data:`UNIT_METRICS` columns.
-    spike_times : unit id -> sorted spike times (s).
-    window : (start, stop) of the counting window in s relative to each presentation's onset.
-    stimulus, session_id : recorded in the attributes.
+    Args:
+        presentations: indexed by stimulus_presentation_id; ``start_time``, ``stop_time`` (s),
+            ``stimulus_block`` and the stimulus parameter columns (all become coordinates).
+        units: indexed by unit id; ``area`` and the :data:`UNIT_METRICS` columns.
+        spike_times: unit id -> sorted spike times (s).
+        window: (start, stop) of the counting window in s relative to each presentation's onset.
+        stimulus: recorded in the attributes.
+        session_id: recorded in the attributes.
 
-    Returns
-    -------
-    Dataset with ``spike_counts`` (presentation, unit), int32.
+    Returns:
+        Dataset with ``spike_counts`` (presentation, unit), int32.
     """
     start, stop = window
     onsets = presentations["start_time"].to_numpy()

@@ -26,9 +26,10 @@ def resample_taps(
     """Taps that resample the window [start, stop) of an axis of n_in pixels to n_out pixels.
 
     Args:
-        start, stop: window edges in input pixel-edge coordinates (0 = outer edge of the first
-            pixel, n_in = outer edge of the last), 0 <= start < stop <= n_in; arrays broadcast to a
-            batch shape (...).
+        start: window start edge in input pixel-edge coordinates (0 = outer edge of the first
+            pixel, n_in = outer edge of the last), 0 <= start < stop <= n_in; ``start`` and
+            ``stop`` are arrays broadcast to a batch shape (...).
+        stop: window stop edge, in the same coordinates.
         n_in: number of input pixels along the axis.
         n_out: number of output pixels along the axis.
 
@@ -73,7 +74,7 @@ def area_weights(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _apply(rows: np.ndarray, images: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """rows @ images @ cols.T, multiplied in the cheaper order; all three broadcast as matmul."""
+    """Compute rows @ images @ cols.T in the cheaper order; all three broadcast as matmul."""
     h_out, h_in = rows.shape[-2:]
     w_out, w_in = cols.shape[-2:]
     cols_t = np.swapaxes(cols, -1, -2)
@@ -87,7 +88,8 @@ def area_resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
 
     Args:
         images: (..., h_in, w_in), any real dtype.
-        height, width: output size in pixels.
+        height: output height in pixels.
+        width: output width in pixels.
 
     Returns:
         (..., height, width) float64: area averages when shrinking an axis, linear
@@ -127,9 +129,13 @@ def crop_resize(
     Args:
         image: (h_in, w_in); float32 is kept (half the memory traffic), any other dtype is
             computed in float64.
-        top, left: (n,) window origin in pixel-edge coordinates (may be fractional).
-        crop_height, crop_width: (n,) window size in input pixels; windows lie inside the image.
-        height, width: output size in pixels.
+        top: (n,) window origin row (top edge) in pixel-edge coordinates (may be fractional).
+        left: (n,) window origin column (left edge) in pixel-edge coordinates (may be
+            fractional).
+        crop_height: (n,) window height in input pixels; windows lie inside the image.
+        crop_width: (n,) window width in input pixels; windows lie inside the image.
+        height: output height in pixels.
+        width: output width in pixels.
 
     Returns:
         (n, height, width) float32 or float64. For integer windows that shrink, window k equals

@@ -21,8 +21,13 @@ COUNTED_STIMULI = ("natural_scenes", "gabors")
 
 
 class SessionTables(NamedTuple):
-    """What :func:`ingest_session` returns: ``psth.nc``, ``raster.nc`` and one count table per
-    stimulus of :data:`COUNTED_STIMULI` (``counts/{stimulus}.nc``)."""
+    """What :func:`ingest_session` returns.
+
+    Attributes:
+        psth: ``psth.nc``.
+        raster: ``raster.nc``.
+        counts: one count table per stimulus of :data:`COUNTED_STIMULI` (``counts/{stimulus}.nc``).
+    """
 
     psth: xr.Dataset
     raster: xr.Dataset
@@ -54,14 +59,17 @@ def counting_window(window: dict | str, latency_s: float, session_id: int) -> tu
 def ingest_session(
     data: SessionData, session_id: int, window: dict | str, timing: dict
 ) -> SessionTables:
-    """The natural-scene PSTHs and latency, the raster of the scene blocks, and the spike-count
-    tables of every counted stimulus.
+    """Everything ingest makes of one session: the PSTHs, the raster and the spike-count tables.
 
     Args:
         data: the session (units after the quality filter, spike times, presentations).
         session_id: recorded in the count tables' attributes.
         window: config key ``counting_window`` (see :func:`counting_window`).
         timing: config section ``timing`` (``psth_*``, ``smoothing_sd_s``, ``raster_bin_s``).
+
+    Returns:
+        The natural-scene PSTHs and latency, the raster of the scene blocks, and the spike-count
+        tables of every counted stimulus.
 
     Raises:
         ValueError: ``counting_window: auto`` for a session without a measurable latency.

@@ -111,24 +111,22 @@ def psth(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peri-stimulus time histogram of every unit.
 
-    Parameters
-    ----------
-    spike_times : one sorted array of spike times (s) per unit (n_units arrays).
-    onsets : (n_presentations,) onset times (s).
-    bin_s : bin width (s).
-    window_s : (start, stop) of the window (s) relative to each onset; a whole number of bins.
-    max_elements : bound on the (window, unit) pairs of one ``count_spikes`` call (memory).
-
-    Returns
-    -------
-    rates : (n_units, n_bins) float64 Hz, the mean over presentations of the spike count in each
-        half-open bin ``[onset + edge_k, onset + edge_k+1)`` divided by ``bin_s``; NaN if there
-        are no presentations.
-    bin_centers : (n_bins,) s relative to onset.
-
     With back-to-back presentations the window before onset (and after the presentation's end)
     covers the neighbouring presentations; the PSTH is still the mean rate at each time relative
     to onset (see the module docstring for what that means for the latency).
+
+    Args:
+        spike_times: one sorted array of spike times (s) per unit (n_units arrays).
+        onsets: (n_presentations,) onset times (s).
+        bin_s: bin width (s).
+        window_s: (start, stop) of the window (s) relative to each onset; a whole number of bins.
+        max_elements: bound on the (window, unit) pairs of one ``count_spikes`` call (memory).
+
+    Returns:
+        rates: (n_units, n_bins) float64 Hz, the mean over presentations of the spike count in
+            each half-open bin ``[onset + edge_k, onset + edge_k+1)`` divided by ``bin_s``; NaN if
+            there are no presentations.
+        bin_centers: (n_bins,) s relative to onset.
     """
     spike_times = list(spike_times)
     onsets, edges, starts, stops = _presentation_windows(onsets, bin_s, window_s)
@@ -152,8 +150,9 @@ def signal_psth(
     *,
     max_elements: int = MAX_ELEMENTS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stimulus-locked signal of every unit over time: how much the rate in each bin depends on
-    the image shown at onset.
+    """Stimulus-locked signal of every unit over time.
+
+    The signal is how much the rate in each bin depends on the image shown at onset.
 
     For every unit and bin: the variance across images (ddof 1) of the image-conditioned mean
     rate, minus its expected trial-noise part, the mean over images of (variance across that
@@ -165,15 +164,17 @@ def signal_psth(
     previous image, unrelated to the current one, so the signal is ~0 there and rises at the
     latency, even where the mean PSTH stays flat; :func:`response_latency` applies to it.
 
-    Parameters
-    ----------
-    spike_times, onsets, bin_s, window_s, max_elements : as in :func:`psth`.
-    labels : (n_presentations,) image id of each presentation (e.g. the ``frame``).
+    Args:
+        spike_times: as in :func:`psth`.
+        onsets: as in :func:`psth`.
+        labels: (n_presentations,) image id of each presentation (e.g. the ``frame``).
+        bin_s: as in :func:`psth`.
+        window_s: as in :func:`psth`.
+        max_elements: as in :func:`psth`.
 
-    Returns
-    -------
-    signal : (n_units, n_bins) float64, Hz^2.
-    bin_centers : (n_bins,) s relative to onset.
+    Returns:
+        signal: (n_units, n_bins) float64, Hz^2.
+        bin_centers: (n_bins,) s relative to onset.
     """
     spike_times = list(spike_times)
     onsets, edges, starts, stops = _presentation_windows(onsets, bin_s, window_s)
@@ -217,8 +218,11 @@ def _signal_variance(
     bin_s: float,
     n_bins: int,
 ) -> np.ndarray:
-    """Noise-corrected variance across images (Hz^2) from per-image count sums and sums of
-    squares (n_images, n_bins * n_units), bins major; returns (n_units, n_bins)."""
+    """Noise-corrected variance across images (Hz^2).
+
+    Computed from per-image count sums and sums of squares (n_images, n_bins * n_units), bins
+    major; returns (n_units, n_bins).
+    """
     n = repeats[used, None].astype(np.float64)
     sums, squares = sums[used], squares[used]
     means = sums / n
@@ -229,9 +233,11 @@ def _signal_variance(
 
 
 def _gaussian_kernel(bin_s: float, sd_s: float) -> np.ndarray:
-    """Normalized Gaussian kernel of sd ``sd_s`` sampled at ``bin_s``, truncated at +-4 sd (the
-    radius ``int(4 * sd / bin_s + 0.5)`` bins, as scipy's ``gaussian_filter1d``); [1.0] if
-    ``sd_s`` is 0."""
+    """Normalized Gaussian kernel of sd ``sd_s`` sampled at ``bin_s``.
+
+    Truncated at +-4 sd (the radius ``int(4 * sd / bin_s + 0.5)`` bins, as scipy's
+    ``gaussian_filter1d``); [1.0] if ``sd_s`` is 0.
+    """
     if not bin_s > 0:
         raise ValueError(f"bin_s must be positive, got {bin_s}")
     if sd_s < 0:
@@ -255,7 +261,8 @@ def smooth(rates: np.ndarray, bin_s: float, sd_s: float = 0.01) -> np.ndarray:
     equals ``scipy.ndimage.gaussian_filter1d(rates, sd_s / bin_s, mode="reflect")``, the
     smoothing of the Allen / Neuromatch PSTH tutorials. ``sd_s`` 0 returns a float copy.
 
-    Returns an array of the shape of ``rates``, float64.
+    Returns:
+        An array of the shape of ``rates``, float64.
     """
     rates = np.asarray(rates, dtype=np.float64)
     kernel = _gaussian_kernel(bin_s, sd_s)
@@ -326,8 +333,10 @@ def _half_rise(
     last: int,
     fraction: float,
 ) -> np.ndarray:
-    """Latency of each (finite) row: the time the trace rises through
-    ``base + fraction * (peak - base)`` on its way to its peak.
+    """Latency of each (finite) row.
+
+    The latency is the time the trace rises through ``base + fraction * (peak - base)`` on its way
+    to its peak.
 
     ``peak``: the maximum over the search bins ``first..last``; ``base``: the mean over the
     baseline bins. The crossing is the last bin below the level before the peak (from the bin
@@ -367,8 +376,9 @@ def response_latency(
     search_s: tuple[float, float] = (0.0, 0.25),
     responsive: np.ndarray | None = None,
 ) -> float:
-    """Population response latency (s): half-rise time of the mean z-scored PSTH of the
-    responsive units.
+    """Population response latency (s).
+
+    The latency is the half-rise time of the mean z-scored PSTH of the responsive units.
 
     Rule:
 
@@ -392,21 +402,24 @@ def response_latency(
        symmetric kernel this is the step's time whatever the step's size. NaN if no unit is
        responsive or the trace is above the level from before onset to the peak.
 
-    Parameters
-    ----------
-    rates : (n_units, n_bins) or (n_bins,) *unsmoothed* PSTH (Hz), as from :func:`psth`, or any
-        time course of the same layout, e.g. :func:`signal_psth`. For rates smoothed already pass
-        ``sd_s=0``: the z-scale then assumes independent bins, which they are not, so the tests
-        of steps 2-3 get more permissive (the half-rise time itself is unaffected).
-    bin_centers : (n_bins,) evenly spaced, s relative to onset; at least two bins must end by 0.
-    sd_s, z_threshold, fraction, search_s : as described above.
-    responsive : optional (n_units,) bool mask of the units to use, instead of the selection of
-        step 3 (e.g. chosen by another criterion).
-
     With back-to-back presentations the baseline is the end of the previous presentation's
     response; the rule measures the rise over it. Where the mean rate does not change at onset
     (random image order, no onset transient: the simulator), the mean PSTH is flat and the
     answer is NaN: use :func:`signal_psth`, whose rise marks the latency.
+
+    Args:
+        rates: (n_units, n_bins) or (n_bins,) *unsmoothed* PSTH (Hz), as from :func:`psth`, or
+            any time course of the same layout, e.g. :func:`signal_psth`. For rates smoothed
+            already pass ``sd_s=0``: the z-scale then assumes independent bins, which they are
+            not, so the tests of steps 2-3 get more permissive (the half-rise time itself is
+            unaffected).
+        bin_centers: (n_bins,) evenly spaced, s relative to onset; at least two bins must end by 0.
+        sd_s: as described above (step 1).
+        z_threshold: as described above (steps 2 and 3).
+        fraction: as described above (step 4).
+        search_s: as described above (step 2).
+        responsive: optional (n_units,) bool mask of the units to use, instead of the selection of
+            step 3 (e.g. chosen by another criterion).
     """
     z, centers, baseline, first, last = _z_traces(rates, bin_centers, sd_s, search_s)
     valid = np.isfinite(z).all(axis=1)
@@ -437,10 +450,9 @@ def binned_activity(
     Bins are ``[start_s + k * bin_s, start_s + (k + 1) * bin_s)`` for the whole bins that fit
     (to 1e-6 of a bin); a trailing partial bin is left out.
 
-    Returns
-    -------
-    counts : (n_units, n_bins) int64.
-    bin_starts : (n_bins,) s.
+    Returns:
+        counts: (n_units, n_bins) int64.
+        bin_starts: (n_bins,) s.
     """
     if not bin_s > 0:
         raise ValueError(f"bin_s must be positive, got {bin_s}")

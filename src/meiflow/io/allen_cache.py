@@ -54,14 +54,13 @@ class CacheError(RuntimeError):
 class SessionData:
     """What ingest needs from one session.
 
-    Attributes
-    ----------
-    units : DataFrame indexed by unit id (after the quality filter): ``area`` and the quality
-        metrics ``isi_violations``, ``amplitude_cutoff``, ``presence_ratio``, ``firing_rate`` (Hz),
-        ``snr``.
-    spike_times : unit id -> sorted spike times (s).
-    presentations : stimulus name -> DataFrame indexed by ``stimulus_presentation_id`` with
-        ``start_time``, ``stop_time`` (s), ``stimulus_block`` and the stimulus's parameters.
+    Attributes:
+        units: DataFrame indexed by unit id (after the quality filter): ``area`` and the quality
+            metrics ``isi_violations``, ``amplitude_cutoff``, ``presence_ratio``, ``firing_rate``
+            (Hz), ``snr``.
+        spike_times: unit id -> sorted spike times (s).
+        presentations: stimulus name -> DataFrame indexed by ``stimulus_presentation_id`` with
+            ``start_time``, ``stop_time`` (s), ``stimulus_block`` and the stimulus's parameters.
     """
 
     units: pd.DataFrame
@@ -88,8 +87,14 @@ def _require_file(path: Path, what: str) -> None:
 
 
 def check_tables(cache_dir: Path) -> Path:
-    """Check the manifest and the project tables (``sessions.csv`` ...) of an AllenSDK cache;
-    return the path of ``manifest.json``, or raise :class:`CacheError` naming what is wrong."""
+    """Check the manifest and the project tables (``sessions.csv`` ...) of an AllenSDK cache.
+
+    Returns:
+        The path of ``manifest.json``.
+
+    Raises:
+        CacheError: naming what is wrong.
+    """
     cache_dir = Path(cache_dir).resolve()
     if not cache_dir.is_dir():
         raise CacheError(f"AllenSDK cache directory does not exist: {cache_dir}")
@@ -121,19 +126,16 @@ def check_tables(cache_dir: Path) -> Path:
 def check_cache(cache_dir: Path, session_id: int, frames: Iterable[int] = ()) -> Path:
     """Check that ``cache_dir`` holds everything AllenSDK needs to read ``session_id`` offline.
 
-    Parameters
-    ----------
-    cache_dir : the directory holding ``manifest.json``.
-    session_id : the ecephys session id.
-    frames : natural-scene template numbers that must be present (-1, the blank, is skipped).
+    Args:
+        cache_dir: the directory holding ``manifest.json``.
+        session_id: the ecephys session id.
+        frames: natural-scene template numbers that must be present (-1, the blank, is skipped).
 
-    Returns
-    -------
-    The path of ``manifest.json``.
+    Returns:
+        The path of ``manifest.json``.
 
-    Raises
-    ------
-    CacheError naming the file that is missing, empty or inconsistent. Nothing is modified.
+    Raises:
+        CacheError: naming the file that is missing, empty or inconsistent. Nothing is modified.
     """
     manifest = check_tables(cache_dir)
     cache_dir = manifest.parent
@@ -313,9 +315,11 @@ def preserved_files(directory: Path, files: Iterable[Path] | None = None) -> Ite
 
 @contextlib.contextmanager
 def _warehouse(cache_dir: Path, timeout_s: float) -> Iterator:
-    """AllenSDK's downloading cache on ``cache_dir``, for fetches inside the ``with`` block: the
-    network is checked first (failing within ``timeout_s``) and every file already in the cache
-    is preserved (:func:`preserved_files`)."""
+    """AllenSDK's downloading cache on ``cache_dir``, for fetches inside the ``with`` block.
+
+    The network is checked first (failing within ``timeout_s``) and every file already in the
+    cache is preserved (:func:`preserved_files`).
+    """
     check_network(timeout_s=timeout_s)
     cache_dir.mkdir(parents=True, exist_ok=True)
     from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
@@ -327,10 +331,12 @@ def _warehouse(cache_dir: Path, timeout_s: float) -> Iterator:
 
 
 def session_table(cache_dir: Path, timeout_s: float = 10.0) -> pd.DataFrame:
-    """AllenSDK's table of Visual Coding - Neuropixels sessions (index ``id``; columns
-    ``session_type``, ``ecephys_structure_acronyms`` ...), read from the cache when its tables are
-    there, else fetched into it (the network checked first, failing within ``timeout_s``; every
-    file already in the cache preserved)."""
+    """AllenSDK's table of Visual Coding - Neuropixels sessions.
+
+    The table (index ``id``; columns ``session_type``, ``ecephys_structure_acronyms`` ...) is read
+    from the cache when its tables are there, else fetched into it (the network checked first,
+    failing within ``timeout_s``; every file already in the cache preserved).
+    """
     cache_dir = Path(cache_dir)
     try:
         manifest = check_tables(cache_dir)

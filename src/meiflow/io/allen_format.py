@@ -34,19 +34,19 @@ _WAVEFORM_SAMPLES = 82
 class SessionTables:
     """Everything needed to write one session in the Allen cache layout.
 
-    Attributes
-    ----------
-    session : one-row DataFrame indexed by session id: ``session_type``, ``age_in_days``, ``sex``,
-        ``genotype``, ``specimen_id``, ``published_at``.
-    probes : DataFrame indexed by probe id: ``name``, ``sampling_rate``, ``lfp_sampling_rate``.
-    channels : DataFrame indexed by channel id: ``ecephys_probe_id``, ``local_index``,
-        ``probe_vertical_position``, ``probe_horizontal_position``, ``ecephys_structure_id``,
-        ``ecephys_structure_acronym`` and the three ``*_ccf_coordinate`` columns.
-    units : DataFrame indexed by unit id: ``ecephys_channel_id``, ``local_index``, ``quality``,
-        ``firing_rate`` (Hz), ``isi_violations``, ``presence_ratio``, ``amplitude_cutoff``, ``snr``.
-    spike_times : unit id -> sorted spike times (s), float64.
-    presentations : one row per stimulus presentation: ``start_time``, ``stop_time`` (s),
-        ``stimulus_name``, ``stimulus_block``, ``stimulus_index`` and the stimulus parameters.
+    Attributes:
+        session: one-row DataFrame indexed by session id: ``session_type``, ``age_in_days``,
+            ``sex``, ``genotype``, ``specimen_id``, ``published_at``.
+        probes: DataFrame indexed by probe id: ``name``, ``sampling_rate``, ``lfp_sampling_rate``.
+        channels: DataFrame indexed by channel id: ``ecephys_probe_id``, ``local_index``,
+            ``probe_vertical_position``, ``probe_horizontal_position``, ``ecephys_structure_id``,
+            ``ecephys_structure_acronym`` and the three ``*_ccf_coordinate`` columns.
+        units: DataFrame indexed by unit id: ``ecephys_channel_id``, ``local_index``, ``quality``,
+            ``firing_rate`` (Hz), ``isi_violations``, ``presence_ratio``, ``amplitude_cutoff``,
+            ``snr``.
+        spike_times: unit id -> sorted spike times (s), float64.
+        presentations: one row per stimulus presentation: ``start_time``, ``stop_time`` (s),
+            ``stimulus_name``, ``stimulus_block``, ``stimulus_index`` and the stimulus parameters.
     """
 
     session: pd.DataFrame
@@ -58,6 +58,7 @@ class SessionTables:
 
     @property
     def session_id(self) -> int:
+        """The session id: the index of the one-row ``session`` table."""
         return int(self.session.index[0])
 
 

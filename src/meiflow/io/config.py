@@ -32,8 +32,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _is_integer(checker, instance) -> bool:
-    """JSON Schema's ``integer``, without the floats with a zero fraction (``2.0``) that the
-    standard admits: a count given as 2.0 is refused, never passed on as a float."""
+    """JSON Schema's ``integer``, without the floats with a zero fraction (``2.0``).
+
+    The standard admits such floats; here a count given as 2.0 is refused, never passed on as a
+    float.
+    """
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
@@ -45,8 +48,7 @@ _Validator = jsonschema.validators.extend(
 
 
 def validate_config(config: dict, schema_path: Path) -> dict:
-    """Check ``config`` against the schema and the rules a schema cannot state; return it with
-    every ``number`` key as a float.
+    """Check ``config`` against the schema and the rules a schema cannot state.
 
     Integer keys must hold integers (``2.0`` is refused: the schema standard alone would accept
     it). A whole number given for a ``number`` key becomes a float in the returned copy
@@ -54,6 +56,9 @@ def validate_config(config: dict, schema_path: Path) -> dict:
     schema's order (that of ``config/config.yaml``), so that ``0`` and ``0.0``, or a section
     written in another key order, are one parameter to Snakemake and rerun nothing.
     ``config`` itself is not changed.
+
+    Returns:
+        ``config`` (a copy) with every ``number`` key as a float.
 
     Raises:
         ConfigError: listing every problem, each naming its key as a dotted path.
@@ -76,9 +81,12 @@ def _types(subschema: dict) -> set[str]:
 
 
 def _as_floats(value, subschema: dict, root: dict):
-    """A copy of the valid ``value`` with ints turned into floats where ``subschema`` (a part of
-    the schema ``root``) asks for a ``number`` and not an ``integer``, and the keys of every
-    object with declared properties in the schema's order."""
+    """A copy of the valid ``value``: ints as floats where asked, keys in the schema's order.
+
+    Ints are turned into floats where ``subschema`` (a part of the schema ``root``) asks for a
+    ``number`` and not an ``integer``, and the keys of every object with declared properties come
+    in the schema's order.
+    """
     while "$ref" in subschema:  # local references only ("#/$defs/name")
         node = root
         for part in subschema["$ref"].removeprefix("#/").split("/"):
@@ -132,14 +140,18 @@ def _semantic_problems(config: dict) -> list[str]:
 
 
 def expand_sessions(config: dict, table: pd.DataFrame) -> list[dict]:
-    """``config["sessions"]`` with each ``id: all`` entry replaced by the sessions of its
-    ``session_type`` in AllenSDK's session ``table`` (index: session id; columns
-    ``session_type`` and ``ecephys_structure_acronyms``, lists of areas).
+    """``config["sessions"]`` with each ``id: all`` entry replaced by sessions of its type.
+
+    Each ``id: all`` entry is replaced by the sessions of its ``session_type`` in AllenSDK's
+    session ``table`` (index: session id; columns ``session_type`` and
+    ``ecephys_structure_acronyms``, lists of areas).
 
     Each such session gets, as its ``areas``, those of the entry's areas (or the top-level
     ``areas``) that it recorded; a session that recorded none of them is left out, and so is one
-    listed explicitly elsewhere (the explicit entry wins). Raises :class:`ConfigError` naming
-    the key when a session type has no session with the areas.
+    listed explicitly elsewhere (the explicit entry wins).
+
+    Raises:
+        ConfigError: naming the key when a session type has no session with the areas.
     """
     explicit = {s["id"] for s in config["sessions"] if s["id"] != "all"}
     sessions = []

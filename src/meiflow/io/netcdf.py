@@ -55,8 +55,11 @@ def _umask() -> int:
 def write_netcdf(
     ds: xr.Dataset, path: Path, config: dict | None = None, inputs: list[str] | None = None
 ) -> None:
-    """Write ``ds`` to ``path`` (netCDF4 engine, zlib), atomically: a temporary file in the same
-    directory is renamed into place, so an interrupted write never leaves a partial file."""
+    """Write ``ds`` to ``path`` (netCDF4 engine, zlib), atomically.
+
+    A temporary file in the same directory is renamed into place, so an interrupted write never
+    leaves a partial file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = ds.copy()
@@ -78,8 +81,11 @@ def write_netcdf(
 
 
 def read_netcdf(path: Path, variables: tuple[str, ...] = ()) -> xr.Dataset:
-    """Load a NetCDF file fully into memory; a clear :class:`NetCDFError` if it is missing,
-    corrupt, or lacks one of ``variables``."""
+    """Load a NetCDF file fully into memory.
+
+    Raises:
+        NetCDFError: a clear one if the file is missing, corrupt, or lacks one of ``variables``.
+    """
     path = Path(path)
     if not path.is_file():
         raise NetCDFError(f"NetCDF file not found: {path}")

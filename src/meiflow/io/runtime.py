@@ -1,5 +1,7 @@
-"""What every rule script does first (send logging, warnings and tracebacks to the rule's log),
-and what its errors advise."""
+"""What every rule script does first, and what its errors advise.
+
+First, every rule script sends logging, warnings and tracebacks to the rule's log.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from pathlib import Path
 
 
 def recreate_advice(path: str | Path) -> str:
-    """How to recreate a damaged output of the workflow, and what depends on it; deleting it
-    alone is not enough where its dependents are complete (Snakemake then sees nothing to do)."""
+    """How to recreate a damaged output of the workflow, and what depends on it.
+
+    Deleting it alone is not enough where its dependents are complete (Snakemake then sees nothing
+    to do).
+    """
     return f"recreate it, and what depends on it, with `snakemake --cores all --forcerun {path}`"
 
 
@@ -18,7 +23,9 @@ def log_to(path: str | Path) -> logging.Logger:
     """Route stderr (tracebacks, warnings, tqdm progress) and ``logging`` into ``path``.
 
     Snakemake shows this file when the job fails (``--show-failed-logs``, set in the profiles).
-    Returns the ``meiflow`` logger.
+
+    Returns:
+        The ``meiflow`` logger.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

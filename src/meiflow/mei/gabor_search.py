@@ -60,7 +60,8 @@ class GaborGrid:
         wavelengths_px: carrier wavelengths in pixels (> 0).
         orientations: orientations in deg (0 = vertical bars, clockwise).
         sigmas_px: envelope standard deviations in pixels (> 0).
-        n_y, n_x: number of positions along y (rows) and x (columns).
+        n_y: number of positions along y (rows).
+        n_x: number of positions along x (columns).
     """
 
     phases: tuple[float, ...]
@@ -71,6 +72,12 @@ class GaborGrid:
     n_x: int
 
     def __post_init__(self) -> None:
+        """Check the grid.
+
+        Raises:
+            ValueError: a list of values that is empty or not finite, a wavelength or sigma that is
+                not > 0, or n_y or n_x below 1.
+        """
         for name in ("phases", "wavelengths_px", "orientations", "sigmas_px"):
             values = getattr(self, name)
             if len(values) == 0 or not np.all(np.isfinite(values)):
@@ -134,7 +141,8 @@ def render_gabor(x_deg: Tensor, y_deg: Tensor, parameters: Tensor) -> Tensor:
     """Differentiable Gabor patches, the formula of :func:`meiflow.gabor.gabor` in torch.
 
     Args:
-        x_deg, y_deg: (H, W) pixel positions in deg (ScreenGeometry.pixel_grid as tensors).
+        x_deg: (H, W) pixel x positions in deg (ScreenGeometry.pixel_grid as tensors).
+        y_deg: (H, W) pixel y positions in deg (ScreenGeometry.pixel_grid as tensors).
         parameters: P + (6,) in ``PARAMETERS`` order.
 
     Returns:
@@ -153,7 +161,8 @@ def match_mean_std(patches: Tensor, mean: Tensor, std: Tensor) -> Tensor:
 
     Args:
         patches: (n_units, n, H, W).
-        mean, std: (n_units,) target mean and pixel std per unit.
+        mean: (n_units,) target mean per unit.
+        std: (n_units,) target pixel std per unit.
 
     Returns:
         (n_units, n, H, W) in [0, 1].
@@ -168,7 +177,10 @@ def canonical_parameters(parameters: Tensor) -> Tensor:
     """The same Gabors with orientation in [0, 180) deg and phase in [0, 2 pi).
 
     Turning the orientation by 180 deg flips the carrier's axis u -> -u, the same as negating the
-    phase, so (theta + 180 n, phi) renders as (theta, (-1)^n phi). parameters: P + (6,).
+    phase, so (theta + 180 n, phi) renders as (theta, (-1)^n phi).
+
+    Args:
+        parameters: P + (6,).
     """
     cx, cy, orientation, sf, phase, sigma = parameters.unbind(-1)
     turns = torch.floor(orientation / 180.0)
@@ -333,15 +345,21 @@ def best_gabors(
             (e.g. :func:`meiflow.models.network.model_response`, the model in eval mode); must be
             differentiable for the refinement.
         n_units: number of units.
-        mean, std: (n_units,) the MEI's mean and pixel std per unit; their dtype and device are
-            those of the search.
-        height, width: image size in pixels.
+        mean: (n_units,) the MEI's mean per unit; its dtype and device are those of the search.
+        std: (n_units,) the MEI's pixel std per unit; its dtype and device are those of the
+            search.
+        height: image height in pixels.
+        width: image width in pixels.
         geometry: the visual field of the images.
         grid: the candidate grid, e.g. ``GaborGrid.walker(height, width)``.
         top_k: candidates of the grid refined per unit.
         batch_size: candidates per unit in one call of ``response`` during the grid search.
         refine_steps: Adam steps (0: the grid's best).
-        lr_position_deg, lr_orientation_deg, lr_phase_rad, lr_log_scale: Adam learning rates.
+        lr_position_deg: Adam learning rate of the centre (deg).
+        lr_orientation_deg: Adam learning rate of the orientation (deg).
+        lr_phase_rad: Adam learning rate of the phase (rad).
+        lr_log_scale: Adam learning rate of log wavelength and log sigma (the relative change of
+            wavelength and sigma).
         centers_deg: (n_units, 2) (x, y) deg per unit, e.g. the MEI's mask centre; with
             ``window`` restricts the grid positions of unit u to the window[0] x window[1] grid
             positions nearest to centers_deg[u] (see ``_grid_positions``); the refinement may
@@ -438,9 +456,13 @@ def recorded_best_gabor(
 
     Args:
         mean_counts: (n_units, n_conditions) mean spike count per presentation (finite).
-        orientation_deg, x_position_deg, y_position_deg: (n_conditions,) the conditions.
+        orientation_deg: (n_conditions,) the conditions' orientations (deg).
+        x_position_deg: (n_conditions,) the conditions' x positions (deg).
+        y_position_deg: (n_conditions,) the conditions' y positions (deg).
         k: conditions averaged per unit, 1 <= k <= n_conditions.
-        geometry, height, width: the visual field and size of the images.
+        geometry: the visual field of the images.
+        height: the height of the images (pixels).
+        width: the width of the images (pixels).
 
     Returns:
         images (n_units, height, width) float64 in [0, 1] and the ranked condition indices

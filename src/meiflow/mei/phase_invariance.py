@@ -83,10 +83,12 @@ def radial_tukey_window(
     taper = 1 is the plain raised cosine (Hann) of radius R.
 
     Args:
-        center_y, center_x: (U,) window centres in float pixel coordinates (row, column; 0 is
-            the centre of the first pixel, as meiflow.stimuli.geometry.ScreenGeometry.deg_to_pixel).
+        center_y: (U,) window centres' rows in float pixel coordinates (0 is the centre of the
+            first pixel, as meiflow.stimuli.geometry.ScreenGeometry.deg_to_pixel).
+        center_x: (U,) window centres' columns, in the same coordinates.
         radius: (U,) outer radius R in pixels (isotropic), >= 0; R = 0 gives an all-zero window.
-        height, width: image size in pixels.
+        height: image height in pixels.
+        width: image width in pixels.
         taper: share of the radius over which w falls from 1 to 0, in (0, 1].
     """
     if not 0.0 < taper <= 1.0:
@@ -150,8 +152,9 @@ def local_phase_scramble(
 
     Args:
         images: (N, H, W) luminance in [0, 1]; float32 is kept, other dtypes become float64.
-        center_y, center_x: (U,) RF centres in float pixel coordinates (row, column), e.g. from
+        center_y: (U,) RF centres' rows in float pixel coordinates, e.g. from
             meiflow.stimuli.geometry.ScreenGeometry.deg_to_pixel.
+        center_x: (U,) RF centres' columns, in the same coordinates.
         radius: (U,) outer window radius in pixels; 0 leaves the images as they are.
         seeds: (S,) ints, one random phase field each (random_phase).
         taper: see radial_tukey_window.

@@ -129,6 +129,13 @@ class MEISettings:
     contrast_weight: float | None = None  # weight of |C* - std(image)| in the objective
 
     def __post_init__(self) -> None:
+        """Fill every constant left at None from ``METHOD_DEFAULTS`` and check the settings.
+
+        Raises:
+            ValueError: an unknown method, ``steps`` not an integer >= 1, or a constant that is not
+                a number, not finite or out of range (step sizes, step gain and blur sigmas > 0;
+                fourier_exponent and contrast_weight >= 0).
+        """
         if self.method not in METHODS:
             raise ValueError(f"MEISettings.method must be one of {METHODS}, got {self.method!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -257,8 +264,10 @@ def _rescale(images: Tensor) -> Tensor:
 
 
 def _pixel_std(images: Tensor) -> Tensor:
-    """Population std over the pixels of each image, (..., H, W) -> (...); gradient 0 (not NaN)
-    at a constant image."""
+    """Population std over the pixels of each image, (..., H, W) -> (...).
+
+    The gradient is 0 (not NaN) at a constant image.
+    """
     variance = images.var(dim=(-2, -1), correction=0)
     positive = variance > 0
     safe = torch.where(positive, variance, torch.ones_like(variance))
@@ -423,8 +432,13 @@ def best_init(result: MEIResult) -> Tensor:
 
 
 def at_best_start(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
-    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best start
-    (``best_init``): (n_units, ...); by default the MEIs, (n_units, H, W)."""
+    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best start.
+
+    The best start is ``best_init``.
+
+    Returns:
+        (n_units, ...); by default the MEIs, (n_units, H, W).
+    """
     best = meis["best_init"].to_numpy().astype(int)
     values = meis[variable].transpose("unit", "init", ...).to_numpy()
     return values[np.arange(best.size), best]

@@ -44,9 +44,14 @@ IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
 
 
 class AreaComparison(NamedTuple):
-    """What :func:`compare_area` returns: the area's MEIs and Gabor controls without the units
-    whose training failed, the metrics dataset and its table (one row per unit and image
-    kind)."""
+    """What :func:`compare_area` returns.
+
+    Attributes:
+        meis: the area's MEIs without the units whose training failed.
+        gabors: the area's Gabor controls without the units whose training failed.
+        metrics: the metrics dataset.
+        table: its table (one row per unit and image kind).
+    """
 
     meis: xr.Dataset
     gabors: xr.Dataset
@@ -133,8 +138,10 @@ def compare_area(
 
 
 def metrics_table(metrics: xr.Dataset, names: list[str]) -> pd.DataFrame:
-    """The scalar metrics ``names`` of ``metrics`` as a table indexed by (unit, image_kind),
-    with each unit's ``phase_invariance`` on its rows (``metrics.csv``)."""
+    """The scalar metrics ``names`` of ``metrics`` as a table indexed by (unit, image_kind).
+
+    Each unit's ``phase_invariance`` is on its rows (``metrics.csv``).
+    """
     table = metrics[names].to_dataframe()
     table["phase_invariance"] = (
         metrics["phase_invariance"]
@@ -154,8 +161,9 @@ def gabor_controls(
     geometry: ScreenGeometry,
     device: torch.device,
 ) -> xr.Dataset:
-    """The recorded and in-silico best Gabors of one chunk's units, and the model's responses to
-    them, to the MEI and to the best natural scene (``gabors/chunk_{i}.nc``).
+    """The recorded and in-silico best Gabors of one chunk's units (``gabors/chunk_{i}.nc``).
+
+    With them, the model's responses to them, to the MEI and to the best natural scene.
 
     Args:
         chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).

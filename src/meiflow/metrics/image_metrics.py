@@ -4,8 +4,8 @@ Images are float arrays (..., H, W) with luminance in [0, 1] (mean gray 0.5); pi
 are (row, col), row 0 at the top. Every function works on any number of leading dims at once
 (FFTs over the last two axes, masks by broadcasting); a scalar metric has shape images.shape[:-2].
 
-What each score is computed on
-------------------------------
+What each score is computed on:
+
 - Mask (:func:`image_mask`): found from where the image departs from its background, not by eye.
   background = median of the border pixels of the image; departure = |image - background|,
   Gaussian-smoothed (``smooth_sigma`` px); centre = departure-weighted centroid; radius = the
@@ -141,7 +141,14 @@ def circular_mask(
 ) -> np.ndarray:
     """(..., height, width) bool: pixels whose centre lies within ``radius`` of the centre.
 
-    center_y, center_x, radius: arrays broadcast to a shape (...), float pixels (row, col).
+    ``center_y``, ``center_x`` and ``radius`` are arrays broadcast to a shape (...).
+
+    Args:
+        center_y: centre row, float pixels.
+        center_x: centre column, float pixels.
+        radius: radius, float pixels.
+        height: image height (pixels).
+        width: image width (pixels).
     """
     center_y, center_x, radius = (
         np.asarray(v, dtype=float)[..., None, None] for v in (center_y, center_x, radius)
@@ -192,8 +199,11 @@ def _angular_symmetry(
 def symmetry_notebook(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(SI_1, SI_2), each (...), as the notebook: whole image, DC included (scores ~1, see top).
 
-    images: (..., H, W). Angles are those of the index offsets from the centre bin
-    (H // 2, W // 2) of the fftshifted power spectrum.
+    Angles are those of the index offsets from the centre bin (H // 2, W // 2) of the fftshifted
+    power spectrum.
+
+    Args:
+        images: (..., H, W).
     """
     height, width = np.shape(images)[-2:]
     power = np.abs(np.fft.fftshift(np.fft.fft2(images), axes=(-2, -1))) ** 2
@@ -263,7 +273,10 @@ def _orientation(
 def symmetry(images: np.ndarray, mask: np.ndarray, pad: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """(SI_1, SI_2), each (...) in [0, 1], of the masked, mean-subtracted images, DC excluded.
 
-    images: (..., H, W); mask: bool, broadcast with them; pad: see :func:`masked_power_spectrum`.
+    Args:
+        images: (..., H, W).
+        mask: bool, broadcast with them.
+        pad: see :func:`masked_power_spectrum`.
     """
     return _symmetry(*masked_power_spectrum(images, mask, pad))
 
@@ -273,8 +286,11 @@ def peak_spatial_frequency(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cycles/pixel, cycles/degree), each (...), of the spectral peak of the masked images.
 
-    images: (..., H, W); mask: bool, broadcast with them; pixels_per_degree: (ppd_y, ppd_x)
-    (ScreenGeometry.pixels_per_degree); pad: frequency resolution 1 / (pad max(H, W)) c/px.
+    Args:
+        images: (..., H, W).
+        mask: bool, broadcast with them.
+        pixels_per_degree: (ppd_y, ppd_x) (ScreenGeometry.pixels_per_degree).
+        pad: frequency resolution 1 / (pad max(H, W)) c/px.
     """
     return _peak_frequency(*masked_power_spectrum(images, mask, pad), pixels_per_degree)
 
@@ -284,7 +300,11 @@ def orientation(
 ) -> np.ndarray:
     """(...) orientation in deg [0, 180) of the masked images (0 = vertical bars, clockwise).
 
-    images: (..., H, W); mask: bool, broadcast with them; pixels_per_degree: (ppd_y, ppd_x).
+    Args:
+        images: (..., H, W).
+        mask: bool, broadcast with them.
+        pixels_per_degree: (ppd_y, ppd_x).
+        pad: see :func:`masked_power_spectrum`.
     """
     return _orientation(*masked_power_spectrum(images, mask, pad), pixels_per_degree)
 
@@ -332,9 +352,10 @@ def radial_profile(
 def image_spectra(images: np.ndarray, n_bins: int = 24) -> dict[str, np.ndarray]:
     """Spectra of every image (..., H, W) minus its mean, to store next to the metrics.
 
-    Returns a dict: ``log_power`` (..., H, W) and ``fy`` (H,), ``fx`` (W,) as :func:`log_power`;
-    ``radial_frequency`` (n_bins,) cycles/pixel and ``radial_power`` (..., n_bins) the mean power
-    (not log) per ring, :func:`radial_profile`.
+    Returns:
+        A dict: ``log_power`` (..., H, W) and ``fy`` (H,), ``fx`` (W,) as :func:`log_power`;
+        ``radial_frequency`` (n_bins,) cycles/pixel and ``radial_power`` (..., n_bins) the mean
+        power (not log) per ring, :func:`radial_profile`.
     """
     power, fy, fx = _power(images)
     radial_frequency, radial_power = radial_profile(power, fy, fx, n_bins)
@@ -356,12 +377,20 @@ def image_metrics(
 ) -> dict[str, np.ndarray]:
     """Every scalar metric of every image (..., H, W), each array shaped images.shape[:-2].
 
-    Keys: mask_center_y, mask_center_x, mask_radius (pixels, :func:`image_mask` with
-    ``fraction`` and ``smooth_sigma``), luminance, contrast (inside the mask), symmetry_1,
-    symmetry_2 (masked spectrum, DC excluded), symmetry_1_notebook, symmetry_2_notebook
-    (whole image, DC included), peak_sf_cpp (cycles/pixel), peak_sf_cpd (cycles/degree with
-    pixels_per_degree = (ppd_y, ppd_x)), orientation_deg ([0, 180), 0 = vertical bars,
-    clockwise). ``pad``: see :func:`masked_power_spectrum`.
+    Args:
+        images: (..., H, W).
+        pixels_per_degree: (ppd_y, ppd_x), for peak_sf_cpd.
+        fraction: of the mask, :func:`image_mask`.
+        smooth_sigma: of the mask, :func:`image_mask`.
+        pad: see :func:`masked_power_spectrum`.
+
+    Returns:
+        A dict with the keys mask_center_y, mask_center_x, mask_radius (pixels,
+        :func:`image_mask` with ``fraction`` and ``smooth_sigma``), luminance, contrast (inside
+        the mask), symmetry_1, symmetry_2 (masked spectrum, DC excluded), symmetry_1_notebook,
+        symmetry_2_notebook (whole image, DC included), peak_sf_cpp (cycles/pixel), peak_sf_cpd
+        (cycles/degree with pixels_per_degree = (ppd_y, ppd_x)), orientation_deg ([0, 180),
+        0 = vertical bars, clockwise).
     """
     images = np.asarray(images, dtype=float)
     center_y, center_x, radius = image_mask(images, fraction, smooth_sigma)

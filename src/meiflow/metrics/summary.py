@@ -21,13 +21,14 @@ def area_summary(
 ) -> dict[str, float]:
     """The area at a glance, from its ranking.nc, model_scores.nc, gabors.nc and metrics.nc.
 
-    Returns ``n_units`` (units of the area), ``n_valid`` (with finite reliability scores),
-    ``n_selected``, ``n_training_failed`` (selected units dropped because their training
-    failed, see :func:`meiflow.models.model_io.failed_units`), the medians over the selected units
-    of ``oracle``, of the CNN's ``test_correlation``, ``linear_test_correlation`` and
-    ``fraction_of_oracle``, of the MEI's response ratios to the best natural scene and the
-    in-silico best Gabor (``mei_over_best_scene``, ``mei_over_insilico_gabor``) and of
-    ``phase_invariance`` (NaN where the area selected no unit).
+    Returns:
+        ``n_units`` (units of the area), ``n_valid`` (with finite reliability scores),
+        ``n_selected``, ``n_training_failed`` (selected units dropped because their training failed,
+        see :func:`meiflow.models.model_io.failed_units`), the medians over the selected units of
+        ``oracle``, of the CNN's ``test_correlation``, ``linear_test_correlation`` and
+        ``fraction_of_oracle``, of the MEI's response ratios to the best natural scene and the
+        in-silico best Gabor (``mei_over_best_scene``, ``mei_over_insilico_gabor``) and of
+        ``phase_invariance`` (NaN where the area selected no unit).
     """
     selected = ranking["selected"].to_numpy() == 1
     row = {

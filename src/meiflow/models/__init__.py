@@ -1,33 +1,24 @@
 """Stage 3, models: encoding models of the selected units, per-neuron CNNs and a ridge baseline.
 
-Modules
--------
-network
-    The per-neuron CNN (core, readout, regularizers), many run as one batched network, its
-    checkpoints and its paired response: :class:`~meiflow.models.network.PerNeuronCNN`,
-    :class:`~meiflow.models.network.ModelSettings`, :func:`~meiflow.models.network.load_checkpoint`,
-    :func:`~meiflow.models.network.model_response`.
-training
-    Training a chunk of networks, each on its own schedule:
-    :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
-scene_data
-    What the models learn from: the seeded scene split, per-image targets and the readout
-    candidates: :func:`~meiflow.models.scene_data.split_scenes`,
-    :func:`~meiflow.models.scene_data.readout_candidates`.
-ensemble
-    Ensembles (``models.ensemble`` networks per unit, member-major): the one place where members
-    are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
-model_io
-    Chunks and the gathered model scores: :func:`~meiflow.models.model_io.load_chunk`,
-    :func:`~meiflow.models.model_io.gather_units`.
-linear
-    The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
-measures
-    Scores of predictions against recorded responses:
-    :func:`~meiflow.models.measures.correlation_to_average`,
-    :func:`~meiflow.models.measures.feve`,
-    :func:`~meiflow.models.measures.fraction_of_oracle`.
-gabor_responses
-    The gabors stimulus shown to a model:
-    :func:`~meiflow.models.gabor_responses.predict_conditions`.
+Modules:
+    network: The per-neuron CNN (core, readout, regularizers), many run as one batched network, its
+        checkpoints and its paired response: :class:`~meiflow.models.network.PerNeuronCNN`,
+        :class:`~meiflow.models.network.ModelSettings`,
+        :func:`~meiflow.models.network.load_checkpoint`,
+        :func:`~meiflow.models.network.model_response`.
+    training: Training a chunk of networks, each on its own schedule:
+        :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
+    scene_data: What the models learn from: the seeded scene split, per-image targets and the
+        readout candidates: :func:`~meiflow.models.scene_data.split_scenes`,
+        :func:`~meiflow.models.scene_data.readout_candidates`.
+    ensemble: Ensembles (``models.ensemble`` networks per unit, member-major): the one place where
+        members are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
+    model_io: Chunks and the gathered model scores: :func:`~meiflow.models.model_io.load_chunk`,
+        :func:`~meiflow.models.model_io.gather_units`.
+    linear: The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
+    measures: Scores of predictions against recorded responses:
+        :func:`~meiflow.models.measures.correlation_to_average`,
+        :func:`~meiflow.models.measures.feve`, :func:`~meiflow.models.measures.fraction_of_oracle`.
+    gabor_responses: The gabors stimulus shown to a model:
+        :func:`~meiflow.models.gabor_responses.predict_conditions`.
 """

@@ -59,6 +59,7 @@ class Ensemble:
     """
 
     def __init__(self, network: PerNeuronCNN, n_members: int) -> None:
+        """Wrap ``network`` as ``n_members`` members (arguments: see the class docstring)."""
         if (
             isinstance(n_members, bool)
             or not isinstance(n_members, (int, np.integer))
@@ -71,6 +72,7 @@ class Ensemble:
         self.n_units = network.n_models // self.n_members
 
     def __repr__(self) -> str:
+        """The member and unit counts, e.g. ``Ensemble(5 members x 32 units)``."""
         return f"Ensemble({self.n_members} members x {self.n_units} units)"
 
     @property
@@ -85,8 +87,10 @@ class Ensemble:
 
     @cached_property
     def members(self) -> list[PerNeuronCNN]:
-        """The ``n_members`` member networks, each of ``n_units`` models: member m holds models
-        ``m * n_units`` to ``(m + 1) * n_units - 1`` of ``network``, so its model u is unit u.
+        """The ``n_members`` member networks, each of ``n_units`` models.
+
+        Member m holds models ``m * n_units`` to ``(m + 1) * n_units - 1`` of ``network``, so its
+        model u is unit u.
 
         Copies (``meiflow.models.network.select``) made at the first access, on the network's
         device, in its mode (train or eval) and with its parameters frozen if all of the
@@ -138,8 +142,10 @@ class Ensemble:
         return torch.stack([predict(m, images, batch_size) for m in self.members]).mean(0)
 
     def response(self, images: Tensor) -> Tensor:
-        """Members' mean paired response, the response function of MEI synthesis and of the
-        Gabor search (pass the bound method ``ensemble.response``).
+        """Members' mean paired response.
+
+        The response function of MEI synthesis and of the Gabor search (pass the bound method
+        ``ensemble.response``).
 
         Args:
             images: (n_units, n_init, H, W) luminance in [0, 1]; unit u sees images[u] only.
@@ -155,9 +161,12 @@ class Ensemble:
         return torch.stack([model_response(m)(images) for m in self.members]).mean(0)
 
     def readout_pixels(self) -> np.ndarray:
-        """Each unit's readout position, mean over the members: (n_units, 2) float64 image
-        pixel (col, row) (``meiflow.models.scene_data.grid_to_pixel`` of each member's clamped
-        position, then ``np.mean`` over the members)."""
+        """Each unit's readout position, mean over the members.
+
+        Returns:
+            (n_units, 2) float64 image pixel (col, row) (``meiflow.models.scene_data.grid_to_pixel``
+            of each member's clamped position, then ``np.mean`` over the members).
+        """
         return np.mean(
             [
                 grid_to_pixel(

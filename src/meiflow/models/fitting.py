@@ -1,5 +1,8 @@
-"""Training one chunk of an area's selected units: readout candidates, the batched networks of
-every (member, unit, candidate), the choice of each unit's candidate, and the chunk's dataset."""
+"""Training one chunk of an area's selected units.
+
+Readout candidates, the batched networks of every (member, unit, candidate), the choice of each
+unit's candidate, and the chunk's dataset.
+"""
 
 from __future__ import annotations
 
@@ -24,16 +27,22 @@ log = logging.getLogger(__name__)
 
 
 class TrainedChunk(NamedTuple):
-    """What :func:`fit_chunk` returns: the chunk's dataset (``models/chunk_{i}.nc``) and its
-    trained ensemble (members x units networks, member-major; ``chunk_{i}.pt``)."""
+    """What :func:`fit_chunk` returns.
+
+    Attributes:
+        dataset: the chunk's dataset (``models/chunk_{i}.nc``).
+        ensemble: its trained ensemble (members x units networks, member-major; ``chunk_{i}.pt``).
+    """
 
     dataset: xr.Dataset
     ensemble: Ensemble
 
 
 def model_seed(seed: int, unit: int, start: int, member: int) -> int:
-    """Seed of one network, from its unit, candidate start and ensemble member alone (member 0
-    gets the seed a single network has)."""
+    """Seed of one network, from its unit, candidate start and ensemble member alone.
+
+    Member 0 gets the seed a single network has.
+    """
     key = [seed, unit, start] + ([member] if member else [])
     return int(np.random.SeedSequence(key).generate_state(1)[0])
 

@@ -89,8 +89,11 @@ def drifting_frames(
 
 
 def predict_conditions(model: PerNeuronCNN, frames: torch.Tensor) -> torch.Tensor:
-    """(n_conditions, n_models) predicted mean count per condition: the mean over the drift's
-    phases of the model's predictions for ``frames`` (n_conditions, n_phases, H, W)."""
+    """(n_conditions, n_models) predicted mean count per condition.
+
+    The mean over the drift's phases of the model's predictions for ``frames``
+    (n_conditions, n_phases, H, W).
+    """
     n_conditions, n_phases = frames.shape[:2]
     flat = frames.reshape(n_conditions * n_phases, 1, *frames.shape[2:])
     return predict(model, flat).view(n_conditions, n_phases, -1).mean(1)

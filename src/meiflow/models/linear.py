@@ -112,23 +112,6 @@ def fit_ridge(
 ) -> RidgeFit:
     """Ridge regression of every unit's targets on the pixels, alpha chosen per unit.
 
-    Args:
-        images_train: (n_train, H, W) images in [0, 1].
-        targets_train: (n_train, n_units) mean count per image of every unit.
-        images_val: (n_val, H, W) validation images.
-        targets_val: (n_val, n_units) their targets.
-        alphas: candidate ridge strengths (> 0), penalty ``alpha * ||w||^2`` on the weights of
-            the (downsampled) design in which pixels are in [0, 1] units.
-        downsample: block size k of the averaging applied before the fit (see the module
-            docstring); 1 fits every pixel.
-        criterion: how alpha is chosen per unit on the validation images: ``"correlation"``
-            the highest Pearson r between prediction and target (the Sensorium score), ``"mse"``
-            the lowest mean squared error.
-
-    Returns:
-        RidgeFit. On exact ties the largest alpha wins; where the criterion is undefined for every
-        alpha (r of constant validation targets) the largest alpha is taken.
-
     The pixels are centred by the training mean image and the targets by their training mean, so
     the intercept is not penalized.
 
@@ -148,6 +131,23 @@ def fit_ridge(
     overestimates the correlation on new images (slightly: the r of neighbouring alphas are
     strongly correlated), and with ~24 validation images its noise (about 0.2 for a unit without
     signal) dwarfs that bias: judge units on a separate test set.
+
+    Args:
+        images_train: (n_train, H, W) images in [0, 1].
+        targets_train: (n_train, n_units) mean count per image of every unit.
+        images_val: (n_val, H, W) validation images.
+        targets_val: (n_val, n_units) their targets.
+        alphas: candidate ridge strengths (> 0), penalty ``alpha * ||w||^2`` on the weights of
+            the (downsampled) design in which pixels are in [0, 1] units.
+        downsample: block size k of the averaging applied before the fit (see the module
+            docstring); 1 fits every pixel.
+        criterion: how alpha is chosen per unit on the validation images: ``"correlation"``
+            the highest Pearson r between prediction and target (the Sensorium score), ``"mse"``
+            the lowest mean squared error.
+
+    Returns:
+        RidgeFit. On exact ties the largest alpha wins; where the criterion is undefined for every
+        alpha (r of constant validation targets) the largest alpha is taken.
     """
     images_train, targets_train = _check_pair(images_train, targets_train, "training set")
     images_val, targets_val = _check_pair(images_val, targets_val, "validation set")

@@ -44,13 +44,6 @@ def correlation_to_average(
 ) -> np.ndarray:
     """Pearson r across images of the prediction and the mean response over repeats, (n_units,).
 
-    Parameters
-    ----------
-    predicted : (n_images, n_units) one prediction per image, rows in the order of the sorted
-        unique image ids of ``images``.
-    counts : (n_trials, n_units) spike counts per trial.
-    images : (n_trials,) image id per trial.
-
     Every image of the table counts once, whatever its number of repeats. NaN where the
     prediction or the per-image means of a unit are constant, or fewer than two images exist.
 
@@ -59,6 +52,12 @@ def correlation_to_average(
     scores below 1 (about ``sqrt(signal_var / (signal_var + noise_var / repeats))``), and the
     score rises with the number of repeats. Overestimates generalization when the prediction was
     fitted to these same images (use held-out images).
+
+    Args:
+        predicted: (n_images, n_units) one prediction per image, rows in the order of the sorted
+            unique image ids of ``images``.
+        counts: (n_trials, n_units) spike counts per trial.
+        images: (n_trials,) image id per trial.
     """
     _, _, _, repeats, sums = group_trials(counts, images)
     means = sums / repeats[:, None]

@@ -51,8 +51,9 @@ def load_chunk(
 
     Raises:
         NetCDFError: the chunk file is missing, corrupt or lacks ``predicted_rate``.
-        FileNotFoundError, CheckpointError: see ``meiflow.models.network.load_checkpoint``
-            (also when the checkpoint does not hold members x units models).
+        FileNotFoundError: see ``meiflow.models.network.load_checkpoint``.
+        CheckpointError: see ``meiflow.models.network.load_checkpoint`` (also when the
+            checkpoint does not hold members x units models).
     """
     device = device_for(device_name)
     if device.type == "cpu":
@@ -64,8 +65,11 @@ def load_chunk(
 
 
 def failed_units(scores: xr.Dataset) -> dict[int, str]:
-    """Units of ``model_scores.nc`` whose training failed, with the reason (``training_failure``
-    not empty); they are dropped from the MEI comparison and the image metrics."""
+    """Units of ``model_scores.nc`` whose training failed, with the reason.
+
+    These are the units whose ``training_failure`` is not empty; they are dropped from the MEI
+    comparison and the image metrics.
+    """
     if "training_failure" not in scores or scores.sizes.get("unit", 0) == 0:
         return {}
     reasons = scores["training_failure"].to_numpy().astype(str)
@@ -74,8 +78,10 @@ def failed_units(scores: xr.Dataset) -> dict[int, str]:
 
 
 def drop_units(ds: xr.Dataset, dropped: dict[int, str]) -> xr.Dataset:
-    """``ds`` without the units of ``dropped`` (unit id -> reason), which its ``dropped_units``
-    attribute lists as "unit: reason" entries separated by "; "."""
+    """``ds`` without the units of ``dropped`` (unit id -> reason).
+
+    Its ``dropped_units`` attribute lists them as "unit: reason" entries separated by "; ".
+    """
     kept = ds.drop_sel(unit=[u for u in dropped if u in ds["unit"].to_numpy()])
     if dropped:
         kept.attrs["dropped_units"] = "; ".join(f"{u}: {r}" for u, r in dropped.items())
@@ -83,8 +89,11 @@ def drop_units(ds: xr.Dataset, dropped: dict[int, str]) -> xr.Dataset:
 
 
 def gather_units(paths, required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
-    """The per-chunk files ``paths`` concatenated along ``unit`` (attributes that differ are
-    dropped); no path: an empty dataset with ``empty_reason`` in its attributes."""
+    """The per-chunk files ``paths`` concatenated along ``unit``.
+
+    Attributes that differ are dropped; no path: an empty dataset with ``empty_reason`` in its
+    attributes.
+    """
     if not paths:
         ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
         ds.attrs["empty_reason"] = empty_reason

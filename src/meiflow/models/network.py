@@ -112,6 +112,12 @@ class ModelSettings:
     gamma_readout: float = 0.0  # L1 of the readout feature weights
 
     def __post_init__(self) -> None:
+        """Check the settings.
+
+        Raises:
+            ValueError: a size below 1, a negative ``pyramid_levels`` or gamma, or an even
+                ``gauss_size``.
+        """
         for name in ("channels", "layers", "first_kernel", "hidden_kernel", "pool", "gauss_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ModelSettings.{name} must be >= 1, got {getattr(self, name)}")
@@ -250,8 +256,10 @@ def pyramid_sizes(height: int, width: int, n_levels: int) -> list[tuple[int, int
 
 
 def _down_matrix(size: int, taps: Sequence[float]) -> Tensor:
-    """1-d blur (zero padding) + keep every second sample as a (ceil(size/2), size) float64 matrix;
-    its transpose is ``_Pyramid.up`` along one axis."""
+    """1-d blur (zero padding) + keep every second sample, as a matrix.
+
+    The matrix is (ceil(size/2), size) float64; its transpose is ``_Pyramid.up`` along one axis.
+    """
     matrix = torch.zeros((size + 1) // 2, size, dtype=torch.float64)
     pad = len(taps) // 2
     for i in range(matrix.shape[0]):
@@ -335,7 +343,8 @@ class PerNeuronCNN(nn.Module):
 
     Args:
         n_models: number of models (neurons) side by side.
-        height, width: input image size (the forward pass checks it).
+        height: input image height (the forward pass checks it).
+        width: input image width (the forward pass checks it).
         settings: the architecture, shared by all models.
         seeds: one int per model; model k's initial parameters depend only on ``seeds[k]``.
         readout: "adjoint" (default) or "sample", two implementations of the same readout:
@@ -368,6 +377,7 @@ class PerNeuronCNN(nn.Module):
         seeds: Sequence[int],
         readout: str = "adjoint",
     ) -> None:
+        """Build the models side by side (arguments: see the class docstring)."""
         super().__init__()
         seeds = [int(seed) for seed in seeds]
         if n_models < 1 or len(seeds) != n_models:
@@ -538,9 +548,11 @@ class PerNeuronCNN(nn.Module):
     # -- regularization --------------------------------------------------------------------
 
     def regularizer(self) -> Tensor:
-        """Per-model penalty (n_models,): gamma_laplace * Laplace L2 of the first-layer kernels
-        + gamma_group * group sparsity of the hidden kernels + gamma_readout * L1 of the feature
-        weights (see the module docstring)."""
+        """Per-model penalty (n_models,), see the module docstring.
+
+        gamma_laplace * Laplace L2 of the first-layer kernels + gamma_group * group sparsity of the
+        hidden kernels + gamma_readout * L1 of the feature weights.
+        """
         s, n = self.settings, self.n_models
         laplace = laplace_penalty(self.conv_weights[0]).view(n, -1).sum(1)
         penalty = s.gamma_laplace * laplace
@@ -558,6 +570,7 @@ class PerNeuronCNN(nn.Module):
         self.positions.copy_(xy.to(self.positions))
 
     def extra_repr(self) -> str:
+        """Dimensions, readout and settings, shown in the module's ``repr``."""
         return (
             f"n_models={self.n_models}, height={self.height}, width={self.width}, "
             f"readout={self.readout!r}, settings={self.settings}"
@@ -589,8 +602,11 @@ def model_rows(tensor: Tensor, n_models: int) -> Tensor:
 
 
 def model_tensors(module: nn.Module) -> list[tuple[str, Tensor]]:
-    """Every parameter and floating-point buffer, by name (integer buffers such as BatchNorm's
-    num_batches_tracked are left out; they are not per model and not used)."""
+    """Every parameter and floating-point buffer, by name.
+
+    Integer buffers such as BatchNorm's num_batches_tracked are left out; they are not per model
+    and not used.
+    """
     tensors = list(module.named_parameters())
     tensors += [(name, b) for name, b in module.named_buffers() if b.is_floating_point()]
     return tensors
@@ -680,8 +696,10 @@ def keep_freed_memory() -> bool:
     from the heap) and M_TRIM_THRESHOLD = -1 (never give the heap back), like starting the process
     with the environment MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (e.g. in the
     Snakemake rule). Process-wide and irreversible: the resident memory stays at its peak.
-    Call it once at the start of a CPU training process; no effect on CUDA memory. Returns
-    whether it was applied (False where the C library is not glibc).
+    Call it once at the start of a CPU training process; no effect on CUDA memory.
+
+    Returns:
+        Whether it was applied (False where the C library is not glibc).
     """
     try:
         libc = ctypes.CDLL(None)
@@ -732,10 +750,13 @@ def load_checkpoint(
 ) -> PerNeuronCNN:
     """The network saved in ``path``, on ``device``, in eval mode.
 
-    The keyword arguments, when given, are what the caller expects; a checkpoint of other
-    dimensions or settings raises CheckpointError, as does a truncated or corrupt file, one that
-    is not a meiflow checkpoint or whose tensors do not fit its stored dimensions. A missing file
-    raises FileNotFoundError.
+    The keyword arguments, when given, are what the caller expects.
+
+    Raises:
+        CheckpointError: a checkpoint of other dimensions or settings, a truncated or corrupt
+            file, one that is not a meiflow checkpoint or whose tensors do not fit its stored
+            dimensions.
+        FileNotFoundError: a missing file.
     """
     path = Path(path)
     advice = recreate_advice(path)

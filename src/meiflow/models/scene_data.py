@@ -1,5 +1,7 @@
-"""What the encoding models learn from: a seeded split of the scenes, per-image targets, and
-where each model's readout starts."""
+"""What the encoding models learn from.
+
+A seeded split of the scenes, per-image targets, and where each model's readout starts.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +47,12 @@ def frames_of(ds: xr.Dataset, split: str) -> np.ndarray:
 def image_targets(counts: xr.Dataset, units: np.ndarray, frames: np.ndarray) -> tuple:
     """Mean count per image of ``units`` for ``frames``, and the trials per image.
 
-    Returns ``means`` (n_frames, n_units) float64 and ``repeats`` (n_frames,) int, in the order
-    of ``frames``; a frame that was never shown is an error.
+    Returns:
+        means: (n_frames, n_units) float64, in the order of ``frames``.
+        repeats: (n_frames,) int, in the order of ``frames``.
+
+    Raises:
+        ValueError: a frame that was never shown.
     """
     c = counts["spike_counts"].sel(unit=units).transpose("presentation", "unit").to_numpy()
     means, repeats, ids = image_means(c, counts["frame"].to_numpy().astype(np.int64))
@@ -60,8 +66,11 @@ def image_targets(counts: xr.Dataset, units: np.ndarray, frames: np.ndarray) -> 
 def pixel_to_grid(
     col: np.ndarray, row: np.ndarray, height: int, width: int, pool: int
 ) -> np.ndarray:
-    """Image pixel coordinates -> (n, 2) (x, y) grid_sample coordinates on the pooled feature
-    map (align_corners=True: -1 and 1 are the centres of its first and last pixels), clipped."""
+    """Image pixel coordinates -> (n, 2) (x, y) grid_sample coordinates, clipped.
+
+    The coordinates are on the pooled feature map (align_corners=True: -1 and 1 are the centres of
+    its first and last pixels).
+    """
     fx = (np.asarray(col, float) - (pool - 1) / 2) / pool
     fy = (np.asarray(row, float) - (pool - 1) / 2) / pool
     x = fx / (width // pool - 1) * 2 - 1
@@ -70,8 +79,10 @@ def pixel_to_grid(
 
 
 def grid_to_pixel(grid: np.ndarray, height: int, width: int, pool: int) -> np.ndarray:
-    """(n, 2) (x, y) grid_sample coordinates -> (n, 2) image pixel (col, row); inverse of
-    :func:`pixel_to_grid` inside the feature map."""
+    """(n, 2) (x, y) grid_sample coordinates -> (n, 2) image pixel (col, row).
+
+    The inverse of :func:`pixel_to_grid` inside the feature map.
+    """
     grid = np.asarray(grid, float)
     fx = (grid[:, 0] + 1) / 2 * (width // pool - 1)
     fy = (grid[:, 1] + 1) / 2 * (height // pool - 1)
@@ -92,9 +103,12 @@ ENERGY_SCALES_DEG = (3.0, 4.5, 6.0, 8.5, 11.5)
 
 
 def local_energy(images: np.ndarray, sd_px: tuple[float, float]) -> np.ndarray:
-    """(n, H, W) local contrast energy of images (n, H, W): the square of each image minus its
-    Gaussian blur of sd ``sd_px`` (along y, along x; pixels), pooled by the same Gaussian. A
-    phase-blind detector at every pixel, the receptive field of an energy (complex) cell."""
+    """(n, H, W) local contrast energy of images (n, H, W).
+
+    The square of each image minus its Gaussian blur of sd ``sd_px`` (along y, along x; pixels),
+    pooled by the same Gaussian. A phase-blind detector at every pixel, the receptive field of an
+    energy (complex) cell.
+    """
     images = np.asarray(images, dtype=float)
     band = images - gaussian_filter(images, sigma=(0, *sd_px))
     return gaussian_filter(band**2, sigma=(0, *sd_px))
@@ -103,16 +117,18 @@ def local_energy(images: np.ndarray, sd_px: tuple[float, float]) -> np.ndarray:
 def energy_peak(
     images: np.ndarray, responses: np.ndarray, scales_px: list[tuple[float, float]]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(col, row) per unit of the pixel whose local contrast energy correlates best with the
-    unit's responses, over every scale of ``scales_px`` (the best scale wins, per unit).
+    """(col, row) per unit of the pixel whose local contrast energy correlates best with it.
+
+    The pixel whose local contrast energy correlates best with the unit's responses, over every
+    scale of ``scales_px`` (the best scale wins, per unit).
+
+    Where a linear filter cannot see a complex cell (its ridge filter is noise), its
+    contrast energy still peaks at its receptive field; for simple cells it is a weaker guess.
 
     Args:
         images: (n_images, H, W) scenes (training scenes only: the result picks a model).
         responses: (n_images, n_units) mean response per image.
         scales_px: (sd along y, sd along x) pixels of each :func:`local_energy` tried.
-
-    Where a linear filter cannot see a complex cell (its ridge filter is noise), its
-    contrast energy still peaks at its receptive field; for simple cells it is a weaker guess.
     """
     y = zscore_rows(np.asarray(responses).T)  # (n_units, n_images)
     best_r = np.full(len(y), -np.inf)
@@ -150,11 +166,12 @@ def readout_candidates(
         units: (n_units,) unit ids.
         ridge_weights: (n_units, H, W) ridge filters at image resolution.
         geometry: the screen geometry of the images.
-        train_images: (n_train, H, W) training scenes; train_responses: (n_train, n_units) the
-            units' mean responses to them.
+        train_images: (n_train, H, W) training scenes.
+        train_responses: (n_train, n_units) the units' mean responses to them.
 
-    Returns ``unit_index`` (n_candidates,) into ``units`` and ``pixels`` (n_candidates, 2) as
-    (col, row).
+    Returns:
+        unit_index: (n_candidates,) into ``units``.
+        pixels: (n_candidates, 2) as (col, row).
     """
     height, width = np.shape(train_images)[1:]
     r = ranking.sel(unit=units)

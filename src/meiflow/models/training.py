@@ -39,9 +39,14 @@ class TrainSettings:
 class TrainResult:
     """A trained chunk: the models at their best validation epoch and their training curves.
 
-    ``train_loss`` and ``validation_correlation`` are (n_models, n_epochs) with NaN after a model
-    stopped; ``best_epoch`` and ``best_validation_correlation`` are (n_models,); ``failure``
-    (n_models,) str is empty, or why a model was stopped early (non-finite loss or parameters).
+    Attributes:
+        model: the chunk, its models at their best validation epoch.
+        train_loss: (n_models, n_epochs) with NaN after a model stopped.
+        validation_correlation: (n_models, n_epochs) with NaN after a model stopped.
+        best_epoch: (n_models,).
+        best_validation_correlation: (n_models,).
+        failure: (n_models,) str, empty, or why a model was stopped early (non-finite loss or
+            parameters).
     """
 
     model: PerNeuronCNN
@@ -74,6 +79,7 @@ class BatchedAdam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
+        """Adam state for ``params``, with learning rate ``lr`` for each of ``n_models`` models."""
         self.params = params
         self.n_models = n_models
         self.lr = torch.full((n_models,), float(lr), device=params[0].device)
@@ -84,11 +90,13 @@ class BatchedAdam:
         self.v = [torch.zeros_like(p) for p in params]
 
     def zero_grad(self) -> None:
+        """Drop the gradients of all tensors (set them to None)."""
         for p in self.params:
             p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
+        """One Adam update per model at its own learning rate; learning rate 0 freezes a model."""
         self.step_count += 1
         beta1, beta2 = self.betas
         correction1 = 1 - beta1**self.step_count
@@ -155,23 +163,24 @@ def train_chunk(
 ) -> TrainResult:
     """Train every model of the chunk with early stopping on its validation correlation.
 
-    Parameters
-    ----------
-    model : the chunk (its device is used for everything).
-    train_images : (n_train, 1, H, W) in [0, 1]; train_means : (n_train, n_models) mean spike
-        count per image; train_repeats : (n_train,) trials per image.
-    val_images, val_means : the validation scenes, likewise.
-    settings : see :class:`TrainSettings`. Per model: when the validation correlation has not
-        improved by ``tolerance`` for ``patience`` epochs, the best state is restored and the
-        learning rate multiplied by ``lr_decay``; after ``max_decays`` decays the model stops
-        (learning rate 0). The model ends at its best epoch's state.
-
     Each model's output bias starts where the output nonlinearity gives its unit's mean
     training response (:func:`initial_bias`), so no model starts far off in scale.
 
     A model whose training loss or parameters become NaN or infinite is stopped at once, put
     back to its best state so far, and its ``failure`` says when; the other models of the
     chunk train on as if it were not there (their losses and gradients never mix).
+
+    Args:
+        model: the chunk (its device is used for everything).
+        train_images: (n_train, 1, H, W) in [0, 1].
+        train_means: (n_train, n_models) mean spike count per image.
+        train_repeats: (n_train,) trials per image.
+        val_images: the validation scenes, likewise (as ``train_images``).
+        val_means: the validation scenes' mean counts, likewise (as ``train_means``).
+        settings: see :class:`TrainSettings`. Per model: when the validation correlation has not
+            improved by ``tolerance`` for ``patience`` epochs, the best state is restored and the
+            learning rate multiplied by ``lr_decay``; after ``max_decays`` decays the model stops
+            (learning rate 0). The model ends at its best epoch's state.
     """
     n = model.n_models
     with torch.no_grad():

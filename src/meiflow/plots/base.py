@@ -1,5 +1,7 @@
-"""What every figure of the report shares: size and resolution, the Agg canvas, titles naming the
-session and area, the empty-state figure, and atomic PNG writing.
+"""What every figure of the report shares.
+
+Size and resolution, the Agg canvas, titles naming the session and area, the empty-state figure,
+and atomic PNG writing.
 
 Figures are built directly (no pyplot global state) and sized for a report: 6 x 4.5 inches at
 150 dpi.

@@ -4,18 +4,18 @@ Same conventions as :mod:`meiflow.plots.ranking` (whose helpers are reused): eve
 the loaded data and returns a :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot); an area
 without an MEI gets an empty-state figure that says why, never an exception.
 
-Inputs
-------
-meis : one area's ``meis.nc``: ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init)
-    predicted spikes, ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init``
-    (unit) index of the best initialization, ``init_similarity`` (unit).
-gabors : ``gabors.nc``: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1] and the
-    predicted responses ``response_mei``, ``response_insilico_gabor``, ``response_recorded_gabor``,
-    ``response_best_scene`` (unit), spikes.
-metrics : ``metrics.nc``: ``log_power`` (unit, image_kind, fy, fx), ``symmetry_2`` and
-    ``peak_sf_cpd`` (unit, image_kind), ``phase_invariance`` (unit); image_kind in
-    IMAGE_KINDS.
-The attributes ``session_id``, ``area`` and, for an empty area, ``empty_reason`` may be set.
+The attributes ``session_id``, ``area`` and, for an empty area, ``empty_reason`` may be set on
+the inputs below.
+
+Inputs:
+    meis: one area's ``meis.nc``: ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init)
+        predicted spikes, ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init``
+        (unit) index of the best initialization, ``init_similarity`` (unit).
+    gabors: ``gabors.nc``: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1] and the
+        predicted responses ``response_mei``, ``response_insilico_gabor``,
+        ``response_recorded_gabor``, ``response_best_scene`` (unit), spikes.
+    metrics: ``metrics.nc``: ``log_power`` (unit, image_kind, fy, fx), ``symmetry_2`` and
+        ``peak_sf_cpd`` (unit, image_kind), ``phase_invariance`` (unit); image_kind in IMAGE_KINDS.
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
 
 
 def mei_initializations(meis: xr.Dataset, max_units: int = 12) -> Figure:
-    """The MEIs of every initialization (columns) of the best-ranked units (rows): the robustness
-    check of the notebook; the row title gives the mean pairwise correlation across starts."""
+    """The MEIs of every initialization (columns) of the best-ranked units (rows).
+
+    The robustness check of the notebook; the row title gives the mean pairwise correlation across
+    starts.
+    """
     title = "MEIs from every initialization"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
@@ -102,8 +105,11 @@ def mei_initializations(meis: xr.Dataset, max_units: int = 12) -> Figure:
 def mei_comparison(
     meis: xr.Dataset, gabors: xr.Dataset, metrics: xr.Dataset, max_units: int = 12
 ) -> Figure:
-    """Per unit (rows): MEI, recorded and in-silico best Gabor, their log power spectra, and the
-    predicted response and image std over the MEI's optimization steps."""
+    """Per unit (rows): the MEI against its Gabor controls.
+
+    Per unit (rows): MEI, recorded and in-silico best Gabor, their log power spectra, and the
+    predicted response and image std over the MEI's optimization steps.
+    """
     title = "MEI against Gabors"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
@@ -150,8 +156,11 @@ def mei_comparison(
 
 
 def mei_responses(gabors: xr.Dataset) -> Figure:
-    """Predicted response to the MEI against those to the in-silico best Gabor, the recorded best
-    Gabor and the best natural scene, one dot per unit; above the diagonal the MEI wins."""
+    """Predicted response to the MEI against those to its controls, one dot per unit.
+
+    The controls are the in-silico best Gabor, the recorded best Gabor and the best natural scene;
+    above the diagonal the MEI wins.
+    """
     title = "Predicted responses: MEI against controls"
     if (empty := _no_mei(title, gabors)) is not None:
         return empty

@@ -5,15 +5,15 @@ the loaded data and returns a :class:`matplotlib.figure.Figure` (6 x 4.5 inches,
 canvas, no pyplot); an area without a model gets an empty-state figure that says why, never an
 exception. Write a figure with :func:`meiflow.plots.base.save_figure`.
 
-Inputs
-------
-scores : one area's ``model_scores.nc``, dim ``unit`` sorted best first, with
-    ``test_correlation``, ``linear_test_correlation``, ``validation_correlation``, ``feve``,
-    ``best_epoch`` (unit); ``predicted_rate`` and ``linear_predicted_rate`` (unit, frame) in spikes
-    per presentation, ``split`` (train / validation / test) on ``frame``; ``train_loss`` and
-    ``validation_curve`` (unit, epoch), NaN after a model stopped. Attributes ``session_id``,
-    ``area`` and, for an empty table, ``empty_reason`` may be present.
-observed : observed mean count per image, a DataArray (unit, frame), same units as the predictions.
+Inputs:
+    scores: one area's ``model_scores.nc``, dim ``unit`` sorted best first, with
+        ``test_correlation``, ``linear_test_correlation``, ``validation_correlation``, ``feve``,
+        ``best_epoch`` (unit); ``predicted_rate`` and ``linear_predicted_rate`` (unit, frame) in
+        spikes per presentation, ``split`` (train / validation / test) on ``frame``; ``train_loss``
+        and ``validation_curve`` (unit, epoch), NaN after a model stopped. Attributes
+        ``session_id``, ``area`` and, for an empty table, ``empty_reason`` may be present.
+    observed: observed mean count per image, a DataArray (unit, frame), same units as the
+        predictions.
 """
 
 from __future__ import annotations

@@ -6,17 +6,16 @@ report (6 x 4.5 inches, 150 dpi); :func:`save_figure` writes one as PNG. An area
 make the figure (no valid unit, a single unit for a correlation matrix, ...) gets an empty-state
 figure that says why, never an exception.
 
-Inputs
-------
-ranking : one area's ranking table (``results/{session}/{area}/ranking.nc``), dim ``unit`` sorted
-    best first, with ``rank``, ``oracle``, ``variance``, ``entropy``, ``anomaly``, ``selected``,
-    ``reason``, ``rf_map`` (unit, rf_y, rf_x), ``rf_center_x``, ``rf_center_y``, ``rf_p_value``,
-    ``rf_significant`` and the attributes ``session_id`` and ``area``.
-psth : the session's PSTHs, ``psth_smoothed`` (unit, time) in Hz, attribute ``latency_s``.
-raster : the session's binned activity, ``activity`` (unit, time) over the natural-scene blocks,
-    ``block`` on ``time``.
-counts : the session's natural-scene count table, ``spike_counts`` (presentation, unit) and
-    ``frame`` on ``presentation`` (-1 = blank).
+Inputs:
+    ranking: one area's ranking table (``results/{session}/{area}/ranking.nc``), dim ``unit`` sorted
+        best first, with ``rank``, ``oracle``, ``variance``, ``entropy``, ``anomaly``, ``selected``,
+        ``reason``, ``rf_map`` (unit, rf_y, rf_x), ``rf_center_x``, ``rf_center_y``, ``rf_p_value``,
+        ``rf_significant`` and the attributes ``session_id`` and ``area``.
+    psth: the session's PSTHs, ``psth_smoothed`` (unit, time) in Hz, attribute ``latency_s``.
+    raster: the session's binned activity, ``activity`` (unit, time) over the natural-scene blocks,
+        ``block`` on ``time``.
+    counts: the session's natural-scene count table, ``spike_counts`` (presentation, unit) and
+        ``frame`` on ``presentation`` (-1 = blank).
 """
 
 from __future__ import annotations

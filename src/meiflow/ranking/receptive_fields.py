@@ -47,10 +47,11 @@ def _position_categories(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Grid of positions and each trial's category.
 
-    Returns
-    -------
-    (valid (n_trials,) bool: finite position, category (n_valid,) int: flat index iy * n_x + ix
-    of each valid trial, ys (n_y,), xs (n_x,) ascending unique positions in deg).
+    Returns:
+        valid: (n_trials,) bool: finite position.
+        category: (n_valid,) int: flat index iy * n_x + ix of each valid trial.
+        ys: (n_y,) ascending unique positions in deg.
+        xs: (n_x,) ascending unique positions in deg.
     """
     x = np.asarray(x_position, dtype=np.float64)
     y = np.asarray(y_position, dtype=np.float64)
@@ -80,19 +81,19 @@ def rf_maps(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean spike count per trial at each stimulus position: the receptive-field maps.
 
-    Parameters
-    ----------
-    counts : (n_trials, n_units) spike counts of every presentation (zeros included).
-    x_position, y_position : (n_trials,) position of each presentation's Gabor centre in deg
-        (y up). Trials with a non-finite position (e.g. blanks) are left out.
+    Trials with a non-finite position (e.g. blanks) are left out.
 
-    Returns
-    -------
-    maps : (n_units, n_y, n_x) float64, mean count per trial at each position, pooling the
-        trials of all orientations (spikes per presentation); NaN at a grid position that has no
-        trial. Row iy is position ys[iy], column ix is xs[ix].
-    ys : (n_y,) ascending unique y positions (deg).
-    xs : (n_x,) ascending unique x positions (deg).
+    Args:
+        counts: (n_trials, n_units) spike counts of every presentation (zeros included).
+        x_position: (n_trials,) x position of each presentation's Gabor centre in deg.
+        y_position: (n_trials,) y position of each presentation's Gabor centre in deg (y up).
+
+    Returns:
+        maps: (n_units, n_y, n_x) float64, mean count per trial at each position, pooling the
+            trials of all orientations (spikes per presentation); NaN at a grid position that has no
+            trial. Row iy is position ys[iy], column ix is xs[ix].
+        ys: (n_y,) ascending unique y positions (deg).
+        xs: (n_x,) ascending unique x positions (deg).
     """
     counts = _counts_2d(counts)
     valid, category, ys, xs = _position_categories(x_position, y_position, counts.shape[0])
@@ -144,17 +145,16 @@ def rf_significance(
     (1 + n_shuffles), a valid (slightly conservative) p-value that is never 0. Ties are counted
     with a relative tolerance of 1e-9, since counts are integers and ties do occur.
 
-    Parameters
-    ----------
-    counts : (n_trials, n_units) spike counts.
-    x_position, y_position : (n_trials,) Gabor positions in deg; non-finite ones are left out.
-    n_shuffles : number of permutations (>= 1); p has a resolution of 1 / (1 + n_shuffles).
-    seed : seed of the numpy Generator drawing the permutations: the result is deterministic for
-        a seed and does not depend on the other units in ``counts``.
+    Args:
+        counts: (n_trials, n_units) spike counts.
+        x_position: (n_trials,) Gabor x positions in deg; non-finite ones are left out.
+        y_position: (n_trials,) Gabor y positions in deg; non-finite ones are left out.
+        n_shuffles: number of permutations (>= 1); p has a resolution of 1 / (1 + n_shuffles).
+        seed: seed of the numpy Generator drawing the permutations: the result is deterministic for
+            a seed and does not depend on the other units in ``counts``.
 
-    Returns
-    -------
-    (n_units,) float64 p-values in (0, 1]; NaN for units without a spike.
+    Returns:
+        (n_units,) float64 p-values in (0, 1]; NaN for units without a spike.
     """
     if n_shuffles < 1:
         raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
@@ -206,24 +206,23 @@ def rf_center_and_size(maps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> dict
     ||g - mean(g)|| (a matched filter). Separable templates make this a few matrix products per
     sd, with no loop over units or positions, and no local minima or divergence.
 
-    Parameters
-    ----------
-    maps : (n_units, n_y, n_x) mean count per position (:func:`rf_maps`); row iy is ys[iy].
-    xs, ys : (n_x,), (n_y,) ascending positions in deg.
+    Args:
+        maps: (n_units, n_y, n_x) mean count per position (:func:`rf_maps`); row iy is ys[iy].
+        xs: (n_x,) ascending positions in deg.
+        ys: (n_y,) ascending positions in deg.
 
-    Returns
-    -------
-    dict of (n_units,) float64 arrays:
-        ``center_x_deg``, ``center_y_deg``: fitted centre (x0, y0) in deg (y up), 0.5 deg steps;
-        ``size_deg``: 2 * s, twice the fitted sd of the map in deg, i.e. the full width of the
-        response profile over Gabor positions at exp(-1/2) = 61 % of its peak. This is the size
-        of the map (the receptive field as seen through the 20 deg Gabor and the unit's
-        nonlinearity), not of the unit's linear filter. Its floor is 8 deg: a narrower map (one
-        responding position of the 10 deg grid) is not resolved and gets s = 4 deg;
-        ``amplitude``: A, the fitted peak above baseline (count per trial);
-        ``baseline``: b, the fitted baseline (count per trial).
-    All NaN for a unit whose map is flat (no position above the others), has a non-finite
-    value, or correlates with no template positively.
+    Returns:
+        dict of (n_units,) float64 arrays:
+            ``center_x_deg``, ``center_y_deg``: fitted centre (x0, y0) in deg (y up), 0.5 deg steps;
+            ``size_deg``: 2 * s, twice the fitted sd of the map in deg, i.e. the full width of the
+            response profile over Gabor positions at exp(-1/2) = 61 % of its peak. This is the size
+            of the map (the receptive field as seen through the 20 deg Gabor and the unit's
+            nonlinearity), not of the unit's linear filter. Its floor is 8 deg: a narrower map (one
+            responding position of the 10 deg grid) is not resolved and gets s = 4 deg;
+            ``amplitude``: A, the fitted peak above baseline (count per trial);
+            ``baseline``: b, the fitted baseline (count per trial).
+        All NaN for a unit whose map is flat (no position above the others), has a non-finite
+        value, or correlates with no template positively.
     """
     maps = np.asarray(maps, dtype=np.float64)
     xs = np.asarray(xs, dtype=np.float64)
@@ -282,23 +281,24 @@ def receptive_field_table(
 ) -> xr.Dataset:
     """Receptive fields of every unit of a gabors count table.
 
-    Parameters
-    ----------
-    gabors : count table of the 'gabors' stimulus (:func:`meiflow.ingest.counts.count_table`):
-        ``spike_counts`` (presentation, unit) with ``x_position``, ``y_position`` (deg, y up) on
-        ``presentation``.
-    geometry : the screen geometry of the model images; height, width: their size in pixels.
-    n_shuffles, seed : of the permutation test (:func:`rf_significance`).
-    alpha : significance level; ``rf_significant`` is ``rf_p_value < alpha``.
+    Args:
+        gabors: count table of the 'gabors' stimulus (:func:`meiflow.ingest.counts.count_table`):
+            ``spike_counts`` (presentation, unit) with ``x_position``, ``y_position`` (deg, y up) on
+            ``presentation``.
+        geometry: the screen geometry of the model images.
+        height: their height in pixels.
+        width: their width in pixels.
+        n_shuffles: of the permutation test (:func:`rf_significance`).
+        seed: of the permutation test (:func:`rf_significance`).
+        alpha: significance level; ``rf_significant`` is ``rf_p_value < alpha``.
 
-    Returns
-    -------
-    Dataset on ``unit`` (the gabors' unit coordinate only) with ``rf_map`` (unit, rf_y, rf_x)
-    mean count per trial (coordinates rf_y, rf_x in deg, ascending: row 0 is the lowest
-    position), ``rf_center_x``, ``rf_center_y`` (deg), ``rf_center_col``, ``rf_center_row``
-    (float model pixels at height x width, :meth:`ScreenGeometry.deg_to_pixel`), ``rf_size``
-    (deg, 2 x fitted map sd), ``rf_p_value`` and ``rf_significant`` (bool). Centres and sizes
-    are given for every unit with a non-flat map, significant or not.
+    Returns:
+        Dataset on ``unit`` (the gabors' unit coordinate only) with ``rf_map`` (unit, rf_y, rf_x)
+        mean count per trial (coordinates rf_y, rf_x in deg, ascending: row 0 is the lowest
+        position), ``rf_center_x``, ``rf_center_y`` (deg), ``rf_center_col``, ``rf_center_row``
+        (float model pixels at height x width, :meth:`ScreenGeometry.deg_to_pixel`), ``rf_size``
+        (deg, 2 x fitted map sd), ``rf_p_value`` and ``rf_significant`` (bool). Centres and sizes
+        are given for every unit with a non-flat map, significant or not.
     """
     spike_counts = gabors["spike_counts"].transpose("presentation", "unit")
     counts = spike_counts.to_numpy()

@@ -40,16 +40,14 @@ def image_means(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean spike count of every unit for every image.
 
-    Parameters
-    ----------
-    counts : (n_trials, n_units) spike counts per trial.
-    images : (n_trials,) image id per trial.
+    Args:
+        counts: (n_trials, n_units) spike counts per trial.
+        images: (n_trials,) image id per trial.
 
-    Returns
-    -------
-    means : (n_images, n_units) float64, mean spike count per trial of each image.
-    repeats : (n_images,) int, number of trials (repeats) of each image.
-    image_ids : (n_images,) the image ids, sorted ascending (the row order of ``means``).
+    Returns:
+        means: (n_images, n_units) float64, mean spike count per trial of each image.
+        repeats: (n_images,) int, number of trials (repeats) of each image.
+        image_ids: (n_images,) the image ids, sorted ascending (the row order of ``means``).
     """
     _, image_ids, _, repeats, sums = group_trials(counts, images)
     return sums / repeats[:, None], repeats, image_ids
@@ -195,17 +193,16 @@ def response_correlations(counts: np.ndarray, images: np.ndarray) -> np.ndarray:
 def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Highest correlation of every unit's per-image mean responses with another unit's.
 
-    Returns
-    -------
-    max_r : (n_units,) the largest Pearson r across images between the unit's per-image means and
-        those of any other unit; NaN when the unit or all other units are constant.
-    partner_index : (n_units,) int, column of ``counts`` of that other unit, -1 where ``max_r``
-        is NaN. Correlations within ``TIE_RTOL`` of the largest (relative, and absolute near 0)
-        are ties, broken by the lowest column, so the partner does not hang on round-off.
-
     Flags duplicated units (the same neuron sorted twice gives r near 1); shared noise across
     repeats and the sampling of 118 images both inflate it, so it overestimates the similarity of
     the units' tuning.
+
+    Returns:
+        max_r: (n_units,) the largest Pearson r across images between the unit's per-image means
+            and those of any other unit; NaN when the unit or all other units are constant.
+        partner_index: (n_units,) int, column of ``counts`` of that other unit, -1 where ``max_r``
+            is NaN. Correlations within ``TIE_RTOL`` of the largest (relative, and absolute near 0)
+            are ties, broken by the lowest column, so the partner does not hang on round-off.
     """
     r = response_correlations(counts, images)
     r[np.isnan(r)] = -np.inf

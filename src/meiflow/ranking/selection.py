@@ -77,17 +77,15 @@ def area_units(counts: xr.Dataset, area: str) -> xr.Dataset:
 def unit_scores(counts: xr.Dataset, settings: dict) -> pd.DataFrame:
     """Reliability and descriptive scores of every unit of a natural-scene count table.
 
-    Parameters
-    ----------
-    counts : ``spike_counts`` (presentation, unit) with a ``frame`` coordinate (-1 = blank) and
-        the counting window in its attributes.
-    settings : the ``ranking`` config section: ``include_blank``, ``min_spikes``,
-        ``notebook_passes``, ``entropy_bins``, ``anomaly_estimators``, ``seed``.
+    Args:
+        counts: ``spike_counts`` (presentation, unit) with a ``frame`` coordinate (-1 = blank) and
+            the counting window in its attributes.
+        settings: the ``ranking`` config section: ``include_blank``, ``min_spikes``,
+            ``notebook_passes``, ``entropy_bins``, ``anomaly_estimators``, ``seed``.
 
-    Returns
-    -------
-    DataFrame indexed by unit id (table order) with the columns of :data:`DESCRIPTIONS` except
-    ``rank`` and ``selected``.
+    Returns:
+        DataFrame indexed by unit id (table order) with the columns of :data:`DESCRIPTIONS` except
+        ``rank`` and ``selected``.
     """
     frames = counts["frame"].to_numpy().astype(np.int64)
     trials = np.ones(frames.shape, bool) if settings["include_blank"] else frames != BLANK_FRAME
@@ -164,8 +162,9 @@ def area_ranking(
     height: int,
     width: int,
 ) -> xr.Dataset:
-    """The ranking of one area's units (``ranking.nc``): reliability scores, anomaly flags,
-    receptive fields from the gabors, rank and selection.
+    """The ranking of one area's units (``ranking.nc``).
+
+    Reliability scores, anomaly flags, receptive fields from the gabors, rank and selection.
 
     Args:
         scenes: the session's natural-scene count table (every area).
@@ -173,7 +172,8 @@ def area_ranking(
         area: the area (``ecephys_structure_acronym``) whose units are ranked.
         settings: config section ``ranking``.
         geometry: the screen, to place receptive fields in model pixels.
-        height, width: the model resolution (pixels) of the receptive-field maps.
+        height: the model resolution's height (pixels), for the receptive-field maps.
+        width: the model resolution's width (pixels), for the receptive-field maps.
 
     Returns:
         The table of :func:`ranking_dataset`, best rank first, with ``session_id`` and ``area``

@@ -26,21 +26,19 @@ log = logging.getLogger(__name__)
 def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> dict[str, float]:
     """How well the ranking stage recovers the simulated truth.
 
-    Parameters
-    ----------
-    ranking : one area's ``ranking.nc``.
-    truth : the session's ``ground_truth.nc`` (all units).
-    latency_s : the population response latency measured from the PSTH (s).
+    Args:
+        ranking: one area's ``ranking.nc``.
+        truth: the session's ``ground_truth.nc`` (all units).
+        latency_s: the population response latency measured from the PSTH (s).
 
-    Returns
-    -------
-    ``oracle_reliability_spearman``: Spearman correlation of ``oracle`` with the true
-    ``reliability`` over the area's valid units (untuned units have reliability 0);
-    ``oracle_notebook_reliability_spearman`` likewise; ``selected_tuned_fraction``: share of the
-    selected units that are simple or complex cells; ``rf_significant_tuned_fraction`` and
-    ``rf_significant_untuned_fraction`` (the latter near the test's alpha);
-    ``rf_center_error_median_deg``: median distance between measured and true receptive-field
-    centres over significant tuned units; ``latency_error_s``: measured minus true latency.
+    Returns:
+        ``oracle_reliability_spearman``: Spearman correlation of ``oracle`` with the true
+        ``reliability`` over the area's valid units (untuned units have reliability 0);
+        ``oracle_notebook_reliability_spearman`` likewise; ``selected_tuned_fraction``: share of the
+        selected units that are simple or complex cells; ``rf_significant_tuned_fraction`` and
+        ``rf_significant_untuned_fraction`` (the latter near the test's alpha);
+        ``rf_center_error_median_deg``: median distance between measured and true receptive-field
+        centres over significant tuned units; ``latency_error_s``: measured minus true latency.
     """
     t = truth.sel(unit=ranking["unit"])
     reliability = t["reliability"].to_numpy()
@@ -79,10 +77,11 @@ def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> 
 def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
     """How well the encoding models predict the simulated noise-free rates on the test scenes.
 
-    Returns the medians, over the area's modelled simple and complex cells, of the correlation
-    between ``predicted_rate`` (CNN) or the ridge baseline's prediction and ``true_rate`` on the
-    test scenes (``cnn_true_rate_correlation_simple``, ``..._complex``,
-    ``linear_true_rate_correlation_simple``, ``..._complex``); NaN without such units.
+    Returns:
+        The medians, over the area's modelled simple and complex cells, of the correlation between
+        ``predicted_rate`` (CNN) or the ridge baseline's prediction and ``true_rate`` on the test
+        scenes (``cnn_true_rate_correlation_simple``, ``..._complex``,
+        ``linear_true_rate_correlation_simple``, ``..._complex``); NaN without such units.
     """
     if scores.sizes.get("unit", 0) == 0:
         return {
@@ -116,20 +115,21 @@ def mei_checks(
 ) -> dict[str, float]:
     """MEIs, their controls and the phase-invariance test against the simulator's neurons.
 
-    Returns ``mei_optimal_correlation_simple`` (median over the area's simple cells of the
-    Pearson r between the best-start MEI and the simulator's ``optimal_stimulus``, over the
-    pixels within ``rf_sigmas`` envelope sds of the true RF centre),
-    ``mei_matched_optimal_correlation_simple`` (the same against the simulator's optimum at the
-    MEI's own pixel std, :func:`meiflow.simulation.neurons.optimal_stimulus`),
-    ``mei_filter_correlation_simple`` (the same against the unit's true filter ``rf``, the
-    pattern a faint MEI of a perfect model takes), ``filter_optimal_correlation_simple`` (the
-    true filter against ``optimal_stimulus``: what such an MEI scores in the first column, its
-    ceiling unless the MEI saturates as the stored optimum does), ``mei_beats_scene_fraction``
-    (share of units whose MEI's predicted response exceeds the best natural scene's),
-    ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
-    response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
-    is >= 0.95) and ``phase_invariance_auc`` (area under the ROC curve of ``phase_invariance``
-    for complex against simple cells); NaN where the area has no such unit.
+    Returns:
+        ``mei_optimal_correlation_simple`` (median over the area's simple cells of the Pearson r
+        between the best-start MEI and the simulator's ``optimal_stimulus``, over the pixels within
+        ``rf_sigmas`` envelope sds of the true RF centre),
+        ``mei_matched_optimal_correlation_simple`` (the same against the simulator's optimum at the
+        MEI's own pixel std, :func:`meiflow.simulation.neurons.optimal_stimulus`),
+        ``mei_filter_correlation_simple`` (the same against the unit's true filter ``rf``, the
+        pattern a faint MEI of a perfect model takes), ``filter_optimal_correlation_simple`` (the
+        true filter against ``optimal_stimulus``: what such an MEI scores in the first column, its
+        ceiling unless the MEI saturates as the stored optimum does), ``mei_beats_scene_fraction``
+        (share of units whose MEI's predicted response exceeds the best natural scene's),
+        ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
+        response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
+        is >= 0.95) and ``phase_invariance_auc`` (area under the ROC curve of ``phase_invariance``
+        for complex against simple cells); NaN where the area has no such unit.
     """
     names = (
         "mei_optimal_correlation_simple",
@@ -198,19 +198,17 @@ def true_rates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The simulated units' noise-free rates for any images, as the simulator computes them.
 
-    Parameters
-    ----------
-    truth : ``ground_truth.nc`` (all units or a selection): the unit parameters (variables on
-        ``unit`` alone).
-    scenes : (n_scenes, H, W) the natural scenes at model resolution (``images.nc`` without the
-        blank), on which the simulator calibrates each unit's drive (its 99th percentile).
-    stimuli : (n_stimuli, H, W) images in [0, 1] of the same size.
-    geometry : the screen geometry of the session.
+    Args:
+        truth: ``ground_truth.nc`` (all units or a selection): the unit parameters (variables on
+            ``unit`` alone).
+        scenes: (n_scenes, H, W) the natural scenes at model resolution (``images.nc`` without the
+            blank), on which the simulator calibrates each unit's drive (its 99th percentile).
+        stimuli: (n_stimuli, H, W) images in [0, 1] of the same size.
+        geometry: the screen geometry of the session.
 
-    Returns
-    -------
-    (n_units, n_scenes) and (n_units, n_stimuli) float64 rates in Hz for the scenes and the
-    stimuli (:func:`meiflow.simulation.neurons.rates`).
+    Returns:
+        (n_units, n_scenes) and (n_units, n_stimuli) float64 rates in Hz for the scenes and the
+        stimuli (:func:`meiflow.simulation.neurons.rates`).
     """
     per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
     params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
@@ -223,14 +221,17 @@ def true_rates(
 def mei_true_checks(
     meis: xr.Dataset, truth: xr.Dataset, scenes: np.ndarray, geometry: ScreenGeometry
 ) -> dict[str, float]:
-    """The MEIs shown to the simulated neurons (the in-silico version of Walker et al.'s
-    closed loop, where MEIs were shown back to the recorded neurons).
+    """The MEIs shown to the simulated neurons.
 
-    Returns ``mei_true_over_best_scene``: median over the area's modelled tuned (simple and
-    complex) units of the true rate for the best-start MEI over the unit's highest true rate over
-    the natural scenes, and ``mei_true_beats_scene_fraction``: the share of those units whose
-    ratio exceeds 1; NaN without tuned units. The simulated units saturate (Naka-Rushton), so
-    the best scene already drives a unit near its ceiling and ratios stay near 1.
+    The in-silico version of Walker et al.'s closed loop, where MEIs were shown back to the
+    recorded neurons.
+
+    Returns:
+        ``mei_true_over_best_scene``: median over the area's modelled tuned (simple and complex)
+        units of the true rate for the best-start MEI over the unit's highest true rate over the
+        natural scenes, and ``mei_true_beats_scene_fraction``: the share of those units whose ratio
+        exceeds 1; NaN without tuned units. The simulated units saturate (Naka-Rushton), so the best
+        scene already drives a unit near its ceiling and ratios stay near 1.
     """
     names = ("mei_true_over_best_scene", "mei_true_beats_scene_fraction")
     units = meis["unit"].to_numpy() if "unit" in meis.coords else np.array([])
@@ -261,8 +262,9 @@ def ground_truth_table(
     images: xr.Dataset,
     geometry: ScreenGeometry,
 ) -> pd.DataFrame:
-    """One row (``ground_truth.csv``) of every check of an area's results against the truth:
-    :func:`ranking_checks`, :func:`model_checks`, :func:`mei_checks` and
+    """One row (``ground_truth.csv``) of every check of an area's results against the truth.
+
+    The checks are :func:`ranking_checks`, :func:`model_checks`, :func:`mei_checks` and
     :func:`mei_true_checks`, after the ``session`` and ``area`` columns.
 
     ``truth`` is the simulator's ``ground_truth.nc``, ``psth`` the session's ``psth.nc`` (its

@@ -220,10 +220,16 @@ def drifting_gabor_rates(
         filters: (n_units, 2, height, width) from receptive_fields.
         drive_scenes: (n_units, n_scenes) drive by the natural scenes (the calibration).
         geometry: the screen the filters were rendered for.
-        height, width: model resolution in pixels (that of the filters).
-        orientations, x_positions, y_positions: conditions in deg, broadcast to (n_conditions,).
+        height: model resolution height in pixels (that of the filters).
+        width: model resolution width in pixels (that of the filters).
+        orientations: the conditions' orientations in deg; ``orientations``, ``x_positions`` and
+            ``y_positions`` broadcast to (n_conditions,).
+        x_positions: the conditions' x positions in deg.
+        y_positions: the conditions' y positions in deg.
         n_phases: carrier phases averaged over one drift cycle.
-        size_deg, sf_cpd, contrast: stimulus settings (Allen: 20 deg, 0.08 cpd, 0.8).
+        size_deg: stimulus setting (Allen: 20 deg).
+        sf_cpd: stimulus setting (Allen: 0.08 cpd).
+        contrast: stimulus setting (Allen: 0.8).
 
     Returns:
         (n_units, n_conditions) float64 Hz. Memory: n_conditions * n_phases * H * W floats.

@@ -58,7 +58,8 @@ def natural_scenes(
     Args:
         seed: seed of np.random.default_rng; the same seed gives byte-identical scenes.
         n_scenes: number of scenes.
-        height, width: scene size in pixels.
+        height: scene height in pixels.
+        width: scene width in pixels.
 
     Returns:
         (n_scenes, height, width) uint8.

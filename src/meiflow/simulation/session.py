@@ -76,9 +76,10 @@ def stimulus_schedule(
 ) -> pd.DataFrame:
     """The presentation table, in time order.
 
-    Returns one row per presentation: ``start_time``, ``stop_time`` (s), ``stimulus_name``,
-    ``stimulus_block``, ``stimulus_index``, ``condition`` (row of :func:`gabor_conditions`, or
-    scene frame with -1 = blank) and the Allen stimulus parameters.
+    Returns:
+        One row per presentation: ``start_time``, ``stop_time`` (s), ``stimulus_name``,
+        ``stimulus_block``, ``stimulus_index``, ``condition`` (row of :func:`gabor_conditions`, or
+        scene frame with -1 = blank) and the Allen stimulus parameters.
     """
     conditions = gabor_conditions()
     gabor_order = rng.permutation(np.repeat(np.arange(len(conditions)), gabor_repeats))
@@ -122,14 +123,14 @@ def poisson_spikes(
 ) -> list[np.ndarray]:
     """Poisson spike trains of piecewise-constant rates.
 
-    Parameters
-    ----------
-    seg_start, seg_stop : (n_segments,) disjoint segments (s).
-    seg_rates : (n_segments, n_units) rates (Hz).
+    Args:
+        rng: random generator.
+        seg_start: (n_segments,) starts of disjoint segments (s).
+        seg_stop: (n_segments,) stops of the segments (s).
+        seg_rates: (n_segments, n_units) rates (Hz).
 
-    Returns
-    -------
-    One sorted spike-time array (s) per unit.
+    Returns:
+        One sorted spike-time array (s) per unit.
     """
     counts = rng.poisson(seg_rates * (seg_stop - seg_start)[:, None])
     n_units = seg_rates.shape[1]
@@ -150,19 +151,22 @@ def rate_segments(
     latency_s: float,
     end_s: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Piecewise-constant rates over the session: each presentation drives its response window
-    [onset + latency, offset + latency); the rest of the time is spontaneous.
+    """Piecewise-constant rates over the session.
 
-    Parameters
-    ----------
-    presentations : time-ordered, non-overlapping ``start_time`` / ``stop_time`` (s).
-    stimulus_rates : (n_presentations, n_units) rate (Hz) evoked by each presentation.
-    spontaneous : (n_units,) spontaneous rate (Hz).
-    latency_s, end_s : response latency and session end (s).
+    Each presentation drives its response window [onset + latency, offset + latency); the rest of
+    the time is spontaneous.
 
-    Returns
-    -------
-    seg_start, seg_stop (n_segments,), seg_rates (n_segments, n_units).
+    Args:
+        presentations: time-ordered, non-overlapping ``start_time`` / ``stop_time`` (s).
+        stimulus_rates: (n_presentations, n_units) rate (Hz) evoked by each presentation.
+        spontaneous: (n_units,) spontaneous rate (Hz).
+        latency_s: response latency (s).
+        end_s: session end (s).
+
+    Returns:
+        seg_start: (n_segments,).
+        seg_stop: (n_segments,).
+        seg_rates: (n_segments, n_units).
     """
     on = presentations["start_time"].to_numpy() + latency_s
     off = presentations["stop_time"].to_numpy() + latency_s
@@ -181,8 +185,11 @@ def rate_segments(
 def quality_metrics(
     rng: np.random.Generator, n_units: int, fraction_failing: float
 ) -> pd.DataFrame:
-    """Quality metrics; a ``fraction_failing`` share of units fails AllenSDK's default filter
-    (each on one metric: amplitude cutoff, presence ratio, ISI violations or quality label)."""
+    """Quality metrics of the units.
+
+    A ``fraction_failing`` share of units fails AllenSDK's default filter (each on one metric:
+    amplitude cutoff, presence ratio, ISI violations or quality label).
+    """
     metrics = pd.DataFrame(
         {
             "amplitude_cutoff": rng.uniform(0.0, 0.08, n_units),

@@ -3,14 +3,11 @@
 Used by every stage that makes or reads an image (the models' gabors check, the MEI stage's
 Gabor controls, the simulator).
 
-Modules
--------
-allen
-    Presentation length, number of natural scenes, the gabors grid
-    (:func:`~meiflow.stimuli.allen.gabor_conditions`).
-geometry
-    Pixels to degrees of visual field and back: :class:`~meiflow.stimuli.geometry.ScreenGeometry`.
-gabor
-    The one Gabor renderer: :func:`~meiflow.stimuli.gabor.gabor`,
-    :func:`~meiflow.stimuli.gabor.allen_gabor_stimulus`.
+Modules:
+    allen: Presentation length, number of natural scenes, the gabors grid
+        (:func:`~meiflow.stimuli.allen.gabor_conditions`).
+    geometry: Pixels to degrees of visual field and back:
+        :class:`~meiflow.stimuli.geometry.ScreenGeometry`.
+    gabor: The one Gabor renderer: :func:`~meiflow.stimuli.gabor.gabor`,
+        :func:`~meiflow.stimuli.gabor.allen_gabor_stimulus`.
 """

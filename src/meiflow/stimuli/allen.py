@@ -32,8 +32,10 @@ __all__ = [
 
 
 def gabor_conditions() -> pd.DataFrame:
-    """All 243 gabor conditions, orientation-major: ``orientation``, ``y_position``,
-    ``x_position`` (deg), one row each."""
+    """All 243 gabor conditions, orientation-major, one row each.
+
+    Columns: ``orientation``, ``y_position``, ``x_position`` (deg).
+    """
     o, y, x = np.meshgrid(GABOR_ORIENTATIONS, GABOR_POSITIONS, GABOR_POSITIONS, indexing="ij")
     return pd.DataFrame(
         {"orientation": o.ravel(), "y_position": y.ravel(), "x_position": x.ravel()}

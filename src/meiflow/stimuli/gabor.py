@@ -28,14 +28,17 @@ def gabor(
     u is the projection of (x - cx, y - cy) on the unit vector (cos theta, -sin theta), so the
     carrier has its crest (cos = 1 at phase 0) through the centre.
 
+    The six parameters (``center_x`` to ``sigma_deg``) are arrays broadcast together to a shape P.
+
     Args:
-        x_deg, y_deg: (H, W) visual-field position of every pixel (ScreenGeometry.pixel_grid).
-        center_x, center_y: patch centre in deg.
+        x_deg: (H, W) visual-field x position of every pixel (ScreenGeometry.pixel_grid).
+        y_deg: (H, W) visual-field y position of every pixel (ScreenGeometry.pixel_grid).
+        center_x: patch centre x in deg.
+        center_y: patch centre y in deg.
         orientation_deg: bar orientation in deg (0 = vertical, clockwise).
         sf_cpd: carrier spatial frequency in cycles/deg.
         phase_rad: carrier phase in radians.
         sigma_deg: standard deviation of the Gaussian envelope in deg.
-        The six parameters are arrays broadcast together to a shape P.
 
     Returns:
         P + (H, W) float64.
@@ -92,11 +95,20 @@ def allen_gabor_stimulus(
     standard deviation of 1/6 of the stimulus size; its truncation at the size square
     (envelope < 0.012 there) is ignored.
 
+    ``center_x``, ``center_y``, ``orientation_deg`` and ``phase_rad`` are arrays broadcast to a
+    shape P.
+
     Args:
-        x_deg, y_deg: (H, W) pixel positions in deg.
-        center_x, center_y, orientation_deg, phase_rad: arrays broadcast to a shape P
-            (the Allen table's x_position, y_position, orientation; phase in radians).
-        size_deg, sf_cpd, contrast, background: the Allen settings (20 deg, 0.08 cpd, 0.8, 0.5).
+        x_deg: (H, W) pixel x positions in deg.
+        y_deg: (H, W) pixel y positions in deg.
+        center_x: the Allen table's x_position.
+        center_y: the Allen table's y_position.
+        orientation_deg: the Allen table's orientation.
+        phase_rad: phase in radians.
+        size_deg: stimulus size (deg); the Allen setting is 20 deg.
+        sf_cpd: spatial frequency (cycles/deg); the Allen setting is 0.08 cpd.
+        contrast: the Allen setting is 0.8.
+        background: the Allen setting is 0.5.
 
     Returns:
         P + (H, W) float64 in [0, 1].
