@@ -123,6 +123,13 @@ def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float:
     Args:
         scores: (n,) finite real scores (e.g. phase_invariance_index).
         labels: (n,) booleans (e.g. True = complex cell); both classes must occur.
+
+    Returns:
+        The area under the curve, in [0, 1].
+
+    Raises:
+        ValueError: shapes that are not (n,), labels that are not booleans, non-finite scores,
+            or a class that does not occur.
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)

@@ -4,8 +4,8 @@ In silico (:func:`best_gabors`), after Walker et al. 2019's control (see the pro
 notes): every candidate Gabor is matched to the MEI's mean and pixel std (:func:`match_mean_std`),
 a grid of candidates (:class:`GaborGrid`) is evaluated in batches, the ``top_k`` per unit are
 refined by gradient ascent on the continuous parameters through the differentiable renderer
-(:func:`render_gabor`, the formula of :func:`meiflow.gabor.gabor`), and the better of the grid's
-best and the refined best is kept.
+(:func:`render_gabor`, the formula of :func:`meiflow.stimuli.gabor.gabor`), and the better of the
+grid's best and the refined best is kept.
 
 Recorded (:func:`recorded_best_gabor`): the average of the static frames of the Allen 'gabors'
 conditions with the highest mean spike counts.
@@ -138,7 +138,7 @@ class BestGabors:
 
 
 def render_gabor(x_deg: Tensor, y_deg: Tensor, parameters: Tensor) -> Tensor:
-    """Differentiable Gabor patches, the formula of :func:`meiflow.gabor.gabor` in torch.
+    """Differentiable Gabor patches, the formula of :func:`meiflow.stimuli.gabor.gabor` in torch.
 
     Args:
         x_deg: (H, W) pixel x positions in deg (ScreenGeometry.pixel_grid as tensors).

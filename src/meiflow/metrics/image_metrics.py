@@ -58,7 +58,7 @@ What each score is computed on:
   the lobe.
 - Orientation (:func:`orientation`): power-weighted mean of the doubled angle of the masked
   spectrum in degree units (fy ppd_y, fx ppd_x), DC excluded, halved, in [0, 180) deg in
-  meiflow's convention (meiflow.gabor.gabor: 0 = vertical bars, clockwise on the screen). A
+  meiflow's convention (meiflow.stimuli.gabor.gabor: 0 = vertical bars, clockwise on the screen). A
   carrier of orientation o and frequency sf cycles/deg has
   (fy ppd_y, fx ppd_x) = +-sf (sin o, cos o) (row index grows down while y grows up), hence
   o = atan2(fy ppd_y, fx ppd_x) mod 180.

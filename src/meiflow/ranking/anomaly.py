@@ -34,7 +34,7 @@ def anomaly_scores(
             exceeds 0.5 (the threshold of the original paper), a float in (0, 0.5] flags that
             fraction of the valid units.
         standardize: z-score each unit's row across images first
-            (:func:`meiflow.ingest.timing.zscore_rows`; a constant row becomes zeros), so that the
+            (:func:`meiflow.stats.zscore_rows`; a constant row becomes zeros), so that the
             forest looks at the *shape* of the tuning across images, not at its scale. Without it
             the features are in the response's units and the most isolated units are mostly those
             with the highest (or lowest) overall rate or response range, which the firing rate and
