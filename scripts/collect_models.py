@@ -2,7 +2,7 @@
 
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.models.model_io import EMPTY_AREA_REASON, gather_units
+from meiflow.models.chunks import EMPTY_AREA_REASON, gather_units
 from meiflow.models.scores import model_scores
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from meiflow.ingest.images import images_dataset
+from meiflow.ingest.scene_images import images_dataset
 from meiflow.io.allen_cache import load_scene_templates
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to

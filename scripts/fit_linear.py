@@ -2,8 +2,8 @@
 
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.models.chunks import scene_inputs
 from meiflow.models.linear import linear_dataset
-from meiflow.models.model_io import scene_inputs
 
 
 def main(smk) -> None:

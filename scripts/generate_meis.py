@@ -5,7 +5,7 @@ import torch
 from meiflow.io.netcdf import write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.mei.synthesis import chunk_meis
-from meiflow.models.model_io import load_chunk, scene_inputs
+from meiflow.models.chunks import load_chunk, scene_inputs
 
 
 def main(smk) -> None:

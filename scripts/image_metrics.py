@@ -3,7 +3,7 @@
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.metrics.comparison import compare_area
-from meiflow.models.model_io import EMPTY_AREA_REASON, gather_units
+from meiflow.models.chunks import EMPTY_AREA_REASON, gather_units
 from meiflow.stimuli.geometry import ScreenGeometry
 
 

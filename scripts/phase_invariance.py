@@ -5,7 +5,7 @@ import torch
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.mei.phase_invariance import chunk_phase_invariance
-from meiflow.models.model_io import load_chunk
+from meiflow.models.chunks import load_chunk
 from meiflow.stimuli.geometry import ScreenGeometry
 
 

@@ -4,7 +4,7 @@ import xarray as xr
 
 from meiflow.io.netcdf import read_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.models.scene_data import image_targets
+from meiflow.models.training_data import image_targets
 from meiflow.plots import models as plots
 from meiflow.plots.base import save_figure
 

@@ -4,8 +4,8 @@ import torch
 
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.models.chunks import scene_inputs
 from meiflow.models.fitting import fit_chunk
-from meiflow.models.model_io import scene_inputs
 from meiflow.models.network import checkpoint_state, keep_freed_memory
 from meiflow.models.training import device_for
 from meiflow.stimuli.geometry import ScreenGeometry

@@ -9,9 +9,9 @@ import torch
 import xarray as xr
 
 from meiflow.io.netcdf import write_netcdf
-from meiflow.models import model_io
+from meiflow.models import chunks
+from meiflow.models.chunks import load_chunk
 from meiflow.models.ensemble import Ensemble
-from meiflow.models.model_io import load_chunk
 from meiflow.models.network import (
     CheckpointError,
     ModelSettings,
@@ -20,8 +20,8 @@ from meiflow.models.network import (
     save_checkpoint,
     select,
 )
-from meiflow.models.scene_data import grid_to_pixel
 from meiflow.models.training import predict
+from meiflow.models.training_data import grid_to_pixel
 
 H, W = 20, 32
 SETTINGS = ModelSettings(channels=4)
@@ -227,7 +227,7 @@ def test_every_mean_keeps_the_arithmetic_it_replaced(n_members):
 def test_a_chunk_loads_as_a_frozen_ensemble(tmp_path, monkeypatch, n_members):
     """load_chunk: the dataset's ``member`` count (1 without the dimension), every network in
     eval mode with frozen parameters, the members' mean that of the saved network's outputs."""
-    monkeypatch.setattr(model_io, "keep_freed_memory", lambda: False)  # process-wide otherwise
+    monkeypatch.setattr(chunks, "keep_freed_memory", lambda: False)  # process-wide otherwise
     members = n_members or 1
     network = ensemble_network(members, 3)
     save_checkpoint(network, tmp_path / "chunk.pt")

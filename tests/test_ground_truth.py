@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 from conftest import small_simulation
 
-from meiflow.ingest.images import model_images, with_blank
+from meiflow.ingest.scene_images import model_images, with_blank
 from meiflow.simulation.ground_truth import mei_checks, mei_true_checks, true_rates
 from meiflow.simulation.neurons import optimal_stimulus
 from meiflow.simulation.session import simulate_session

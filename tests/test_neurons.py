@@ -4,7 +4,7 @@ import pytest
 
 from meiflow.ingest.resize import area_resize
 from meiflow.simulation import neurons
-from meiflow.simulation.scenes import natural_scenes
+from meiflow.simulation.natural_scenes import natural_scenes
 from meiflow.stimuli.geometry import ScreenGeometry
 
 GEOM = ScreenGeometry()

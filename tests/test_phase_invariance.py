@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from meiflow.ingest.images import model_images
+from meiflow.ingest.scene_images import model_images
 from meiflow.mei.phase_invariance import (
     local_phase_scramble,
     phase_invariance_index,
@@ -13,8 +13,8 @@ from meiflow.mei.phase_invariance import (
     radial_tukey_window,
     random_phase,
 )
+from meiflow.simulation.natural_scenes import natural_scenes
 from meiflow.simulation.neurons import drive, rates, receptive_fields, sample_unit_params
-from meiflow.simulation.scenes import natural_scenes
 from meiflow.stats import roc_auc
 from meiflow.stimuli.geometry import ScreenGeometry
 

@@ -23,7 +23,7 @@ from conftest import (
 
 from meiflow.io.allen_cache import check_network
 from meiflow.io.netcdf import read_netcdf
-from meiflow.models.scene_data import image_targets
+from meiflow.models.training_data import image_targets
 
 pytestmark = pytest.mark.slow
 

@@ -3,14 +3,15 @@
 Modules:
     counts: Spike counts of every unit in every presentation window, zeros included:
         :func:`~meiflow.ingest.counts.count_spikes`, :func:`~meiflow.ingest.counts.count_table`.
-    timing: PSTHs, their smoothing, response latency and binned activity:
-        :func:`~meiflow.ingest.timing.psth`, :func:`~meiflow.ingest.timing.signal_psth`,
-        :func:`~meiflow.ingest.timing.response_latency`,
-        :func:`~meiflow.ingest.timing.binned_activity`.
+    psth: PSTHs, their smoothing, response latency and binned activity:
+        :func:`~meiflow.ingest.psth.psth`, :func:`~meiflow.ingest.psth.signal_psth`,
+        :func:`~meiflow.ingest.psth.response_latency`,
+        :func:`~meiflow.ingest.psth.binned_activity`.
     activity: The PSTH and raster datasets: :func:`~meiflow.ingest.activity.psth_dataset`,
         :func:`~meiflow.ingest.activity.raster_dataset`.
-    images: The natural scenes at model resolution, blank included:
-        :func:`~meiflow.ingest.images.images_dataset`, :func:`~meiflow.ingest.images.model_images`.
+    scene_images: The natural scenes at model resolution, blank included:
+        :func:`~meiflow.ingest.scene_images.images_dataset`,
+        :func:`~meiflow.ingest.scene_images.model_images`.
     resize: Anti-aliased resizing: :func:`~meiflow.ingest.resize.area_resize`,
         :func:`~meiflow.ingest.resize.crop_resize`.
 """

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from meiflow.ingest.timing import binned_activity, psth, response_latency, signal_psth, smooth
+from meiflow.ingest.psth import binned_activity, psth, response_latency, signal_psth, smooth
 
 
 def psth_dataset(
@@ -24,7 +24,7 @@ def psth_dataset(
     """PSTHs of the natural-scene presentations and the population response latency.
 
     The latency is measured on the stimulus-locked signal
-    (:func:`meiflow.ingest.timing.signal_psth`:
+    (:func:`meiflow.ingest.psth.signal_psth`:
     how much the rate in each bin depends on the scene shown), which rises at the latency even
     where the mean PSTH stays flat, as it does for back-to-back scenes without onset transients.
 
@@ -72,7 +72,7 @@ def psth_dataset(
     ds["time"].attrs = {"long_name": "bin centre relative to presentation onset", "units": "s"}
     ds.attrs = {
         "latency_s": float(latency),
-        "latency_method": "half-rise of the stimulus-locked signal (meiflow.ingest.timing)",
+        "latency_method": "half-rise of the stimulus-locked signal (meiflow.ingest.psth)",
         "n_presentations": int(len(onsets)),
         "bin_s": float(bin_s),
         "smoothing_sd_s": float(timing["smoothing_sd_s"]),

@@ -12,7 +12,7 @@ Scrambling one image x (luminance in [0, 1]) for one unit and one seed:
    the core r <= (1 - taper) R, a raised-cosine fall to 0 at r = R, 0 beyond (compact support:
    pixels at r >= R are never changed).
 2. p = w (x - 0.5): the windowed patch as a deviation from the mean gray of the screen
-   (meiflow.ingest.images.BLANK_LEVEL), the level the responses are referred to.
+   (meiflow.ingest.scene_images.BLANK_LEVEL), the level the responses are referred to.
 3. s = phase_randomize(p, phi): the real image with exactly the Fourier amplitude spectrum
    |FFT(p)| of the patch and the seed's random phases phi; a texture spread over the image.
 4. x' = clip(x + w (c s - p), 0, 1), c = ||w p|| / ||w s||: analysis and synthesis with the same
@@ -51,7 +51,7 @@ import torch
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from meiflow.ingest.images import BLANK_LEVEL
+from meiflow.ingest.scene_images import BLANK_LEVEL
 from meiflow.models.ensemble import Ensemble
 from meiflow.stats import pearson_rows
 from meiflow.stimuli.geometry import ScreenGeometry

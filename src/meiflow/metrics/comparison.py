@@ -13,9 +13,9 @@ import xarray as xr
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.mei.synthesis import at_best_start
 from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
+from meiflow.models.chunks import drop_units, failed_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means
-from meiflow.models.model_io import drop_units, failed_units
 from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = [

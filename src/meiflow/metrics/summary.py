@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from meiflow.models.model_io import failed_units
+from meiflow.models.chunks import failed_units
 
 
 def _median(ds: xr.Dataset, name: str) -> float:
@@ -24,7 +24,7 @@ def area_summary(
     Returns:
         ``n_units`` (units of the area), ``n_valid`` (with finite reliability scores),
         ``n_selected``, ``n_training_failed`` (selected units dropped because their training failed,
-        see :func:`meiflow.models.model_io.failed_units`), the medians over the selected units of
+        see :func:`meiflow.models.chunks.failed_units`), the medians over the selected units of
         ``oracle``, of the CNN's ``test_correlation``, ``linear_test_correlation`` and
         ``fraction_of_oracle``, of the MEI's response ratios to the best natural scene and the
         in-silico best Gabor (``mei_over_best_scene``, ``mei_over_insilico_gabor``) and of

@@ -8,13 +8,13 @@ Modules:
         :func:`~meiflow.models.network.model_response`.
     training: Training a chunk of networks, each on its own schedule:
         :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
-    scene_data: What the models learn from: the seeded scene split, per-image targets and the
-        readout candidates: :func:`~meiflow.models.scene_data.split_scenes`,
-        :func:`~meiflow.models.scene_data.readout_candidates`.
+    training_data: What the models learn from: the seeded scene split, per-image targets and the
+        readout candidates: :func:`~meiflow.models.training_data.split_scenes`,
+        :func:`~meiflow.models.training_data.readout_candidates`.
     ensemble: Ensembles (``models.ensemble`` networks per unit, member-major): the one place where
         members are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
-    model_io: Chunks and the gathered model scores: :func:`~meiflow.models.model_io.load_chunk`,
-        :func:`~meiflow.models.model_io.gather_units`.
+    chunks: Chunks and the gathered model scores: :func:`~meiflow.models.chunks.load_chunk`,
+        :func:`~meiflow.models.chunks.gather_units`.
     linear: The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
     measures: Scores of predictions against recorded responses:
         :func:`~meiflow.models.measures.correlation_to_average`,

@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from meiflow.models.network import PerNeuronCNN, model_response, select
-from meiflow.models.scene_data import grid_to_pixel
 from meiflow.models.training import predict
+from meiflow.models.training_data import grid_to_pixel
 
 __all__ = ["Ensemble"]
 
@@ -45,7 +45,7 @@ class Ensemble:
     Args:
         network: a PerNeuronCNN of ``n_members * n_units`` models, member-major (every unit of
             member 0, then of member 1, ...), e.g. a chunk's checkpoint (see
-            ``meiflow.models.model_io.load_chunk``).
+            ``meiflow.models.chunks.load_chunk``).
         n_members: number of members (``models.ensemble``), an integer >= 1.
 
     Raises:
@@ -164,8 +164,9 @@ class Ensemble:
         """Each unit's readout position, mean over the members.
 
         Returns:
-            (n_units, 2) float64 image pixel (col, row) (``meiflow.models.scene_data.grid_to_pixel``
-            of each member's clamped position, then ``np.mean`` over the members).
+            (n_units, 2) float64 image pixel (col, row)
+            (``meiflow.models.training_data.grid_to_pixel`` of each member's clamped position, then
+            ``np.mean`` over the members).
         """
         return np.mean(
             [

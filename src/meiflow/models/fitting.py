@@ -13,12 +13,12 @@ import numpy as np
 import torch
 import xarray as xr
 
+from meiflow.models.chunks import chunk_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
-from meiflow.models.model_io import chunk_units
 from meiflow.models.network import ModelSettings, PerNeuronCNN, select
-from meiflow.models.scene_data import image_targets, pixel_to_grid, readout_candidates
 from meiflow.models.training import TrainSettings, correlations, predict, train_chunk
+from meiflow.models.training_data import image_targets, pixel_to_grid, readout_candidates
 from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = ["TrainedChunk", "fit_chunk", "model_seed"]
@@ -62,7 +62,7 @@ def fit_chunk(
     """Train the networks of chunk number ``chunk`` of an area's selected units.
 
     Every unit gets ``models.ensemble`` networks per readout candidate
-    (:func:`meiflow.models.scene_data.readout_candidates`), all trained as one batched network
+    (:func:`meiflow.models.training_data.readout_candidates`), all trained as one batched network
     (:func:`meiflow.models.training.train_chunk`); each unit keeps the candidate whose
     ensemble validates best. The kept networks are also shown the 243 gabors conditions,
     never trained on (``gabor_correlation``).

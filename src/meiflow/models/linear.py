@@ -34,8 +34,8 @@ import numpy as np
 import xarray as xr
 
 from meiflow.ingest.resize import area_weights
-from meiflow.models.model_io import selected_units
-from meiflow.models.scene_data import image_targets
+from meiflow.models.chunks import selected_units
+from meiflow.models.training_data import image_targets
 from meiflow.stats import pearson
 
 __all__ = ["DEFAULT_ALPHAS", "RidgeFit", "fit_ridge", "linear_dataset"]

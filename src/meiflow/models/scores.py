@@ -13,7 +13,7 @@ from meiflow.models.measures import (
     fraction_of_oracle,
     single_trial_correlation,
 )
-from meiflow.models.scene_data import frames_of
+from meiflow.models.training_data import frames_of
 
 __all__ = ["LONG_NAMES", "model_scores"]
 

@@ -29,8 +29,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
-from meiflow.ingest.images import BLANK_FRAME
-from meiflow.ingest.timing import smooth
+from meiflow.ingest.psth import smooth
+from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.plots.base import (
     FIGSIZE,
     area_title,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from meiflow.ingest.images import BLANK_FRAME
+from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.ranking.anomaly import anomaly_scores
 from meiflow.ranking.receptive_fields import receptive_field_table
 from meiflow.ranking.reliability import (

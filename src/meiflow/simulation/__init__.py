@@ -13,8 +13,8 @@ Modules:
     neurons: The model neurons (simple, complex and untuned units):
         :func:`~meiflow.simulation.neurons.rates`,
         :func:`~meiflow.simulation.neurons.optimal_stimulus`.
-    scenes: Synthetic natural scenes cut from scikit-image's photographs:
-        :func:`~meiflow.simulation.scenes.natural_scenes`.
+    natural_scenes: Synthetic natural scenes cut from scikit-image's photographs:
+        :func:`~meiflow.simulation.natural_scenes.natural_scenes`.
     ground_truth: Ranking, model and MEI checks:
         :func:`~meiflow.simulation.ground_truth.ranking_checks`,
         :func:`~meiflow.simulation.ground_truth.model_checks`,

@@ -13,9 +13,9 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import spearmanr
 
-from meiflow.ingest.images import BLANK_FRAME
+from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.mei.synthesis import at_best_start
-from meiflow.models.scene_data import frames_of
+from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.stats import masked_correlation, pearson_rows, roc_auc
 from meiflow.stimuli.geometry import ScreenGeometry

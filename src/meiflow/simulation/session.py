@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from meiflow.ingest.images import BLANK_FRAME, model_images, with_blank
+from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
 from meiflow.io.allen_cache import DEFAULT_UNIT_FILTER
 from meiflow.io.allen_format import SessionTables
+from meiflow.simulation.natural_scenes import natural_scenes
 from meiflow.simulation.neurons import (
     drifting_gabor_rates,
     drive,
@@ -28,7 +29,6 @@ from meiflow.simulation.neurons import (
     receptive_fields,
     sample_unit_params,
 )
-from meiflow.simulation.scenes import natural_scenes
 from meiflow.stimuli.allen import (
     GABOR_ORIENTATIONS,
     GABOR_POSITIONS,
@@ -274,9 +274,9 @@ def simulate_session(
     """Simulate one session from the ``simulation`` config section (see config/config.yaml).
 
     The neurons see the scenes at model resolution (``height`` x ``width``, through
-    :func:`meiflow.ingest.images.model_images`, exactly as ``images.nc`` will hold them), so the
-    ground truth is exact for the models' input. Every random draw derives from ``sim['seed']`` and
-    the session id: the same inputs give byte-identical outputs.
+    :func:`meiflow.ingest.scene_images.model_images`, exactly as ``images.nc`` will hold them), so
+    the ground truth is exact for the models' input. Every random draw derives from ``sim['seed']``
+    and the session id: the same inputs give byte-identical outputs.
     """
     streams = np.random.SeedSequence([int(sim["seed"]), int(session_id)]).spawn(5)
     rng_units, rng_schedule, rng_spikes, rng_quality, rng_scenes = map(

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from meiflow.ingest.images import BLANK_FRAME
+from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.ranking.reliability import image_means
 from meiflow.stats import zscore_rows
 from meiflow.stimuli.geometry import ScreenGeometry

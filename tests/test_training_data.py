@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from meiflow.models.scene_data import (
+from meiflow.models.training_data import (
     ENERGY_SCALES_DEG,
     energy_peak,
     grid_to_pixel,
     pixel_to_grid,
     readout_candidates,
 )
+from meiflow.simulation.natural_scenes import natural_scenes
 from meiflow.simulation.neurons import drive, receptive_fields, sample_unit_params
-from meiflow.simulation.scenes import natural_scenes
 from meiflow.stats import pearson_rows
 from meiflow.stimuli.geometry import ScreenGeometry
 

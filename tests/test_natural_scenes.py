@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from meiflow.simulation.scenes import amplitude_spectrum_slope, natural_scenes
+from meiflow.simulation.natural_scenes import amplitude_spectrum_slope, natural_scenes
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of meiflow.ingest.timing against direct loops, scipy and synthetic populations."""
+"""Tests of meiflow.ingest.psth against direct loops, scipy and synthetic populations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.stats import zscore
 
 from meiflow.ingest.counts import count_spikes
-from meiflow.ingest.timing import binned_activity, psth, response_latency, signal_psth, smooth
+from meiflow.ingest.psth import binned_activity, psth, response_latency, signal_psth, smooth
 from meiflow.stats import zscore_rows
 
 # Dyadic bins and onsets: every edge onset + window + k * bin is exact in binary.

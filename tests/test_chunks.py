@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from meiflow.io.netcdf import write_netcdf
-from meiflow.models.model_io import drop_units, failed_units, gather_units
+from meiflow.models.chunks import drop_units, failed_units, gather_units
 
 
 def scores(failures: list[str]) -> xr.Dataset:

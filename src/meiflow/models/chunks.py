@@ -9,8 +9,8 @@ import xarray as xr
 from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import keep_freed_memory, load_checkpoint
-from meiflow.models.scene_data import split_scenes
 from meiflow.models.training import device_for
+from meiflow.models.training_data import split_scenes
 
 #: Why an area's model, MEI and metric files are empty.
 EMPTY_AREA_REASON = "no unit of the area passed the selection rule"
