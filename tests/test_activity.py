@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_simulation
+from helpers import small_simulation
 
 from meiflow.ingest.activity import psth_dataset, raster_dataset
 from meiflow.ingest.counts import count_spikes

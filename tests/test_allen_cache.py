@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import TINY_SESSION, digest
+from helpers import TINY_SESSION, digest
 
 from meiflow.io.allen_cache import (
     CacheError,

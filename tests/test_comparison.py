@@ -37,7 +37,7 @@ def area(rng: np.random.Generator) -> tuple[xr.Dataset, ...]:
     return meis, gabors, invariance, scores
 
 
-def test_metrics_of_the_best_start_and_both_gabors_without_failed_units():
+def test_metrics_of_the_best_init_and_both_gabors_without_failed_units():
     meis, gabors, invariance, scores = area(np.random.default_rng(0))
     result = compare_area(meis, gabors, invariance, scores, GEOMETRY, mask_fraction=0.9)
     kept = [0, 2]  # unit 12's training failed

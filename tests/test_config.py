@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from helpers import REPO, run_snakemake
 
 from meiflow.io.config import ConfigError, expand_sessions, session_areas, validate_config
 from meiflow.mei.synthesis import MEISettings

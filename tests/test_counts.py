@@ -5,7 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from conftest import TINY_SESSION
+from helpers import TINY_SESSION
 
 from meiflow.ingest.counts import count_spikes
 from meiflow.io.netcdf import read_netcdf

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import (
+from helpers import (
     TINY_SESSION,
     assert_identical_results,
     copy_of_run,

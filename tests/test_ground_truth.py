@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import small_simulation
+from helpers import small_simulation
 
 from meiflow.ingest.scene_images import model_images, with_blank
 from meiflow.simulation.ground_truth import mei_checks, mei_true_checks, true_rates
@@ -70,7 +70,7 @@ def datasets():
 
 def test_mei_checks_known_answers():
     checks = mei_checks(*datasets())
-    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best start is the negative), against
+    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best init is the negative), against
     # the stored optimum and against the optimum at the MEI's own contrast (the same here)
     assert checks["mei_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-9)
     assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-6)

@@ -58,12 +58,12 @@ def make(n_units: int = 3, n_init: int = 2, steps: int = 7):
     return meis, gabors, metrics
 
 
-def test_gallery_one_panel_per_unit_with_its_best_start():
+def test_gallery_one_panel_per_unit_with_its_best_init():
     meis, _, _ = make(7)
     fig = plots.mei_gallery(meis)
     assert len(fig.axes) == 7
     shown = fig.axes[1].images[0].get_array()
-    np.testing.assert_array_equal(shown, meis["mei"][1, 1])  # unit 1's best start is 1
+    np.testing.assert_array_equal(shown, meis["mei"][1, 1])  # unit 1's best init is 1
     assert "unit 101" in texts(fig) and "session 5, VISp" in texts(fig)
 
 
@@ -73,7 +73,7 @@ def test_initializations_grid_and_comparison_rows():
     fig = plots.mei_comparison(meis, gabors, metrics)
     assert len(fig.axes) == 3 * 7 + 3  # 7 panels per unit, plus the std axis of each trace
     assert "recorded Gabor: 1.00" in texts(fig)
-    # unit 1's optimization traces are those of its best start (1), not of start 0
+    # unit 1's optimization traces are those of its best init (1), not of init 0
     trace = [ax for ax in fig.axes if ax.get_title().startswith("response (blue)")][1]
     std = fig.axes[fig.axes.index(trace) + 1]  # its twin axis
     np.testing.assert_array_equal(trace.lines[0].get_ydata(), meis["response_trace"][1, 1])

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     REPO,
     TINY_SESSION,
     assert_identical_results,

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_identical_results, run_snakemake, wait_for
+from helpers import REPO, assert_identical_results, run_snakemake, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import REPO, SNAKEMAKE
+from helpers import REPO, SNAKEMAKE
 
 BIN = SNAKEMAKE.rsplit("/", 1)[0]
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (
+from helpers import (
     REPO,
     SNAKEMAKE,
     TINY,

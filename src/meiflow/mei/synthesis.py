@@ -69,7 +69,7 @@ __all__ = [
     "METHOD_DEFAULTS",
     "MEIResult",
     "MEISettings",
-    "at_best_start",
+    "at_best_init",
     "best_init",
     "fourier_weights",
     "gaussian_blur",
@@ -431,10 +431,10 @@ def best_init(result: MEIResult) -> Tensor:
     return result.response.argmax(dim=1)
 
 
-def at_best_start(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
-    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best start.
+def at_best_init(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
+    """``variable`` (unit, init, ...) of a ``meis.nc`` dataset at each unit's best initialization.
 
-    The best start is ``best_init``.
+    The best initialization is ``best_init``.
 
     Returns:
         (n_units, ...); by default the MEIs, (n_units, H, W).

@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
-from meiflow.mei.synthesis import at_best_start
+from meiflow.mei.synthesis import at_best_init
 from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
 from meiflow.models.chunks import drop_units, failed_units
 from meiflow.models.ensemble import Ensemble
@@ -71,7 +71,7 @@ def compare_area(
 
     Args:
         meis: the area's MEIs (``mei`` (unit, init, y, x) and the responses that pick the best
-            start, see :func:`meiflow.mei.synthesis.at_best_start`).
+            start, see :func:`meiflow.mei.synthesis.at_best_init`).
         gabors: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x), images in [0, 1].
         invariance: ``phase_invariance`` (unit).
         scores: the area's ``model_scores.nc``; units with a ``training_failure`` are dropped
@@ -104,7 +104,7 @@ def compare_area(
 
     images = np.stack(
         [
-            at_best_start(meis),
+            at_best_init(meis),
             gabors["recorded_gabor"].sel(unit=units).to_numpy(),
             gabors["insilico_gabor"].sel(unit=units).to_numpy(),
         ],
@@ -168,7 +168,7 @@ def gabor_controls(
     Args:
         chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).
         ensemble: the chunk's trained networks.
-        meis: the chunk's MEIs (the best start of each unit is compared).
+        meis: the chunk's MEIs (the best initialization of each unit is compared).
         gabors: the session's gabors count table (the recorded controls).
         settings: config section ``gabors`` (``recorded_top_k``, ``window``, ``top_k``,
             ``refine_steps``, ``batch_size``).
@@ -185,7 +185,7 @@ def gabor_controls(
     units = chunk["unit"].to_numpy()
     response = ensemble.response
     height, width = ensemble.height, ensemble.width
-    mei = at_best_start(meis)
+    mei = at_best_init(meis)
 
     conditions = condition_means(gabors, units)
     recorded, ranked = recorded_best_gabor(

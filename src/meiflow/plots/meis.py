@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from meiflow.mei.synthesis import at_best_start
+from meiflow.mei.synthesis import at_best_init
 from meiflow.plots.base import area_title, empty_figure, new_figure
 
 __all__ = ["mei_comparison", "mei_gallery", "mei_initializations", "mei_responses"]
@@ -60,8 +60,8 @@ def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
     title = "Most exciting inputs"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
-    images = at_best_start(meis)
-    response = at_best_start(meis, "response")
+    images = at_best_init(meis)
+    response = at_best_init(meis, "response")
     n = images.shape[0]
     columns = min(columns, n)
     rows = int(np.ceil(n / columns))
@@ -114,10 +114,10 @@ def mei_comparison(
     if (empty := _no_mei(title, meis)) is not None:
         return empty
     units = meis["unit"].to_numpy()[:max_units]
-    response_trace = at_best_start(meis, "response_trace")
-    std_trace = at_best_start(meis, "std_trace")
+    response_trace = at_best_init(meis, "response_trace")
+    std_trace = at_best_init(meis, "std_trace")
     images = {
-        "mei": at_best_start(meis),
+        "mei": at_best_init(meis),
         "recorded_gabor": gabors["recorded_gabor"].sel(unit=meis["unit"]).to_numpy(),
         "insilico_gabor": gabors["insilico_gabor"].sel(unit=meis["unit"]).to_numpy(),
     }

@@ -14,7 +14,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from meiflow.ingest.scene_images import BLANK_FRAME
-from meiflow.mei.synthesis import at_best_start
+from meiflow.mei.synthesis import at_best_init
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import drive, optimal_stimulus, rates, receptive_fields
 from meiflow.stats import masked_correlation, pearson_rows, roc_auc
@@ -147,7 +147,7 @@ def mei_checks(
     t = truth.sel(unit=units)
     cell_type = t["cell_type"].to_numpy().astype(str)
     simple, complex_ = cell_type == "simple", cell_type == "complex"
-    mei = at_best_start(meis)
+    mei = at_best_init(meis)
     x_deg, y_deg = geometry.pixel_grid(*mei.shape[-2:])
     distance = np.hypot(
         x_deg - t["center_x_deg"].to_numpy()[:, None, None],
@@ -240,7 +240,7 @@ def mei_true_checks(
     if not tuned.any():
         return dict.fromkeys(names, np.nan)
     t = t.isel(unit=np.flatnonzero(tuned))
-    mei = at_best_start(meis.sel(unit=t["unit"]))
+    mei = at_best_init(meis.sel(unit=t["unit"]))
     scene_rates, mei_rates = true_rates(t, scenes, mei, geometry)
     ratio = np.diagonal(mei_rates) / scene_rates.max(axis=1)  # unit k's own MEI
     return {
