@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from helpers import (
     TINY_SESSION,
     assert_identical_results,
@@ -22,7 +23,9 @@ from helpers import (
     digest,
     run_snakemake,
     snakemake_command,
+    tiny_config,
     wait_for,
+    write_config,
 )
 
 from meiflow.io.netcdf import read_netcdf, write_netcdf
@@ -95,6 +98,22 @@ def test_a_corrupt_netcdf_in_results_is_named_and_the_cache_survives(tiny_run, t
 
     run_snakemake(workdir, "--forcerun", str(ranking.relative_to(workdir)))  # as advised
     assert_identical_results(workdir, tiny_run)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_for_where_there_is_none_names_the_key(tiny_run, tmp_path):
+    workdir = copy_of_run(tiny_run, tmp_path / "work")
+    counts = digest(workdir / SESSION_DIR / "counts")
+    config = tiny_config()
+    config["models"]["device"] = "cuda"
+    process = run_snakemake(
+        workdir, check=False, configfile=write_config(tmp_path / "cuda.yaml", config)
+    )
+    assert process.returncode != 0
+    output = process.stdout + process.stderr  # the failed job's log, shown by the profile
+    assert "config key 'models.device': 'cuda' asked for, but this machine has no CUDA" in output
+    assert "devices here: cpu" in output
+    assert digest(workdir / SESSION_DIR / "counts") == counts  # nothing before training redone
 
 
 def test_a_unit_whose_training_failed_is_dropped_downstream_with_its_reason(tiny_run, tmp_path):

@@ -9,8 +9,10 @@ import torch
 from meiflow.models.network import ModelSettings, PerNeuronCNN, select
 from meiflow.models.training import (
     BatchedAdam,
+    DeviceError,
     TrainSettings,
     correlations,
+    device_for,
     initial_bias,
     predict,
     train_chunk,
@@ -137,3 +139,19 @@ def test_a_model_that_goes_non_finite_is_stopped_and_the_others_train_on():
     torch.testing.assert_close(
         predict(select(chunk.model, [0, 2]), images), predict(others.model, images)
     )
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_a_device_that_is_absent_is_named_with_the_ones_that_exist(monkeypatch, gpus):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    here = "cpu" + ", cuda:0" * gpus
+    absent = "cuda" if gpus == 0 else "cuda:1"
+    with pytest.raises(DeviceError, match=rf"config key 'models.device': '{absent}'.*here: {here}"):
+        device_for(absent)
+    with pytest.raises(DeviceError, match="'gpu' is not a torch device"):
+        device_for("gpu")
+    assert device_for("cpu") == torch.device("cpu")
+    assert device_for("auto") == torch.device("cuda" if gpus else "cpu")
+    if gpus:
+        assert device_for("cuda:0") == torch.device("cuda:0")  # exists: no error

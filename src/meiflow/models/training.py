@@ -57,11 +57,56 @@ class TrainResult:
     failure: np.ndarray
 
 
+class DeviceError(RuntimeError):
+    """The device that config key ``models.device`` names does not exist on this machine."""
+
+
+def available_devices() -> list[str]:
+    """The torch devices of this machine: ``cpu``, then ``cuda:0``, ``cuda:1``, ..."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu"] + [f"cuda:{i}" for i in range(count)]
+
+
 def device_for(name: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; otherwise the named device."""
+    """The torch device of config key ``models.device``.
+
+    Args:
+        name: ``auto`` (CUDA when available, else the CPU) or a torch device name (``cpu``,
+            ``cuda``, ``cuda:1``).
+
+    Returns:
+        The device, checked to exist here: each GPU rule calls this when its job starts, on the
+        node that runs it (a check when the workflow is submitted would be wrong on clusters
+        whose login node has no GPU).
+
+    Raises:
+        DeviceError: naming the key and the devices that exist, for a name torch does not know
+            or a device this machine lacks (CUDA asked for where none is, or an index past the
+            last GPU).
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    devices = ", ".join(available_devices())
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise DeviceError(
+            f"config key 'models.device': {name!r} is not a torch device ({error}); "
+            f"devices here: {devices} (or auto)"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise DeviceError(
+                f"config key 'models.device': {name!r} asked for, but this machine has "
+                f"{'no CUDA device' if count == 0 else f'{count} CUDA device(s)'}; devices "
+                f"here: {devices}. Use auto (CUDA when present, else the CPU) or one of those."
+            )
+    elif device.type != "cpu":
+        raise DeviceError(
+            f"config key 'models.device': {name!r} is not supported; devices here: {devices}"
+        )
+    return device
 
 
 class BatchedAdam:
