@@ -5,6 +5,7 @@ large dense convolution reaches here: if one model at a time already runs near t
 batching can multiply its throughput (it can only save per-call overheads).
 """
 
+import argparse
 import time
 
 import torch
@@ -59,3 +60,29 @@ def arithmetic_line(gflop: float, item: str, rates: dict[str, float], peak: floa
         f"arithmetic: {gflop:.2f} GFLOP per {item}; {achieved}; "
         f"a large dense convolution here: {peak:.0f} GFLOP/s"
     )
+
+
+def main() -> None:
+    """Print the dense-convolution ceiling of this machine and one model's arithmetic."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--height", type=int, default=60)
+    parser.add_argument("--width", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto = cuda when available, else cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    settings = ModelSettings(channels=args.channels)
+    macs = core_macs(settings, args.height, args.width)
+    print(
+        f"device {device} ({args.threads} threads), torch {torch.__version__}; {settings}: "
+        f"{2 * macs / 1e6:.1f} MFLOP per {args.height}x{args.width} image (forward); "
+        f"a large dense convolution here: {conv_peak_gflops(device):.0f} GFLOP/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -47,6 +47,9 @@ def edited(path: str, value):
         ("counting_window.stop", 0.0, "'counting_window.stop'"),
         ("unit_filter.presence_ratio_minimum", 1.5, "'unit_filter.presence_ratio_minimum'"),
         ("models.ensemble", 0, "'models.ensemble': 0 is less than the minimum of 1"),
+        ("models.device", "mps", "'models.device': 'mps' does not match"),
+        ("models.device", "cuda:07", "'models.device': 'cuda:07' does not match"),
+        ("models.split.test", 0.5, "'models.split': validation 0.1 and test 0.5 leave"),
     ],
 )
 def test_a_bad_value_names_its_key(path, value, message):

@@ -16,6 +16,13 @@ def test_ruff_is_clean():
     assert process.returncode == 0, process.stdout
 
 
+def test_ruff_format_is_clean():
+    process = subprocess.run(
+        [f"{BIN}/ruff", "format", "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert process.returncode == 0, process.stdout
+
+
 def test_snakefiles_are_formatted():
     process = subprocess.run(
         [f"{BIN}/snakefmt", "--check", "Snakefile", "workflow/rules"],

@@ -12,6 +12,8 @@ Modules:
     scene_images: The natural scenes at model resolution, blank included:
         :func:`~meiflow.ingest.scene_images.images_dataset`,
         :func:`~meiflow.ingest.scene_images.model_images`.
+    session: Everything ingest makes of one session (PSTHs, raster, count tables):
+        :func:`~meiflow.ingest.session.ingest_session`.
     resize: Anti-aliased resizing: :func:`~meiflow.ingest.resize.area_resize`,
         :func:`~meiflow.ingest.resize.crop_resize`.
 """

@@ -134,6 +134,13 @@ def _semantic_problems(config: dict) -> list[str]:
             f"config key 'counting_window.stop': {window['stop']} must be greater than "
             f"counting_window.start ({window['start']})"
         )
+    split = config["models"]["split"]
+    if split["validation"] + split["test"] > 0.5:
+        problems.append(
+            f"config key 'models.split': validation {split['validation']} and test "
+            f"{split['test']} leave {1 - split['validation'] - split['test']:.2g} of the scenes "
+            "for training; keep validation + test at most 0.5"
+        )
     if sum(config["simulation"]["cell_types"].values()) <= 0:
         problems.append("config key 'simulation.cell_types': the shares must not all be zero")
     return problems

@@ -15,7 +15,12 @@ Modules:
         members are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
     chunks: Chunks and the gathered model scores: :func:`~meiflow.models.chunks.load_chunk`,
         :func:`~meiflow.models.chunks.gather_units`.
-    linear: The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`.
+    fitting: Training one chunk of an area's units, readout candidates to the chosen networks:
+        :func:`~meiflow.models.fitting.fit_chunk`.
+    linear: The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`,
+        :func:`~meiflow.models.linear.linear_dataset`.
+    scores: The scores of an area's models on the test scenes:
+        :func:`~meiflow.models.scores.model_scores`.
     measures: Scores of predictions against recorded responses:
         :func:`~meiflow.models.measures.correlation_to_average`,
         :func:`~meiflow.models.measures.feve`, :func:`~meiflow.models.measures.fraction_of_oracle`.

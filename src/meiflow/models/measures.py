@@ -17,8 +17,8 @@ Which estimator to read how:
   trial-to-trial noise; it is unbiased-ish in numerator and denominator but a noisy ratio, wild
   for units with little explainable variance (hence Sensorium's FEV >= 0.15 filter).
 - :func:`fraction_of_oracle` relates a test correlation to the unit's oracle correlation.
-- :func:`pearson_rows` is the plain row-wise r, e.g. for predicted vs true rates of simulated
-  units.
+- :func:`meiflow.stats.pearson_rows` is the plain row-wise r, e.g. for predicted vs true rates of
+  simulated units.
 """
 
 import numpy as np

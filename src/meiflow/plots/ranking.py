@@ -2,9 +2,9 @@
 
 Every function takes the datasets the workflow writes (already loaded) and returns a
 :class:`matplotlib.figure.Figure` built directly (no pyplot global state, Agg canvas), sized for a
-report (6 x 4.5 inches, 150 dpi); :func:`save_figure` writes one as PNG. An area whose data cannot
-make the figure (no valid unit, a single unit for a correlation matrix, ...) gets an empty-state
-figure that says why, never an exception.
+report (6 x 4.5 inches, 150 dpi); :func:`meiflow.plots.base.save_figure` writes one as PNG. An area
+whose data cannot make the figure (no valid unit, a single unit for a correlation matrix, ...) gets
+an empty-state figure that says why, never an exception.
 
 Inputs:
     ranking: one area's ranking table (``results/{session}/{area}/ranking.nc``), dim ``unit`` sorted
