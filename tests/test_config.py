@@ -48,6 +48,16 @@ def edited(path: str, value):
         ("unit_filter.presence_ratio_minimum", 1.5, "'unit_filter.presence_ratio_minimum'"),
         ("models.ensemble", 0, "'models.ensemble': 0 is less than the minimum of 1"),
         ("models.device", "mps", "'models.device': 'mps' does not match"),
+        ("models.chunk_size", True, "'models.chunk_size': true is not of type 'integer'"),
+        ("gabors.window", [2, 0], "'gabors.window[1]': 0 is less than the minimum of 1"),
+        ("gabors.window", [2.0, 2], "'gabors.window[0]': 2.0 is not of type 'integer'"),
+        ("counting_window", {"start": "a", "stop": 0.2}, "'counting_window.start': 'a' is not"),
+        (
+            "sessions[0].id",
+            9.0,
+            "'sessions[0].id': 9.0 is not valid under any of the given schemas: 9.0 is not of "
+            "type 'integer', or 'all' was expected",
+        ),
         ("models.device", "cuda:07", "'models.device': 'cuda:07' does not match"),
         ("models.split.test", 0.5, "'models.split': validation 0.1 and test 0.5 leave"),
     ],

@@ -24,11 +24,37 @@ def _key_path(path) -> str:
     return text or "(top level)"
 
 
+def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The error inside a ``oneOf``/``anyOf`` that says what is wrong.
+
+    Prefers the branches whose own type fits the value (a list is judged by the array branch,
+    not by ``null``), then the deepest error, so that ``gabors.window: [2, 0]`` is reported as
+    ``gabors.window[1]: 0 is less than the minimum of 1`` rather than "not valid under any of
+    the given schemas".
+    """
+    while error.context:
+        fitting = [
+            e
+            for e in error.context
+            if not (e.validator in ("type", "const", "enum") and not e.relative_path)
+        ]
+        if not fitting:  # no branch takes a value of this type: say what each expects
+            return error
+        error = max(fitting, key=lambda e: len(e.absolute_path))
+    return error
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    error = _specific(error)
     key = _key_path(error.absolute_path)
+    message = error.message
+    if error.context:
+        message += ": " + ", or ".join(e.message for e in error.context)
+    if isinstance(error.instance, bool):  # YAML's spelling, not Python's
+        message = message.replace(repr(error.instance), str(error.instance).lower(), 1)
     if error.validator == "additionalProperties":
-        return f"config key '{key}': {error.message} (unknown key: check its spelling)"
-    return f"config key '{key}': {error.message}"
+        return f"config key '{key}': {message} (unknown key: check its spelling)"
+    return f"config key '{key}': {message}"
 
 
 def _is_integer(checker, instance) -> bool:
