@@ -6,7 +6,7 @@ from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.models.chunks import scene_inputs
 from meiflow.models.fitting import fit_chunk
-from meiflow.models.network import checkpoint_state, keep_freed_memory
+from meiflow.models.network import keep_freed_memory, save_checkpoint
 from meiflow.models.training import device_for
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -31,9 +31,7 @@ def main(smk) -> None:
         device=device,
     )
     units = trained.dataset["unit"].to_numpy().tolist()
-    torch.save(
-        {**checkpoint_state(trained.ensemble.network), "units": units}, smk.output.checkpoint
-    )
+    save_checkpoint(trained.ensemble.network, smk.output.checkpoint, extra={"units": units})
     trained.dataset.attrs["checkpoint"] = str(smk.output.checkpoint)
     write_netcdf(
         trained.dataset, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input)

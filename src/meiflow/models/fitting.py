@@ -38,12 +38,12 @@ class TrainedChunk(NamedTuple):
     ensemble: Ensemble
 
 
-def model_seed(seed: int, unit: int, start: int, member: int) -> int:
-    """Seed of one network, from its unit, candidate start and ensemble member alone.
+def model_seed(seed: int, unit: int, candidate: int, member: int) -> int:
+    """Seed of one network, from its unit, readout candidate and ensemble member alone.
 
     Member 0 gets the seed a single network has.
     """
-    key = [seed, unit, start] + ([member] if member else [])
+    key = [seed, unit, candidate] + ([member] if member else [])
     return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
@@ -99,18 +99,18 @@ def fit_chunk(
     unit_index, pixels = readout_candidates(
         ranking, units, ridge, geometry, images.to_numpy()[train], means[train]
     )
-    # models.ensemble networks per (unit, candidate start), member-major; each seeded by its
+    # models.ensemble networks per (unit, readout candidate), member-major; each seeded by its
     # unit, candidate and member only (member 0 by the seed a single network has)
-    members, n_starts = int(settings["ensemble"]), len(unit_index)
+    members, n_candidates = int(settings["ensemble"]), len(unit_index)
     seeds = [
         model_seed(training.seed, int(units[k]), j, m)
         for m in range(members)
         for j, k in enumerate(unit_index)
     ]
     log.info(
-        "%d units, %d candidate readout starts x %d ensemble members on %s",
+        "%d units, %d readout candidates x %d ensemble members on %s",
         units.size,
-        n_starts,
+        n_candidates,
         members,
         device,
     )
@@ -123,17 +123,17 @@ def fit_chunk(
     targets = y.repeat(1, members)
     result = train_chunk(model, x[train], targets[train], r[train], x[val], targets[val], training)
 
-    # keep, for every unit, the candidate start whose ensemble validates best
-    candidates = Ensemble(result.model, members)  # an ensemble of the candidate starts
-    start_r = correlations(candidates.mean(predict(result.model, x[val])), y[val])
-    start_r = start_r.cpu().numpy()
+    # keep, for every unit, the readout candidate whose ensemble validates best
+    candidates = Ensemble(result.model, members)  # an ensemble of the readout candidates
+    candidate_r = correlations(candidates.mean(predict(result.model, x[val])), y[val])
+    candidate_r = candidate_r.cpu().numpy()
     best = np.array(
         [
-            np.flatnonzero(unit_index == k)[np.argmax(start_r[unit_index == k])]
+            np.flatnonzero(unit_index == k)[np.argmax(candidate_r[unit_index == k])]
             for k in range(units.size)
         ]
     )
-    rows = best[:, None] + n_starts * np.arange(members)  # (unit, member) rows of the network
+    rows = best[:, None] + n_candidates * np.arange(members)  # (unit, member) rows of the network
     chosen = Ensemble(select(result.model, rows.T.ravel().tolist()), members)  # member-major
     predicted = chosen.mean(predict(chosen.network, x)).cpu().numpy()
     # generalization to another stimulus: the 243 gabors conditions, never trained on
@@ -151,7 +151,7 @@ def fit_chunk(
     ds = xr.Dataset(
         {
             "predicted_rate": (("unit", "frame"), predicted.T),
-            "validation_correlation": ("unit", start_r[best]),
+            "validation_correlation": ("unit", candidate_r[best]),
             "gabor_correlation": ("unit", gabor_r.cpu().numpy()),
             "training_failure": ("unit", failure),
             "best_epoch": (("unit", "member"), result.best_epoch[rows]),

@@ -98,7 +98,17 @@ _LAPLACE_3X3 = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Architecture and regularization of one per-neuron CNN (shared by all models of a net)."""
+    """Architecture and regularization of one per-neuron CNN (shared by all models of a net).
+
+    The names of the notebook this project grew from and of neuralpredictors (Sinz lab;
+    ``Stacked2dCore`` and the Laplace-pyramid point readout ``PointPyramid2d``) for the same
+    settings: ``channels`` is ``hidden_channels``, ``layers`` is ``layers``, ``first_kernel`` is
+    ``input_kern``, ``hidden_kernel`` is ``hidden_kern``, ``gamma_laplace`` is ``gamma_input``
+    (Laplace smoothness of the first layer), ``gamma_group`` is ``gamma_hidden`` (group sparsity
+    of the hidden layers), ``pyramid_levels`` is the readout's ``scale_n``, ``gauss_size`` 5 is
+    its ``type="gauss5x5"``, ``gamma_readout`` is the readout's L1 weight. ``pool`` (average
+    pooling after the first layer) is the notebook's own.
+    """
 
     channels: int = 16  # per layer of the core (the notebook: 64)
     layers: int = 3
@@ -731,11 +741,19 @@ def checkpoint_state(model: PerNeuronCNN) -> dict:
     }
 
 
-def save_checkpoint(model: PerNeuronCNN, path: str | os.PathLike) -> None:
-    """torch.save(checkpoint_state(model)) to ``path`` atomically (temporary file + rename)."""
+def save_checkpoint(
+    model: PerNeuronCNN, path: str | os.PathLike, extra: dict | None = None
+) -> None:
+    """torch.save(checkpoint_state(model)) to ``path`` atomically (temporary file + rename).
+
+    Args:
+        model: the network to save.
+        path: the checkpoint file; a reader never sees it half written.
+        extra: plain-type entries saved beside the state (e.g. the chunk's ``units``).
+    """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    torch.save(checkpoint_state(model), partial)
+    torch.save({**checkpoint_state(model), **(extra or {})}, partial)
     os.replace(partial, path)
 
 
