@@ -12,26 +12,11 @@ from meiflow.ingest.scene_images import model_images, with_blank
 from meiflow.simulation.ground_truth import mei_checks, mei_true_checks, true_rates
 from meiflow.simulation.neurons import optimal_stimulus
 from meiflow.simulation.session import simulate_session
-from meiflow.stats import masked_correlation
 from meiflow.stimuli.allen import PRESENTATION_S
 from meiflow.stimuli.gabor import gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
 H, W = 30, 48
-
-
-def test_masked_correlation_uses_only_the_masked_pixels():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(3, H, W))
-    mask = np.zeros((3, H, W), bool)
-    mask[:, 5:15, 10:30] = True
-    mask[2, 20:, :] = True
-    b = rng.normal(size=(3, H, W))  # outside the mask: unrelated values
-    b[0] = np.where(mask[0], 2 * a[0] + 1, b[0])
-    b[1] = np.where(mask[1], -a[1], b[1])
-    r = masked_correlation(a, b, mask)
-    np.testing.assert_allclose(r[:2], [1.0, -1.0])
-    np.testing.assert_allclose(r[2], np.corrcoef(a[2][mask[2]], b[2][mask[2]])[0, 1])
 
 
 def datasets():

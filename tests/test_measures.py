@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pytest
 
-from meiflow import stats
 from meiflow.models import measures
 from meiflow.ranking.reliability import fev
 
@@ -138,19 +137,6 @@ def test_fraction_of_oracle():
     )
     oracle[1] = np.nan
     assert np.isnan(measures.fraction_of_oracle(test, oracle)[1])
-
-
-def test_pearson_rows_equals_corrcoef():
-    rng = np.random.default_rng(8)
-    a = rng.normal(size=(9, 30))
-    b = a + rng.normal(size=a.shape) * np.linspace(0.1, 3, 9)[:, None]
-    a[3] = 1.5  # constant row
-    b[5] = 0.0
-    expected = [np.nan if i in (3, 5) else np.corrcoef(a[i], b[i])[0, 1] for i in range(a.shape[0])]
-    np.testing.assert_allclose(stats.pearson_rows(a, b), expected, rtol=1e-12, atol=1e-12)
-    assert np.isnan(stats.pearson_rows(a[:, :1], b[:, :1])).all()
-    with pytest.raises(ValueError, match="shapes differ"):
-        stats.pearson_rows(a, b[:, :-1])
 
 
 def test_single_trial_correlation_equals_numpy_over_trials():

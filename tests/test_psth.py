@@ -7,11 +7,9 @@ import warnings
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
-from scipy.stats import zscore
 
 from meiflow.ingest.counts import count_spikes
 from meiflow.ingest.psth import binned_activity, psth, response_latency, signal_psth, smooth
-from meiflow.stats import zscore_rows
 
 # Dyadic bins and onsets: every edge onset + window + k * bin is exact in binary.
 BIN = 2.0**-5
@@ -184,18 +182,3 @@ def test_binned_activity_equals_count_spikes_and_a_loop(max_elements):
     assert counts.dtype.kind == "i"
     empty, starts = binned_activity(spikes, 2.0, 2.2, 0.5)
     assert empty.shape == (5, 0) and starts.shape == (0,)
-
-
-def test_zscore_rows():
-    x = np.random.default_rng(8).normal(3.0, 2.0, (4, 30))
-    x[1] = 5.0
-    x[2, 3] = np.nan
-    x[3] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        z = zscore_rows(x)
-    np.testing.assert_allclose(z[0], zscore(x[0]), rtol=1e-12)
-    np.testing.assert_array_equal(z[1], 0.0)
-    np.testing.assert_allclose(z[2], zscore(x[2], nan_policy="omit"), rtol=1e-12)
-    assert np.isnan(z[2, 3]) and np.isnan(z[3]).all()
-    np.testing.assert_array_equal(zscore_rows(np.full(6, 0.1)), 0.0)  # inexact mean: still 0
