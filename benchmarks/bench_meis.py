@@ -29,6 +29,7 @@ from meiflow.models.network import (
     model_response,
     select,
 )
+from meiflow.models.training import device_for
 
 NOTEBOOK_MS_PER_STEP = 6.8  # the notebook's loop, 2 CPU threads
 TARGET_STD = 0.27  # C*, about the mean pixel std of the natural scenes
@@ -73,9 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device)
+    device = device_for(args.device)
     tuned = device.type == "cpu" and keep_freed_memory()
     settings = ModelSettings(channels=args.channels)
     model = PerNeuronCNN(args.units, args.height, args.width, settings, range(args.units))

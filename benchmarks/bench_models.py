@@ -22,6 +22,7 @@ import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
 from meiflow.models.network import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
+from meiflow.models.training import device_for
 
 
 def train_time(
@@ -85,9 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device)
+    device = device_for(args.device)
     tuned = False if args.default_malloc or device.type != "cpu" else keep_freed_memory()
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(args.images, 1, args.height, args.width, generator=generator).to(device)

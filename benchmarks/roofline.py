@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from meiflow.models.network import ModelSettings
+from meiflow.models.training import device_for
 
 
 def core_macs(settings: ModelSettings, height: int, width: int) -> int:
@@ -72,9 +73,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto = cuda when available, else cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device)
+    device = device_for(args.device)
     settings = ModelSettings(channels=args.channels)
     macs = core_macs(settings, args.height, args.width)
     print(

@@ -86,7 +86,8 @@ def device_for(name: str) -> torch.device:
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    devices = ", ".join(available_devices())
+    available = available_devices()
+    devices = ", ".join(available)
     try:
         device = torch.device(name)
     except RuntimeError as error:
@@ -95,7 +96,7 @@ def device_for(name: str) -> torch.device:
             f"devices here: {devices} (or auto)"
         ) from None
     if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        count = len(available) - 1  # the GPUs
         if count == 0 or (device.index or 0) >= count:
             raise DeviceError(
                 f"config key 'models.device': {name!r} asked for, but this machine has "
