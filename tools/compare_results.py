@@ -35,9 +35,7 @@ def compare_netcdf(before: Path, after: Path, rename: dict[str, str]) -> list[st
             new = rename.get(str(name), str(name))
             if new not in b.variables:
                 problems.append(f"{name}: missing")
-            elif a[name].dims != tuple(rename.get(d, d) for d in b[new].dims) and set(
-                a[name].dims
-            ) != set(b[new].dims):
+            elif tuple(rename.get(d, d) for d in a[name].dims) != b[new].dims:
                 problems.append(f"{name}: dims {a[name].dims} vs {b[new].dims}")
             elif not equal(a[name].to_numpy(), b[new].to_numpy()):
                 problems.append(f"{name}: values differ")
