@@ -98,7 +98,7 @@ def validate_config(config: dict, schema_path: Path) -> dict:
         problems = _semantic_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    return _as_floats(config, schema, schema)
+    return _normalized(config, schema, schema)
 
 
 def _types(subschema: dict) -> set[str]:
@@ -106,7 +106,7 @@ def _types(subschema: dict) -> set[str]:
     return {kind} if isinstance(kind, str) else set(kind)
 
 
-def _as_floats(value, subschema: dict, root: dict):
+def _normalized(value, subschema: dict, root: dict):
     """A copy of the valid ``value``: ints as floats where asked, keys in the schema's order.
 
     Ints are turned into floats where ``subschema`` (a part of the schema ``root``) asks for a
@@ -120,7 +120,7 @@ def _as_floats(value, subschema: dict, root: dict):
         subschema = node
     for branch in subschema.get("oneOf", []) + subschema.get("anyOf", []):
         if _Validator({**branch, "$defs": root.get("$defs", {})}).is_valid(value):
-            return _as_floats(value, branch, root)
+            return _normalized(value, branch, root)
     if isinstance(value, dict):
         properties = subschema.get("properties", {})
         extra = subschema.get("additionalProperties", {})
@@ -128,9 +128,9 @@ def _as_floats(value, subschema: dict, root: dict):
         # declared keys in the schema's order (config.yaml's), so that a section written in
         # another order is the same parameter; free-form maps keep the order they were given
         keys = [k for k in properties if k in value] + [k for k in value if k not in properties]
-        return {k: _as_floats(value[k], properties.get(k, extra), root) for k in keys}
+        return {k: _normalized(value[k], properties.get(k, extra), root) for k in keys}
     if isinstance(value, list):
-        return [_as_floats(v, subschema.get("items", {}), root) for v in value]
+        return [_normalized(v, subschema.get("items", {}), root) for v in value]
     kinds = _types(subschema)
     if isinstance(value, int) and not isinstance(value, bool) and "number" in kinds:
         return float(value) if "integer" not in kinds else value
