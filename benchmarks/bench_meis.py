@@ -23,7 +23,7 @@ from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
 from meiflow.mei.synthesis import METHODS, MEISettings, initial_images, synthesize
 from meiflow.models.network import (
-    ModelSettings,
+    ArchitectureSettings,
     PerNeuronCNN,
     keep_freed_memory,
     model_response,
@@ -76,7 +76,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = device_for(args.device)
     tuned = device.type == "cpu" and keep_freed_memory()
-    settings = ModelSettings(channels=args.channels)
+    settings = ArchitectureSettings(channels=args.channels)
     model = PerNeuronCNN(args.units, args.height, args.width, settings, range(args.units))
     model = model.to(device).eval()
     print(

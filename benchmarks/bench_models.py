@@ -21,7 +21,7 @@ import time
 import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
-from meiflow.models.network import READOUTS, ModelSettings, PerNeuronCNN, keep_freed_memory
+from meiflow.models.network import READOUTS, ArchitectureSettings, PerNeuronCNN, keep_freed_memory
 from meiflow.models.training import device_for
 
 
@@ -29,7 +29,7 @@ def train_time(
     n_models: int,
     images: torch.Tensor,
     targets: torch.Tensor,
-    settings: ModelSettings,
+    settings: ArchitectureSettings,
     args: argparse.Namespace,
     readout: str,
 ) -> tuple[float, float]:
@@ -91,7 +91,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(args.images, 1, args.height, args.width, generator=generator).to(device)
     targets = torch.distributions.Gamma(2.0, 1.0).sample((args.images, args.chunk)).to(device)
-    settings = ModelSettings(channels=args.channels)
+    settings = ArchitectureSettings(channels=args.channels)
     print(
         f"device {device} ({args.threads} threads), torch {torch.__version__}; "
         f"{args.images} images {args.height}x{args.width}, batch {args.batch}, "

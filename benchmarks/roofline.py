@@ -11,11 +11,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from meiflow.models.network import ModelSettings
+from meiflow.models.network import ArchitectureSettings
 from meiflow.models.training import device_for
 
 
-def core_macs(settings: ModelSettings, height: int, width: int) -> int:
+def core_macs(settings: ArchitectureSettings, height: int, width: int) -> int:
     """Multiply-accumulates of one model's core on one (height, width) image, forward pass.
 
     Layer 0 is one stride-``pool`` convolution with a (first_kernel + pool - 1)^2 kernel on the
@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = device_for(args.device)
-    settings = ModelSettings(channels=args.channels)
+    settings = ArchitectureSettings(channels=args.channels)
     macs = core_macs(settings, args.height, args.width)
     print(
         f"device {device} ({args.threads} threads), torch {torch.__version__}; {settings}: "

@@ -1,5 +1,6 @@
 """Rule check_ground_truth (simulated sessions): results against the simulator's truth."""
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.simulation.ground_truth import ground_truth_table
@@ -19,7 +20,7 @@ def main(smk) -> None:
         gabors=read_netcdf(smk.input.gabors),
         metrics=read_netcdf(smk.input.metrics),
         images=read_netcdf(smk.input.images, ("images",)),
-        geometry=ScreenGeometry(**smk.params.screen),
+        geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
     )
     table.to_csv(smk.output[0], index=False)
 

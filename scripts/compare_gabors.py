@@ -2,8 +2,10 @@
 
 import torch
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.mei.gabor_search import GaborSettings
 from meiflow.metrics.comparison import gabor_controls
 from meiflow.models.chunks import load_chunk
 from meiflow.stimuli.geometry import ScreenGeometry
@@ -18,8 +20,8 @@ def main(smk) -> None:
         ensemble,
         read_netcdf(smk.input.meis, ("mei",)),
         read_netcdf(smk.input.gabors),
-        smk.params.gabors,
-        ScreenGeometry(**smk.params.screen),
+        settings_from(GaborSettings, smk.params.gabors, "gabors"),
+        settings_from(ScreenGeometry, smk.params.screen, "screen"),
         device,
     )
     write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))

@@ -4,8 +4,10 @@ import numpy as np
 
 from meiflow.ingest.scene_images import images_dataset
 from meiflow.io.allen_cache import load_scene_templates
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.stimuli.geometry import ImageSettings
 
 
 def main(smk) -> None:
@@ -16,7 +18,8 @@ def main(smk) -> None:
     frames = frames[frames >= 0]
     templates = load_scene_templates(smk.params.cache_dir, session_id, frames)
     log.info("%d scene templates of %s pixels", len(frames), templates.shape[1:])
-    ds = images_dataset(templates, frames, smk.params.images["height"], smk.params.images["width"])
+    size = settings_from(ImageSettings, smk.params.images, "images")
+    ds = images_dataset(templates, frames, size.height, size.width)
     write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))
 
 

@@ -2,18 +2,24 @@
 
 import torch
 
-from meiflow.io.netcdf import write_netcdf
+from meiflow.io.config import settings_from
+from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.mei.synthesis import chunk_meis
+from meiflow.mei.synthesis import MEISettings, chunk_meis
 from meiflow.models.chunks import load_chunk, scene_inputs
+from meiflow.models.training_data import SplitSettings
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
-    images, split = scene_inputs(smk.input.images, smk.params.split)
-    ds = chunk_meis(chunk, ensemble, images, split, smk.params.meis, device)
+    images, split = scene_inputs(
+        read_netcdf(smk.input.images, ("images",)),
+        settings_from(SplitSettings, smk.params.split, "models.split"),
+    )
+    settings = settings_from(MEISettings, smk.params.meis, "meis")
+    ds = chunk_meis(chunk, ensemble, images, split, settings, device)
     write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))
 
 

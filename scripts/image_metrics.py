@@ -1,8 +1,10 @@
 """Rule image_metrics: an area's MEIs and Gabors gathered, and their image metrics."""
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.metrics.comparison import compare_area
+from meiflow.metrics.image_metrics import MetricsSettings
 from meiflow.models.chunks import EMPTY_AREA_REASON, gather_units
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -14,8 +16,8 @@ def main(smk) -> None:
         gabors=gather_units(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON),
         invariance=gather_units(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON),
         scores=read_netcdf(smk.input.scores),
-        geometry=ScreenGeometry(**smk.params.screen),
-        mask_fraction=smk.params.metrics["mask_fraction"],
+        geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
+        settings=settings_from(MetricsSettings, smk.params.metrics, "metrics"),
     )
     inputs = list(smk.input)
     write_netcdf(result.meis, smk.output.meis, inputs=inputs)

@@ -2,9 +2,10 @@
 
 import torch
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.mei.phase_invariance import chunk_phase_invariance
+from meiflow.mei.phase_invariance import PhaseInvarianceSettings, chunk_phase_invariance
 from meiflow.models.chunks import load_chunk
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -17,8 +18,8 @@ def main(smk) -> None:
         chunk,
         ensemble,
         read_netcdf(smk.input.images, ("images",))["images"],
-        smk.params.phase_invariance,
-        ScreenGeometry(**smk.params.screen),
+        settings_from(PhaseInvarianceSettings, smk.params.phase_invariance, "phase_invariance"),
+        settings_from(ScreenGeometry, smk.params.screen, "screen"),
         device,
     )
     write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))

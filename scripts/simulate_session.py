@@ -3,23 +3,22 @@
 from pathlib import Path
 
 from meiflow.io.allen_format import write_session_cache
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.simulation.session import simulate_session
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.simulation.session import SimulationSettings, simulate_session
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 
 def main(smk) -> None:
     log = log_to(smk.log[0])
     session_id = int(smk.wildcards.session)
-    images = smk.params.images
     log.info("simulating session %d", session_id)
     session = simulate_session(
         session_id,
-        smk.params.simulation,
-        ScreenGeometry(**smk.params.screen),
-        images["height"],
-        images["width"],
+        settings_from(SimulationSettings, smk.params.simulation, "simulation"),
+        settings_from(ScreenGeometry, smk.params.screen, "screen"),
+        settings_from(ImageSettings, smk.params.images, "images"),
     )
     n_spikes = sum(s.size for s in session.tables.spike_times.values())
     log.info(

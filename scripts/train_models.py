@@ -2,10 +2,11 @@
 
 import torch
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.models.chunks import scene_inputs
-from meiflow.models.fitting import fit_chunk
+from meiflow.models.fitting import ModelsSettings, fit_chunk
 from meiflow.models.network import keep_freed_memory, save_checkpoint
 from meiflow.models.training import device_for
 from meiflow.stimuli.geometry import ScreenGeometry
@@ -14,10 +15,11 @@ from meiflow.stimuli.geometry import ScreenGeometry
 def main(smk) -> None:
     log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
-    device = device_for(smk.params.models["device"])
+    settings = settings_from(ModelsSettings, smk.params.models, "models")
+    device = device_for(settings.device)
     if device.type == "cpu":
         keep_freed_memory()  # glibc would unmap and re-fault large activations every step
-    images, split = scene_inputs(smk.input.images, smk.params.models["split"])
+    images, split = scene_inputs(read_netcdf(smk.input.images, ("images",)), settings.split)
     trained = fit_chunk(
         ranking=read_netcdf(smk.input.ranking, ("selected",)),
         chunk=int(smk.wildcards.chunk),
@@ -26,8 +28,8 @@ def main(smk) -> None:
         scenes=read_netcdf(smk.input.scenes),
         linear=read_netcdf(smk.input.linear),
         gabors=read_netcdf(smk.input.gabors),
-        settings=smk.params.models,
-        geometry=ScreenGeometry(**smk.params.screen),
+        settings=settings,
+        geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
         device=device,
     )
     units = trained.dataset["unit"].to_numpy().tolist()

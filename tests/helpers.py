@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from meiflow.io.netcdf import read_netcdf
+from meiflow.simulation.session import SimulationSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"
@@ -33,19 +34,19 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def small_simulation(units: int, scene_repeats: int) -> dict:
+def small_simulation(units: int, scene_repeats: int) -> SimulationSettings:
     """A simulator config of ``units`` VISp units (40 % simple, 40 % complex, 20 % untuned, all
     passing the quality filter) and ``scene_repeats`` repeats of every scene, for
     ``meiflow.simulation.session.simulate_session``."""
-    return {
-        "seed": 3,
-        "units_per_area": {"VISp": units},
-        "cell_types": {"simple": 0.4, "complex": 0.4, "untuned": 0.2},
-        "fraction_failing_quality": 0.0,
-        "scene_repeats": scene_repeats,
-        "gabor_repeats": 1,
-        "latency_s": 0.05,
-    }
+    return SimulationSettings(
+        seed=3,
+        units_per_area={"VISp": units},
+        cell_types={"simple": 0.4, "complex": 0.4, "untuned": 0.2},
+        fraction_failing_quality=0.0,
+        scene_repeats=scene_repeats,
+        gabor_repeats=1,
+        latency_s=0.05,
+    )
 
 
 def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY) -> list[str]:

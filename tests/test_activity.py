@@ -6,23 +6,19 @@ import numpy as np
 import pytest
 from helpers import small_simulation
 
-from meiflow.ingest.activity import psth_dataset, raster_dataset
+from meiflow.ingest.activity import TimingSettings, psth_dataset, raster_dataset
 from meiflow.ingest.counts import count_spikes
 from meiflow.simulation.session import simulate_session
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
-TIMING = {
-    "psth_bin_s": 0.005,
-    "psth_start_s": -0.1,
-    "psth_stop_s": 0.35,
-    "smoothing_sd_s": 0.01,
-    "raster_bin_s": 0.1,
-}
+TIMING = TimingSettings(
+    psth_bin_s=0.005, psth_start_s=-0.1, psth_stop_s=0.35, smoothing_sd_s=0.01, raster_bin_s=0.1
+)
 
 
 @pytest.fixture(scope="module")
 def session():
-    s = simulate_session(5, small_simulation(40, 16), ScreenGeometry(), 30, 48)
+    s = simulate_session(5, small_simulation(40, 16), ScreenGeometry(), ImageSettings(30, 48))
     units = s.tables.units.assign(area="VISp")
     scenes = s.tables.presentations.query("stimulus_name == 'natural_scenes'")
     return [s.tables.spike_times[u] for u in units.index], units, scenes

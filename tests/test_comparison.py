@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from meiflow.metrics.comparison import IMAGE_KINDS, compare_area
-from meiflow.metrics.image_metrics import image_metrics
+from meiflow.metrics.image_metrics import MetricsSettings, image_metrics
 from meiflow.stimuli.geometry import ScreenGeometry
 
 UNITS = np.array([11, 12, 13])
@@ -39,7 +39,9 @@ def area(rng: np.random.Generator) -> tuple[xr.Dataset, ...]:
 
 def test_metrics_of_the_best_init_and_both_gabors_without_failed_units():
     meis, gabors, invariance, scores = area(np.random.default_rng(0))
-    result = compare_area(meis, gabors, invariance, scores, GEOMETRY, mask_fraction=0.9)
+    result = compare_area(
+        meis, gabors, invariance, scores, GEOMETRY, MetricsSettings(mask_fraction=0.9)
+    )
     kept = [0, 2]  # unit 12's training failed
     np.testing.assert_array_equal(result.metrics["unit"], UNITS[kept])
     assert "12: non-finite training loss" in result.metrics.attrs["dropped_units"]
@@ -66,7 +68,9 @@ def test_metrics_of_the_best_init_and_both_gabors_without_failed_units():
 def test_an_area_whose_every_training_failed_is_empty_with_its_reason():
     meis, gabors, invariance, scores = area(np.random.default_rng(1))
     scores["training_failure"] = ("unit", ["nan loss"] * 3)
-    result = compare_area(meis, gabors, invariance, scores, GEOMETRY, mask_fraction=0.9)
+    result = compare_area(
+        meis, gabors, invariance, scores, GEOMETRY, MetricsSettings(mask_fraction=0.9)
+    )
     assert result.metrics.sizes["unit"] == 0 and len(result.table) == 0
     assert result.metrics.attrs["empty_reason"] == "the training of every selected unit failed"
     assert result.meis.attrs["empty_reason"] == result.gabors.attrs["empty_reason"]

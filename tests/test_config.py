@@ -10,11 +10,20 @@ import pandas as pd
 import pytest
 import yaml
 from helpers import REPO, run_snakemake
+from snakemake.utils import update_config
 
-from meiflow.io.config import ConfigError, expand_sessions, session_areas, validate_config
-from meiflow.mei.synthesis import MEISettings
-from meiflow.models.network import ModelSettings
-from meiflow.models.training import TrainSettings
+from meiflow.io.config import (
+    ConfigError,
+    expand_sessions,
+    session_areas,
+    settings_from,
+    validate_config,
+)
+from meiflow.models.fitting import ModelsSettings
+from meiflow.models.network import ArchitectureSettings
+from meiflow.models.training import TrainingSettings
+from meiflow.settings import Settings
+from meiflow.stimuli.geometry import ImageSettings
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -194,24 +203,59 @@ def test_whole_numbers_of_number_keys_become_floats():
     assert validate_config(edited("counting_window", "auto"), SCHEMA)["counting_window"] == "auto"
 
 
-@pytest.mark.parametrize(
-    ("settings", "section"),
-    [
-        (ModelSettings, ("models", "architecture")),
-        (TrainSettings, ("models", "training")),
-        (MEISettings, ("meis",)),
-    ],
-)
-def test_package_defaults_are_the_workflows(settings, section):
-    """A scientist who builds a model or an MEI in a notebook with the package's defaults gets
-    what the workflow's embedded default builds."""
-    values = DEFAULT
-    for key in section:
-        values = values[key]
-    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
-    shared = set(defaults) & set(values)
-    assert shared == set(defaults)  # every field is a config key
-    assert {k: defaults[k] for k in shared} == {k: values[k] for k in shared}
+def test_package_defaults_are_the_workflows():
+    """A scientist who calls a stage's functions in a notebook with the package's default settings
+    gets what the workflow's embedded default computes: every settings field is a key of
+    config/config.yaml and every key a field, with the same value of the same type."""
+    validated = validate_config(DEFAULT, SCHEMA)
+    sections = {k: v for k, v in validated.items() if k not in ("sessions", "areas")}
+
+    def keys(tree: dict, prefix: str = "") -> set[str]:
+        nested = (keys(v, f"{prefix}{k}.") for k, v in tree.items() if isinstance(v, dict))
+        return {prefix + k for k in tree}.union(*nested)
+
+    assert keys(dataclasses.asdict(Settings())) == keys(sections)
+    built = Settings.from_config(validated)  # MEISettings fills the method's nulls
+    assert built == Settings()
+    # and every value of the same type (json tells 60 from 60.0)
+    assert json.dumps(dataclasses.asdict(built)) == json.dumps(dataclasses.asdict(Settings()))
+
+
+def test_the_settings_are_built_from_a_config():
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, yaml.safe_load((REPO / "tests" / "tiny.yaml").read_text()))
+    config = validate_config(config, SCHEMA)  # as snakemake --configfile tests/tiny.yaml
+    settings = Settings.from_config(config)
+    assert settings.models.architecture == ArchitectureSettings(
+        channels=4, pyramid_levels=2, gauss_size=3
+    )
+    assert settings.models.training == TrainingSettings(max_epochs=6, patience=2)
+    assert settings.meis.initializations == ("noise:0", "black")
+    assert settings.gabors.window == (2, 2)
+    assert settings.images == ImageSettings(30, 48)
+    window = {**config, "counting_window": "auto"}
+    assert Settings.from_config(window).counting_window == "auto"
+
+
+def test_a_key_or_value_that_the_settings_refuse_is_named():
+    with pytest.raises(ConfigError, match=r"models\.architecture: unknown key\(s\) \['chanels'\]"):
+        settings_from(ModelsSettings, {"architecture": {"chanels": 4}}, "models")
+    with pytest.raises(ConfigError, match="models.architecture: .*gauss_size must be odd"):
+        settings_from(ModelsSettings, {"architecture": {"gauss_size": 4}}, "models")
+    with pytest.raises(ConfigError, match="counting_window: .*stop .*must be after start"):
+        Settings.from_config({"counting_window": {"start": 0.3, "stop": 0.1}})
+
+
+def test_snakemake_stops_before_any_job_on_a_value_a_stage_refuses(tmp_path):
+    """The schema accepts an even pyramid kernel; the models' settings do not, and the workflow
+    stops at once rather than after the jobs before training."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  architecture: {gauss_size: 4}\n")
+    process = run_snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert process.returncode != 0
+    message = "models.architecture: ArchitectureSettings.gauss_size must be odd"
+    assert message in process.stdout + process.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_section_in_another_key_order_is_the_same_parameter():

@@ -13,8 +13,8 @@ from meiflow.models import chunks
 from meiflow.models.chunks import load_chunk
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import (
+    ArchitectureSettings,
     CheckpointError,
-    ModelSettings,
     PerNeuronCNN,
     model_response,
     save_checkpoint,
@@ -24,7 +24,7 @@ from meiflow.models.training import predict
 from meiflow.models.training_data import grid_to_pixel
 
 H, W = 20, 32
-SETTINGS = ModelSettings(channels=4)
+SETTINGS = ArchitectureSettings(channels=4)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,7 @@ from meiflow.models.gabor_responses import (
     drifting_frames,
     predict_conditions,
 )
-from meiflow.models.network import ModelSettings, PerNeuronCNN
+from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
 from meiflow.models.training import predict
 from meiflow.stimuli.gabor import allen_gabor_stimulus
 from meiflow.stimuli.geometry import ScreenGeometry
@@ -84,7 +84,7 @@ def test_frames_and_predictions_average_the_drift():
     np.testing.assert_allclose(frames[k, 5], direct, atol=1e-6)
 
     torch.manual_seed(0)
-    model = PerNeuronCNN(2, 12, 20, ModelSettings(channels=2, layers=1), [0, 1])
+    model = PerNeuronCNN(2, 12, 20, ArchitectureSettings(channels=2, layers=1), [0, 1])
     x = torch.as_tensor(frames)
     predicted = predict_conditions(model, x)
     per_frame = predict(model, x.reshape(-1, 1, 12, 20)).view(*frames.shape[:2], 2)

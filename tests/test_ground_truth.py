@@ -14,7 +14,7 @@ from meiflow.simulation.neurons import optimal_stimulus
 from meiflow.simulation.session import simulate_session
 from meiflow.stimuli.allen import PRESENTATION_S
 from meiflow.stimuli.gabor import gabor
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 H, W = 30, 48
 
@@ -95,7 +95,7 @@ def test_matched_optimum_has_the_meis_contrast():
 @pytest.fixture(scope="module")
 def simulated():
     """A small simulated session: its truth and its scenes at model resolution."""
-    session = simulate_session(8, small_simulation(9, 3), ScreenGeometry(), H, W)
+    session = simulate_session(8, small_simulation(9, 3), ScreenGeometry(), ImageSettings(H, W))
     images, _ = with_blank(model_images(session.scenes, H, W), np.arange(len(session.scenes)))
     return session.ground_truth, images
 

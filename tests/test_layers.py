@@ -54,9 +54,10 @@ def test_every_subpackage_sits_in_a_layer():
     }
     children = {module.name for module in pkgutil.iter_modules(meiflow.__path__)}
     assert children == layered
-    # everything but the simulator is forbidden to import it
+    # everything but the simulator, and the settings of every stage above it, is forbidden to
+    # import it
     assert set(contract("simulator")["source_modules"]) == {
-        f"meiflow.{name}" for name in layered - {"simulation"}
+        f"meiflow.{name}" for name in layered - {"simulation", "settings"}
     }
 
 
@@ -92,6 +93,7 @@ def test_only_the_simulator_rules_import_it():
                 if isinstance(node, ast.Import)
                 else []
             )
-            if any(n == "meiflow.simulation" or n.startswith("meiflow.simulation.") for n in names):
+            simulator = ("meiflow.simulation", "meiflow.settings")  # settings imports it
+            if any(n == s or n.startswith(f"{s}.") for n in names for s in simulator):
                 importers.add(script.name)
     assert importers == SIMULATOR_SCRIPTS

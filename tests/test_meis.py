@@ -19,7 +19,7 @@ from meiflow.mei.synthesis import (
     initial_images,
     synthesize,
 )
-from meiflow.models.network import ModelSettings, PerNeuronCNN, model_response, select
+from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, model_response, select
 from meiflow.stimuli.gabor import gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -54,7 +54,9 @@ def linear_response(filters: torch.Tensor):
 
 
 def small_cnn(n_units: int = 3) -> PerNeuronCNN:
-    model = PerNeuronCNN(n_units, H, W, ModelSettings(channels=4), [7 + u for u in range(n_units)])
+    model = PerNeuronCNN(
+        n_units, H, W, ArchitectureSettings(channels=4), [7 + u for u in range(n_units)]
+    )
     model.set_positions(torch.tensor([[-0.4, 0.3], [0.5, -0.2], [0.0, 0.1]])[:n_units])
     return model.eval()
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from meiflow.models.network import (
+    ArchitectureSettings,
     CheckpointError,
-    ModelSettings,
     PerNeuronCNN,
     _conv_same,
     _first_layer,
@@ -32,7 +32,7 @@ H, W = 20, 32
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-SMALL = ModelSettings(channels=4, layers=3)
+SMALL = ArchitectureSettings(channels=4, layers=3)
 SEEDS = [11, 22, 33]
 
 
@@ -71,7 +71,7 @@ def test_shapes_positive_and_seeds():
     with pytest.raises(ValueError):
         PerNeuronCNN(2, H, W, SMALL, [1])
     with pytest.raises(ValueError):
-        ModelSettings(gauss_size=4)
+        ArchitectureSettings(gauss_size=4)
     model.set_positions(torch.tensor([[0.1, -0.2], [0.3, 0.4], [-1.0, 1.0]], dtype=torch.float64))
     assert model.positions.dtype == torch.float32
     assert model.positions[2].tolist() == [-1.0, 1.0]
@@ -80,7 +80,7 @@ def test_shapes_positive_and_seeds():
 
 @pytest.mark.parametrize("kernel", range(1, 8))
 def test_all_kernel_sizes(kernel):
-    settings = ModelSettings(channels=3, layers=2, first_kernel=kernel, hidden_kernel=kernel)
+    settings = ArchitectureSettings(channels=3, layers=2, first_kernel=kernel, hidden_kernel=kernel)
     model = PerNeuronCNN(2, 21, 31, settings, [1, 2])
     out = model(images(3, height=21, width=31))
     assert out.shape == (3, 2) and torch.isfinite(out).all()
@@ -122,7 +122,7 @@ def test_laplace_penalty_against_scipy(kernel):
 
 @pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5, 6, 7])
 def test_regularizer_direct(kernel):
-    settings = ModelSettings(
+    settings = ArchitectureSettings(
         channels=3,
         layers=3,
         first_kernel=kernel,
@@ -189,7 +189,7 @@ def _step_both(big: PerNeuronCNN, small: PerNeuronCNN, x: torch.Tensor) -> None:
 @pytest.mark.parametrize("readout", ["adjoint", "sample"])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_models_are_independent(mode, readout):
-    settings = ModelSettings(channels=4, layers=3, gamma_readout=0.1)
+    settings = ArchitectureSettings(channels=4, layers=3, gamma_readout=0.1)
     big = perturbed(PerNeuronCNN(3, H, W, settings, SEEDS, readout=readout))
     alone = select(big, [1])
     assert alone.seeds == [SEEDS[1]] and alone.n_models == 1
@@ -213,7 +213,7 @@ def test_models_are_independent(mode, readout):
 @pytest.mark.parametrize("pool", [1, 2])
 def test_paired_images_go_to_their_own_model(readout, pool):
     """(B, n, H, W) input: model k's output for channel k equals its output for that image."""
-    settings = ModelSettings(channels=4, layers=3, pool=pool)
+    settings = ArchitectureSettings(channels=4, layers=3, pool=pool)
     model = perturbed(PerNeuronCNN(3, H, W, settings, SEEDS, readout=readout)).eval()
     x = images(6).view(2, 3, H, W)
     paired = model(x)
@@ -242,7 +242,7 @@ def test_model_response_is_unit_u_on_its_images():
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_gradients_stay_in_their_model(mode):
-    settings = ModelSettings(channels=4, layers=3, gamma_readout=0.1)
+    settings = ArchitectureSettings(channels=4, layers=3, gamma_readout=0.1)
     n = 3
     model = perturbed(PerNeuronCNN(n, H, W, settings, SEEDS)).train(mode == "train")
     x = images(5)
@@ -281,7 +281,7 @@ def test_model_dot():
 @pytest.mark.parametrize("readout", ["adjoint", "sample"])
 def test_readout_points_at_the_bright_pixel(readout):
     """One model per pixel of the core grid; all see a map with one bright pixel."""
-    settings = ModelSettings(channels=1, layers=1, pyramid_levels=2)
+    settings = ArchitectureSettings(channels=1, layers=1, pyramid_levels=2)
     h, w = 7, 11
     n = h * w
     model = PerNeuronCNN(n, 2 * h, 2 * w, settings, range(n), readout=readout)
@@ -339,7 +339,7 @@ def test_checkpoint_round_trip(tmp_path):
     torch.testing.assert_close(loaded(x), model.eval()(x), atol=0, rtol=0)
     # the dict holds plain types and a state_dict; extra keys (e.g. unit ids) are allowed
     state = checkpoint_state(model)
-    numpy_settings = ModelSettings(channels=np.int64(4), gamma_group=np.float32(0.1))
+    numpy_settings = ArchitectureSettings(channels=np.int64(4), gamma_group=np.float32(0.1))
     numpy_model = PerNeuronCNN(np.int64(1), np.int64(H), W, numpy_settings, [np.int64(3)])
     save_checkpoint(numpy_model, tmp_path / "numpy.pt")
     assert load_checkpoint(tmp_path / "numpy.pt").settings == numpy_settings
@@ -382,7 +382,7 @@ def test_bad_checkpoints(tmp_path):
     # a valid checkpoint of other dimensions than the caller expects
     fails(good, match="other dimensions", height=H + 1)
     fails(good, match="other dimensions", n_models=3)
-    fails(good, match="other dimensions", settings=ModelSettings(channels=5))
+    fails(good, match="other dimensions", settings=ArchitectureSettings(channels=5))
     assert issubclass(CheckpointError, RuntimeError)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt", "cpu")
@@ -390,7 +390,7 @@ def test_bad_checkpoints(tmp_path):
 
 def test_overfits_small_data():
     torch.manual_seed(0)
-    settings = ModelSettings(channels=8, layers=3, gamma_laplace=0, gamma_group=0)
+    settings = ArchitectureSettings(channels=8, layers=3, gamma_laplace=0, gamma_group=0)
     model = PerNeuronCNN(2, H, W, settings, [3, 4])
     x = images(8, seed=5)
     targets = torch.rand(8, 2, generator=torch.Generator().manual_seed(6)) * 2 + 0.5

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from meiflow.ranking.selection import RankingError, area_units, rank_and_select, unit_scores
+from meiflow.ranking.selection import (
+    RankingError,
+    RankingSettings,
+    area_units,
+    rank_and_select,
+    unit_scores,
+)
 
-SETTINGS = {
-    "include_blank": False,
-    "min_spikes": 20,
-    "notebook_passes": 10,
-    "entropy_bins": 10,
-    "anomaly_estimators": 50,
-    "seed": 0,
-    "oracle_percentile": 60,
-    "variance_percentile": 50,
-    "min_fev": None,
-    "max_units": None,
-}
+SETTINGS = RankingSettings(min_spikes=20, notebook_passes=10, anomaly_estimators=50)
 
 
 def count_table(n_images=30, repeats=8, seed=0) -> xr.Dataset:
@@ -75,7 +71,7 @@ def test_the_blank_is_left_out_unless_asked():
     ds = count_table()
     ds["spike_counts"][ds["frame"].to_numpy() == -1, 5] = 50  # a huge blank response
     without = unit_scores(ds, SETTINGS).loc[105, "variance"]
-    with_blank = unit_scores(ds, {**SETTINGS, "include_blank": True}).loc[105, "variance"]
+    with_blank = unit_scores(ds, replace(SETTINGS, include_blank=True)).loc[105, "variance"]
     means = pd.Series(ds["spike_counts"][:, 5].to_numpy()).groupby(ds["frame"].to_numpy()).mean()
     assert without == pytest.approx(means[means.index >= 0].var(ddof=1))
     assert with_blank == pytest.approx(means.var(ddof=1))
@@ -92,7 +88,7 @@ def test_rank_and_select_sorts_best_first_and_never_selects_invalid_units():
     # 6 valid units: oracle above its 60th percentile leaves the best 2, variance agrees
     assert set(table.index[table["selected"] == 1]) == {104, 105}
     capped = rank_and_select(
-        unit_scores(count_table(60, 20), SETTINGS), {**SETTINGS, "max_units": 1}
+        unit_scores(count_table(60, 20), SETTINGS), replace(SETTINGS, max_units=1)
     )
     assert list(capped.index[capped["selected"] == 1]) == [105]
 

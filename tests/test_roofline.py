@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from meiflow.models.network import ModelSettings, PerNeuronCNN
+from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from roofline import core_macs  # noqa: E402
@@ -18,7 +18,7 @@ from roofline import core_macs  # noqa: E402
     [(64, 4, 3, 2, 3), (8, 5, 5, 1, 2), (16, 13, 3, 3, 4)],
 )
 def test_core_macs_counts_the_convolutions(channels, first_kernel, hidden_kernel, pool, layers):
-    settings = ModelSettings(
+    settings = ArchitectureSettings(
         channels=channels,
         first_kernel=first_kernel,
         hidden_kernel=hidden_kernel,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from meiflow.simulation.session import (
     GAP_S,
+    SimulationSettings,
     passes_default_filter,
     poisson_spikes,
     quality_metrics,
@@ -16,17 +19,17 @@ from meiflow.simulation.session import (
     stimulus_schedule,
 )
 from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
-SMALL = {
-    "seed": 4,
-    "units_per_area": {"VISp": 5, "CA1": 2},
-    "cell_types": {"simple": 0.4, "complex": 0.4, "untuned": 0.2},
-    "fraction_failing_quality": 0.3,
-    "scene_repeats": 4,
-    "gabor_repeats": 1,
-    "latency_s": 0.05,
-}
+SMALL = SimulationSettings(
+    seed=4,
+    units_per_area={"VISp": 5, "CA1": 2},
+    cell_types={"simple": 0.4, "complex": 0.4, "untuned": 0.2},
+    fraction_failing_quality=0.3,
+    scene_repeats=4,
+    gabor_repeats=1,
+    latency_s=0.05,
+)
 
 
 def test_the_schedule_matches_the_allen_design():
@@ -82,18 +85,20 @@ def test_a_share_of_units_fails_the_default_quality_filter():
 
 @pytest.fixture(scope="module")
 def small_session():
-    return simulate_session(77, SMALL, ScreenGeometry(), 24, 40)
+    return simulate_session(77, SMALL, ScreenGeometry(), ImageSettings(24, 40))
 
 
 def test_the_simulation_is_byte_identical_for_the_same_seed(small_session):
-    again = simulate_session(77, SMALL, ScreenGeometry(), 24, 40)
+    again = simulate_session(77, SMALL, ScreenGeometry(), ImageSettings(24, 40))
     assert small_session.scenes.tobytes() == again.scenes.tobytes()
     for unit, spikes in small_session.tables.spike_times.items():
         assert spikes.tobytes() == again.tables.spike_times[unit].tobytes()
     pd.testing.assert_frame_equal(small_session.tables.units, again.tables.units)
     pd.testing.assert_frame_equal(small_session.tables.presentations, again.tables.presentations)
     assert small_session.ground_truth.identical(again.ground_truth)
-    other = simulate_session(77, {**SMALL, "seed": 5}, ScreenGeometry(), 24, 40)
+    other = simulate_session(
+        77, dataclasses.replace(SMALL, seed=5), ScreenGeometry(), ImageSettings(24, 40)
+    )
     assert other.scenes.tobytes() != small_session.scenes.tobytes()
 
 

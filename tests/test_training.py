@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.models.network import ModelSettings, PerNeuronCNN, select
+from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, select
 from meiflow.models.training import (
     BatchedAdam,
     DeviceError,
-    TrainSettings,
+    TrainingSettings,
     correlations,
     device_for,
     initial_bias,
@@ -18,7 +18,7 @@ from meiflow.models.training import (
     train_chunk,
 )
 
-SMALL = ModelSettings(channels=4, layers=2, pyramid_levels=1, gauss_size=3)
+SMALL = ArchitectureSettings(channels=4, layers=2, pyramid_levels=1, gauss_size=3)
 HEIGHT, WIDTH = 16, 24
 
 
@@ -65,7 +65,7 @@ def test_batched_adam_freezes_a_model_with_zero_learning_rate():
 @pytest.mark.slow
 def test_a_chunk_of_three_trains_like_each_model_alone():
     images, means, _ = data(3)
-    settings = TrainSettings(max_epochs=12, batch_size=8, patience=2, max_decays=1)
+    settings = TrainingSettings(max_epochs=12, batch_size=8, patience=2, max_decays=1)
     chunk = fit([11, 12, 13], means, settings, images)
     for k, seed in enumerate([11, 12, 13]):
         alone = fit([seed], means[:, k : k + 1], settings, images)
@@ -83,7 +83,7 @@ def test_a_chunk_of_three_trains_like_each_model_alone():
 
 def test_training_is_deterministic():
     images, means, _ = data(2)
-    settings = TrainSettings(max_epochs=5, batch_size=8)
+    settings = TrainingSettings(max_epochs=5, batch_size=8)
     a = fit([1, 2], means, settings, images)
     b = fit([1, 2], means, settings, images)
     torch.testing.assert_close(predict(a.model, images), predict(b.model, images), rtol=0, atol=0)
@@ -94,12 +94,12 @@ def test_the_loop_overfits_a_few_images_without_regularization():
     g = torch.Generator().manual_seed(3)
     images = torch.rand(8, 1, HEIGHT, WIDTH, generator=g)
     means = 0.5 + 4.5 * torch.rand(8, 2, generator=g)
-    plain = ModelSettings(
+    plain = ArchitectureSettings(
         channels=8, layers=2, pyramid_levels=1, gauss_size=3, gamma_laplace=0.0, gamma_group=0.0
     )
     model = PerNeuronCNN(2, HEIGHT, WIDTH, plain, [5, 6])
     before = correlations(predict(model, images), means)
-    settings = TrainSettings(max_epochs=300, batch_size=8, lr=0.01, patience=300)
+    settings = TrainingSettings(max_epochs=300, batch_size=8, lr=0.01, patience=300)
     result = train_chunk(model, images, means, torch.full((8,), 10), images, means, settings)
     after = correlations(predict(result.model, images), means)
     assert (after > 0.95).all() and (after > before).all()
@@ -128,7 +128,7 @@ def test_batched_adam_freezes_a_model_whose_moments_are_nan():
 
 def test_a_model_that_goes_non_finite_is_stopped_and_the_others_train_on():
     images, means, _ = data(3)
-    settings = TrainSettings(max_epochs=6, batch_size=8, patience=2, max_decays=1)
+    settings = TrainingSettings(max_epochs=6, batch_size=8, patience=2, max_decays=1)
     broken = means.clone()
     broken[:, 1] = float("nan")  # model 1's targets: NaN loss from the first step
     chunk = fit([11, 12, 13], broken, settings, images)

@@ -5,6 +5,7 @@ import math
 from meiflow.io.allen_cache import session_table
 from meiflow.io.config import expand_sessions, session_areas, validate_config
 from meiflow.io.netcdf import read_netcdf
+from meiflow.settings import Settings
 
 # Validated, with whole numbers of `number` keys as floats (0 and 0.0 are one parameter).
 config.update(
@@ -12,6 +13,8 @@ config.update(
         config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     )
 )
+# Every section as its stage's settings, built once: a value a stage refuses stops the run here.
+Settings.from_config(config)
 # Every session of a type (`id: all`): AllenSDK's session table says which.
 if any(s["id"] == "all" for s in config["sessions"]):
     allen = config["allen"]

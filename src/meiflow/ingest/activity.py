@@ -6,6 +6,7 @@ Both need raw spike times, which only ingest reads; later stages use the NetCDF 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,31 @@ import xarray as xr
 from meiflow.ingest.psth import binned_activity, psth, response_latency, signal_psth, smooth
 
 
+@dataclass(frozen=True)
+class TimingSettings:
+    """PSTHs of the natural-scene presentations and the raster (config section ``timing``).
+
+    Attributes:
+        psth_bin_s: PSTH bin width (s).
+        psth_start_s: start of the PSTH window relative to each onset (s).
+        psth_stop_s: end of the PSTH window relative to each onset (s).
+        smoothing_sd_s: standard deviation of the Gaussian kernel that smooths the PSTH (s).
+        raster_bin_s: bin width of the population raster over the scene blocks (s).
+    """
+
+    psth_bin_s: float = 0.005
+    psth_start_s: float = -0.1
+    psth_stop_s: float = 0.35
+    smoothing_sd_s: float = 0.01
+    raster_bin_s: float = 0.1
+
+
 def psth_dataset(
     spike_times: Sequence[np.ndarray],
     units: pd.DataFrame,
     onsets: np.ndarray,
     frames: np.ndarray,
-    timing: dict,
+    timing: TimingSettings,
 ) -> xr.Dataset:
     """PSTHs of the natural-scene presentations and the population response latency.
 
@@ -33,22 +53,22 @@ def psth_dataset(
         units: indexed by unit id, with ``area``.
         onsets: (n_presentations,) onset times (s).
         frames: (n_presentations,) scene frames.
-        timing: the ``timing`` config section.
+        timing: PSTH bins, window and smoothing.
 
     Returns:
         ``psth`` (unit, time) in Hz, its Gaussian-smoothed version ``psth_smoothed``, the
         stimulus-locked ``signal`` (Hz^2), ``time`` in s relative to onset (bin centres), and the
         attribute ``latency_s`` (NaN when no unit responds).
     """
-    bin_s = timing["psth_bin_s"]
-    window = (timing["psth_start_s"], timing["psth_stop_s"])
+    bin_s = timing.psth_bin_s
+    window = (timing.psth_start_s, timing.psth_stop_s)
     rates, centres = psth(spike_times, onsets, bin_s, window)
     signal, _ = signal_psth(spike_times, onsets, frames, bin_s, window)
-    latency = response_latency(signal, centres, sd_s=timing["smoothing_sd_s"])
+    latency = response_latency(signal, centres, sd_s=timing.smoothing_sd_s)
     ds = xr.Dataset(
         {
             "psth": (("unit", "time"), rates),
-            "psth_smoothed": (("unit", "time"), smooth(rates, bin_s, timing["smoothing_sd_s"])),
+            "psth_smoothed": (("unit", "time"), smooth(rates, bin_s, timing.smoothing_sd_s)),
             "signal": (("unit", "time"), signal),
         },
         coords={
@@ -62,7 +82,7 @@ def psth_dataset(
         "units": "Hz",
     }
     ds["psth_smoothed"].attrs = {
-        "long_name": f"psth smoothed by a Gaussian kernel of sd {timing['smoothing_sd_s']} s",
+        "long_name": f"psth smoothed by a Gaussian kernel of sd {timing.smoothing_sd_s} s",
         "units": "Hz",
     }
     ds["signal"].attrs = {
@@ -75,7 +95,7 @@ def psth_dataset(
         "latency_method": "half-rise of the stimulus-locked signal (meiflow.ingest.psth)",
         "n_presentations": int(len(onsets)),
         "bin_s": float(bin_s),
-        "smoothing_sd_s": float(timing["smoothing_sd_s"]),
+        "smoothing_sd_s": float(timing.smoothing_sd_s),
     }
     return ds
 

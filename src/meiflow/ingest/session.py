@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import xarray as xr
 
-from meiflow.ingest.activity import psth_dataset, raster_dataset
+from meiflow.ingest.activity import TimingSettings, psth_dataset, raster_dataset
 from meiflow.ingest.counts import count_table
 from meiflow.io.allen_cache import SessionData
 from meiflow.stimuli.allen import PRESENTATION_S
 
-__all__ = ["COUNTED_STIMULI", "SessionTables", "counting_window", "ingest_session"]
+__all__ = [
+    "COUNTED_STIMULI",
+    "CountingWindow",
+    "SessionTables",
+    "counting_window",
+    "ingest_session",
+]
 
 log = logging.getLogger(__name__)
 
 #: The stimuli whose presentations get a spike-count table.
 COUNTED_STIMULI = ("natural_scenes", "gabors")
+
+
+@dataclass(frozen=True)
+class CountingWindow:
+    """The spike-counting window [start, stop), in s after each presentation's onset.
+
+    Config key ``counting_window`` (``{start, stop}``; or ``auto``, see :func:`counting_window`).
+
+    Raises:
+        ValueError: ``stop`` not after ``start``.
+    """
+
+    start: float = 0.0
+    stop: float = 0.25
+
+    def __post_init__(self) -> None:
+        """Check that the window is not empty."""
+        if not self.stop > self.start:
+            raise ValueError(
+                f"counting_window: stop ({self.stop}) must be after start ({self.start})"
+            )
 
 
 class SessionTables(NamedTuple):
@@ -34,12 +62,13 @@ class SessionTables(NamedTuple):
     counts: dict[str, xr.Dataset]
 
 
-def counting_window(window: dict | str, latency_s: float, session_id: int) -> tuple[float, float]:
+def counting_window(
+    window: CountingWindow | str, latency_s: float, session_id: int
+) -> tuple[float, float]:
     """The counting window (start, stop) in s after each onset.
 
     Args:
-        window: config key ``counting_window``: ``{start, stop}`` (s), or ``"auto"`` for
-            [latency, latency + presentation length).
+        window: a fixed window, or ``"auto"`` for [latency, latency + presentation length).
         latency_s: the population response latency (s), NaN when none was measured.
         session_id: named in the error.
 
@@ -47,7 +76,7 @@ def counting_window(window: dict | str, latency_s: float, session_id: int) -> tu
         ValueError: ``auto`` without a latency (no response in the population PSTH).
     """
     if window != "auto":
-        return (window["start"], window["stop"])
+        return (window.start, window.stop)
     if latency_s != latency_s:  # NaN: no response to measure a latency from
         raise ValueError(
             "counting_window: auto needs a response latency, but the population PSTH of "
@@ -57,15 +86,18 @@ def counting_window(window: dict | str, latency_s: float, session_id: int) -> tu
 
 
 def ingest_session(
-    data: SessionData, session_id: int, window: dict | str, timing: dict
+    data: SessionData,
+    session_id: int,
+    window: CountingWindow | str = CountingWindow(),
+    timing: TimingSettings = TimingSettings(),
 ) -> SessionTables:
     """Everything ingest makes of one session: the PSTHs, the raster and the spike-count tables.
 
     Args:
         data: the session (units after the quality filter, spike times, presentations).
         session_id: recorded in the count tables' attributes.
-        window: config key ``counting_window`` (see :func:`counting_window`).
-        timing: config section ``timing`` (``psth_*``, ``smoothing_sd_s``, ``raster_bin_s``).
+        window: the counting window, or ``"auto"`` (see :func:`counting_window`).
+        timing: PSTH and raster settings.
 
     Returns:
         The natural-scene PSTHs and latency, the raster of the scene blocks, and the spike-count
@@ -81,7 +113,7 @@ def ingest_session(
     latency = psth.attrs["latency_s"]
     log.info("population response latency: %.3f s", latency)
     blocks = scenes.groupby("stimulus_block").agg({"start_time": "min", "stop_time": "max"})
-    raster = raster_dataset(spikes, data.units, blocks, timing["raster_bin_s"])
+    raster = raster_dataset(spikes, data.units, blocks, timing.raster_bin_s)
     start, stop = counting_window(window, latency, session_id)
     log.info("counting window [%.3f, %.3f) s after onset", start, stop)
     counts = {}

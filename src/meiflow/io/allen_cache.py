@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +34,38 @@ STIMULUS_PARAMETERS = {
     "natural_scenes": ("frame",),
     "gabors": ("orientation", "x_position", "y_position"),
 }
-#: AllenSDK's default unit quality filter (``allensdk...ecephys.UNIT_FILTER_DEFAULTS``).
-DEFAULT_UNIT_FILTER = {
-    "amplitude_cutoff_maximum": 0.1,
-    "presence_ratio_minimum": 0.95,
-    "isi_violations_maximum": 0.5,
-    "filter_by_validity": True,
-}
+
+
+@dataclass(frozen=True)
+class UnitFilter:
+    """The unit quality filter applied when a session is read (config section ``unit_filter``).
+
+    AllenSDK's arguments of ``get_session_data``, with its defaults
+    (``allensdk.brain_observatory.ecephys...UNIT_FILTER_DEFAULTS``): a unit is kept when
+    ``amplitude_cutoff <= amplitude_cutoff_maximum``, ``presence_ratio >= presence_ratio_minimum``,
+    ``isi_violations <= isi_violations_maximum`` and, if ``filter_by_validity``, its quality is
+    ``"good"``.
+    """
+
+    amplitude_cutoff_maximum: float = 0.1
+    presence_ratio_minimum: float = 0.95
+    isi_violations_maximum: float = 0.5
+    filter_by_validity: bool = True
+
+
+@dataclass(frozen=True)
+class AllenSettings:
+    """Where real Allen sessions are cached and how long to wait for the warehouse (``allen``).
+
+    Attributes:
+        cache_dir: the AllenSDK ``EcephysProjectCache`` directory (``manifest.json`` in it).
+        network_timeout_s: seconds to wait for the Allen data warehouse.
+    """
+
+    cache_dir: str = "resources/allen_cache"
+    network_timeout_s: float = 10.0
+
+
 #: The Allen Institute's data warehouse, which AllenSDK's ``from_warehouse`` downloads from.
 WAREHOUSE_HOST = "api.brain-map.org"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -202,15 +227,16 @@ def _presentation_table(session, name: str) -> pd.DataFrame:
     return table.astype({"stimulus_block": int}).sort_index()
 
 
-def load_session(cache_dir: Path, session_id: int, unit_filter: dict | None = None) -> SessionData:
+def load_session(
+    cache_dir: Path, session_id: int, unit_filter: UnitFilter = UnitFilter()
+) -> SessionData:
     """Read units, spike times and stimulus tables of one session through AllenSDK.
 
-    ``unit_filter`` takes AllenSDK's filter arguments (``amplitude_cutoff_maximum``,
-    ``presence_ratio_minimum``, ``isi_violations_maximum``, ``filter_by_validity``); missing keys
-    take AllenSDK's defaults. The cache is checked first (:func:`check_cache`).
+    ``unit_filter`` is passed to AllenSDK's ``get_session_data`` (its defaults unless given).
+    The cache is checked first (:func:`check_cache`).
     """
     manifest = check_cache(cache_dir, session_id)
-    kwargs = {**DEFAULT_UNIT_FILTER, **(unit_filter or {})}
+    kwargs = asdict(unit_filter)
     # AllenSDK deletes a file it failed to read (its failed-fetch clean-up): keep them all.
     with preserved_files(manifest.parent, _session_files(manifest, session_id)):
         try:

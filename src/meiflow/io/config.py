@@ -6,11 +6,16 @@ so that a bad value stops the workflow before any job with a message that says w
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import yaml
+
+_S = typing.TypeVar("_S")
 
 
 class ConfigError(ValueError):
@@ -99,6 +104,54 @@ def validate_config(config: dict, schema_path: Path) -> dict:
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return _normalized(config, schema, schema)
+
+
+def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:
+    """The settings object ``cls`` (a frozen dataclass) of one validated config section.
+
+    Nested dataclass fields are built from their sub-sections, lists become tuples; a key the
+    section leaves out takes the dataclass's default (which equals ``config/config.yaml``).
+
+    Args:
+        cls: the section's settings class, e.g. :class:`meiflow.ranking.RankingSettings`.
+        section: the section as validated by :func:`validate_config` (a mapping).
+        key: the section's dotted path in the config (``models``; empty for the whole config),
+            named in errors.
+
+    Returns:
+        ``cls(**section)``.
+
+    Raises:
+        ConfigError: a key ``cls`` does not have, or a value it refuses; the message names the
+            key's dotted path.
+    """
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{key}: expected a mapping of settings, got {section!r}")
+    hints = typing.get_type_hints(cls)
+    names = {field.name for field in dataclasses.fields(cls) if field.init}
+    unknown = sorted(set(section) - names)
+    if unknown:
+        raise ConfigError(f"{key or 'config'}: unknown key(s) {unknown}; known: {sorted(names)}")
+    values = {}
+    for name, value in section.items():
+        nested = _dataclass_of(hints[name])
+        if nested is not None and isinstance(value, Mapping):
+            value = settings_from(nested, value, f"{key}.{name}" if key else name)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key or 'config'}: {error}") from error
+
+
+def _dataclass_of(hint) -> type | None:
+    """The dataclass among a type hint's alternatives (``X``, ``X | str``), or None."""
+    for option in (hint, *typing.get_args(hint)):
+        if isinstance(option, type) and dataclasses.is_dataclass(option):
+            return option
+    return None
 
 
 def _types(subschema: dict) -> set[str]:

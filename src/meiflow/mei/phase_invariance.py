@@ -44,6 +44,7 @@ local_phase_scramble one seed at a time returns the same slices as one call with
 """
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -59,6 +60,7 @@ from meiflow.stimuli.geometry import ScreenGeometry
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "PhaseInvarianceSettings",
     "chunk_phase_invariance",
     "local_phase_scramble",
     "phase_invariance_index",
@@ -66,6 +68,22 @@ __all__ = [
     "radial_tukey_window",
     "random_phase",
 ]
+
+
+@dataclass(frozen=True)
+class PhaseInvarianceSettings:
+    """The phase-scrambling test (config section ``phase_invariance``).
+
+    Attributes:
+        seeds: random phase fields, seeded ``seed``, ``seed + 1``, ...
+        seed: the first phase field's seed.
+        radius_deg: outer radius of the scrambled window around the model's readout position
+            (deg; 3 x a receptive-field sd of 5 deg).
+    """
+
+    seeds: int = 4
+    seed: int = 0
+    radius_deg: float = 15.0
 
 
 def radial_tukey_window(
@@ -221,7 +239,7 @@ def chunk_phase_invariance(
     chunk: xr.Dataset,
     ensemble: Ensemble,
     images: xr.DataArray,
-    settings: dict,
+    settings: PhaseInvarianceSettings,
     geometry: ScreenGeometry,
     device: torch.device,
 ) -> xr.Dataset:
@@ -234,7 +252,7 @@ def chunk_phase_invariance(
         chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).
         ensemble: the chunk's trained networks.
         images: the scenes at model resolution (frame, y, x) in [0, 1], blank included.
-        settings: config section ``phase_invariance`` (``seeds``, ``seed``, ``radius_deg``).
+        settings: the phase fields and the window's radius.
         geometry: the screen (degrees to pixels).
         device: where the model runs.
 
@@ -249,8 +267,8 @@ def chunk_phase_invariance(
     # the receptive field: each unit's readout position (the members' mean), and a radius in
     # degrees
     col, row = ensemble.readout_pixels().T
-    radius_px = settings["radius_deg"] * max(geometry.pixels_per_degree(height, width))
-    seeds = [settings["seed"] + k for k in range(settings["seeds"])]
+    radius_px = settings.radius_deg * max(geometry.pixels_per_degree(height, width))
+    seeds = [settings.seed + k for k in range(settings.seeds)]
     log.info(
         "%d units, %d scenes, %d phase fields, window radius %.1f px",
         units.size,

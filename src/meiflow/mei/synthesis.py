@@ -111,11 +111,12 @@ ResponseFunction = Callable[[Tensor], Tensor]
 
 @dataclass(frozen=True)
 class MEISettings:
-    """Method and constants of the MEI gradient ascent (see the module docstring).
+    """Method and constants of the MEI gradient ascent, and its starts (config section ``meis``).
 
     Every constant left at None takes the value of ``method`` (``METHOD_DEFAULTS``), so
     ``MEISettings(method="walker")`` is Walker et al.'s recipe; after construction all fields
     are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
+    ``initializations`` and ``seed`` give the starting images (see :func:`initial_images`).
     """
 
     method: str = "walker"
@@ -127,6 +128,8 @@ class MEISettings:
     final_blur_sigma: float | None = None  # px, at the last step
     fourier_exponent: float | None = None  # gradient weight 1 / |f|^exponent; 0 = none
     contrast_weight: float | None = None  # weight of |C* - std(image)| in the objective
+    initializations: tuple[str, ...] = ("noise:0", "noise:1", "black", "gray:0")
+    seed: int = 0  # of the noise starts
 
     def __post_init__(self) -> None:
         """Fill every constant left at None from ``METHOD_DEFAULTS`` and check the settings.
@@ -449,7 +452,7 @@ def chunk_meis(
     ensemble: Ensemble,
     images: xr.DataArray,
     split: np.ndarray,
-    config: dict,
+    settings: MEISettings,
     device: torch.device,
 ) -> xr.Dataset:
     """The MEIs of one chunk's units from every starting image (``meis/chunk_{i}.nc``).
@@ -460,8 +463,7 @@ def chunk_meis(
         images: the scenes at model resolution (frame, y, x) in [0, 1]; C*, the contrast the
             notebook's method pulls towards, is the mean pixel std of the training scenes.
         split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
-        config: config section ``meis`` (``initializations``, ``seed`` and the fields of
-            :class:`MEISettings`).
+        settings: the method, its constants and the starting images.
         device: where the model runs.
 
     Returns:
@@ -469,13 +471,10 @@ def chunk_meis(
         ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init`` and
         ``init_similarity`` (unit); the settings and C* in the attributes.
     """
-    config = dict(config)
     units = chunk["unit"].to_numpy()
     training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
     target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes
-    kinds = list(config.pop("initializations"))
-    seed = int(config.pop("seed"))
-    settings = MEISettings(**config)
+    kinds = list(settings.initializations)
     logger.info(
         "%d units x %d starts, %d steps (%s) on %s, C* = %.3f",
         units.size,
@@ -485,7 +484,9 @@ def chunk_meis(
         device,
         target_std,
     )
-    initial = initial_images(units.size, ensemble.height, ensemble.width, kinds, seed, device)
+    initial = initial_images(
+        units.size, ensemble.height, ensemble.width, kinds, settings.seed, device
+    )
     result = synthesize(ensemble.response, initial, settings, target_std)
     best = best_init(result).cpu().numpy()
     ds = xr.Dataset(
@@ -518,7 +519,11 @@ def chunk_meis(
     ds.attrs.update(
         target_std=target_std,
         device=str(device),
-        **{f"setting_{k}": v for k, v in dataclasses.asdict(settings).items()},
+        **{
+            f"setting_{k}": v
+            for k, v in dataclasses.asdict(settings).items()
+            if k not in ("initializations", "seed")  # the init coordinate; the config attribute
+        },
     )
     logger.info(
         "median response %.3f, median similarity across starts %.3f",

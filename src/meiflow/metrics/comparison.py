@@ -10,9 +10,20 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
+from meiflow.mei.gabor_search import (
+    PARAMETERS,
+    GaborGrid,
+    GaborSettings,
+    best_gabors,
+    recorded_best_gabor,
+)
 from meiflow.mei.synthesis import at_best_init
-from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
+from meiflow.metrics.image_metrics import (
+    MetricsSettings,
+    image_mask,
+    image_metrics,
+    image_spectra,
+)
 from meiflow.models.chunks import drop_units, failed_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means
@@ -65,7 +76,7 @@ def compare_area(
     invariance: xr.Dataset,
     scores: xr.Dataset,
     geometry: ScreenGeometry,
-    mask_fraction: float,
+    settings: MetricsSettings,
 ) -> AreaComparison:
     """Image metrics of every unit's best-start MEI, recorded and in-silico best Gabor.
 
@@ -77,8 +88,7 @@ def compare_area(
         scores: the area's ``model_scores.nc``; units with a ``training_failure`` are dropped
             from all outputs (their ``dropped_units`` attribute says why).
         geometry: the screen, for pixels per degree of the spatial-frequency metrics.
-        mask_fraction: the share of an image's departure from its background that the mask
-            around it holds (:func:`meiflow.metrics.image_metrics.image_metrics`).
+        settings: the image metrics' mask (``mask_fraction``).
 
     Returns:
         :class:`AreaComparison`; ``metrics`` holds the scalar metrics (unit, image_kind), the
@@ -112,7 +122,7 @@ def compare_area(
     )
     height, width = images.shape[-2:]
     scalars = image_metrics(
-        images, geometry.pixels_per_degree(height, width), fraction=mask_fraction
+        images, geometry.pixels_per_degree(height, width), fraction=settings.mask_fraction
     )
     spectrum = image_spectra(images)
     metrics = xr.Dataset(
@@ -157,7 +167,7 @@ def gabor_controls(
     ensemble: Ensemble,
     meis: xr.Dataset,
     gabors: xr.Dataset,
-    settings: dict,
+    settings: GaborSettings,
     geometry: ScreenGeometry,
     device: torch.device,
 ) -> xr.Dataset:
@@ -170,8 +180,7 @@ def gabor_controls(
         ensemble: the chunk's trained networks.
         meis: the chunk's MEIs (the best initialization of each unit is compared).
         gabors: the session's gabors count table (the recorded controls).
-        settings: config section ``gabors`` (``recorded_top_k``, ``window``, ``top_k``,
-            ``refine_steps``, ``batch_size``).
+        settings: the recorded controls' ``recorded_top_k`` and the in-silico search.
         geometry: the screen.
         device: where the model runs.
 
@@ -193,7 +202,7 @@ def gabor_controls(
         conditions["orientation"].to_numpy(),
         conditions["x_position"].to_numpy(),
         conditions["y_position"].to_numpy(),
-        settings["recorded_top_k"],
+        settings.recorded_top_k,
         geometry,
         height,
         width,
@@ -201,7 +210,7 @@ def gabor_controls(
 
     center_row, center_col, _ = image_mask(mei)
     centers = np.stack(geometry.pixel_to_deg(center_col, center_row, height, width), axis=1)
-    window = settings["window"]
+    window = settings.window
     mei_t = torch.as_tensor(mei, dtype=torch.float32, device=device)
     log.info(
         "%d units: in-silico Gabor search (window %s around the MEI centres) on %s",
@@ -218,9 +227,9 @@ def gabor_controls(
         width,
         geometry,
         GaborGrid.walker(height, width),
-        top_k=settings["top_k"],
-        refine_steps=settings["refine_steps"],
-        batch_size=settings["batch_size"],
+        top_k=settings.top_k,
+        refine_steps=settings.refine_steps,
+        batch_size=settings.batch_size,
         centers_deg=None if window is None else centers,
         window=None if window is None else tuple(window),
     )

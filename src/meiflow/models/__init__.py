@@ -3,7 +3,7 @@
 Modules:
     network: The per-neuron CNN (core, readout, regularizers), many run as one batched network, its
         checkpoints and its paired response: :class:`~meiflow.models.network.PerNeuronCNN`,
-        :class:`~meiflow.models.network.ModelSettings`,
+        :class:`~meiflow.models.network.ArchitectureSettings`,
         :func:`~meiflow.models.network.load_checkpoint`,
         :func:`~meiflow.models.network.model_response`.
     training: Training a chunk of networks, each on its own schedule:

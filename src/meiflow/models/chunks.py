@@ -10,7 +10,7 @@ from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import keep_freed_memory, load_checkpoint
 from meiflow.models.training import device_for
-from meiflow.models.training_data import split_scenes
+from meiflow.models.training_data import SplitSettings
 
 #: Why an area's model, MEI and metric files are empty.
 EMPTY_AREA_REASON = "no unit of the area passed the selection rule"
@@ -29,11 +29,13 @@ def chunk_units(ranking: xr.Dataset, chunk: int, chunk_size: int) -> np.ndarray:
     return units
 
 
-def scene_inputs(images_path, split: dict) -> tuple[xr.DataArray, np.ndarray]:
-    """The images (frame, y, x) and each frame's split (train / validation / test)."""
-    images = read_netcdf(images_path, ("images",))["images"]
-    frames = images["frame"].to_numpy()
-    return images, split_scenes(frames, split["validation"], split["test"], split["seed"])
+def scene_inputs(images: xr.Dataset, split: SplitSettings) -> tuple[xr.DataArray, np.ndarray]:
+    """The images (frame, y, x) of ``images.nc`` and each frame's split.
+
+    Returns:
+        ``images["images"]`` and the (n_frames,) split (``train``, ``validation``, ``test``).
+    """
+    return images["images"], split.of(images["frame"].to_numpy())
 
 
 def load_chunk(

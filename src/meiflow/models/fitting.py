@@ -7,6 +7,7 @@ unit's candidate, and the chunk's dataset.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -16,14 +17,43 @@ import xarray as xr
 from meiflow.models.chunks import chunk_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
-from meiflow.models.network import ModelSettings, PerNeuronCNN, select
-from meiflow.models.training import TrainSettings, correlations, predict, train_chunk
-from meiflow.models.training_data import image_targets, pixel_to_grid, readout_candidates
+from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, select
+from meiflow.models.training import TrainingSettings, correlations, predict, train_chunk
+from meiflow.models.training_data import (
+    SplitSettings,
+    image_targets,
+    pixel_to_grid,
+    readout_candidates,
+)
 from meiflow.stimuli.geometry import ScreenGeometry
 
-__all__ = ["TrainedChunk", "fit_chunk", "model_seed"]
+__all__ = ["ModelsSettings", "TrainedChunk", "fit_chunk", "model_seed"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelsSettings:
+    """The per-neuron CNNs and the ridge baseline (config section ``models``).
+
+    Attributes:
+        device: ``auto`` (CUDA when available, else CPU) or a torch device (``cpu``, ``cuda:1``).
+        chunk_size: selected units trained together as one batched network.
+        ensemble: networks per unit, trained from different seeds (Walker et al. 2019);
+            predictions and the MEI, Gabor and phase-scrambling objectives average them.
+        split: the seeded split of the scenes into train, validation and test.
+        architecture: core and readout of each network.
+        training: the optimizer, early stopping and loss.
+        linear_downsample: block-averaging factor of the pixels for the ridge baseline.
+    """
+
+    device: str = "auto"
+    chunk_size: int = 8
+    ensemble: int = 1
+    split: SplitSettings = field(default_factory=SplitSettings)
+    architecture: ArchitectureSettings = field(default_factory=ArchitectureSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    linear_downsample: int = 2
 
 
 class TrainedChunk(NamedTuple):
@@ -55,7 +85,7 @@ def fit_chunk(
     scenes: xr.Dataset,
     linear: xr.Dataset,
     gabors: xr.Dataset,
-    settings: dict,
+    settings: ModelsSettings,
     geometry: ScreenGeometry,
     device: torch.device,
 ) -> TrainedChunk:
@@ -75,7 +105,7 @@ def fit_chunk(
         scenes: the natural-scene count table.
         linear: the area's ridge baseline (``weights`` (unit, y, x)).
         gabors: the gabors count table.
-        settings: config section ``models``.
+        settings: architecture, training, chunk size and ensemble size.
         geometry: the screen.
         device: where to train.
 
@@ -88,9 +118,8 @@ def fit_chunk(
     Raises:
         ValueError: ``chunk`` holds no selected unit.
     """
-    architecture = ModelSettings(**settings["architecture"])
-    training = TrainSettings(**settings["training"])
-    units = chunk_units(ranking, chunk, settings["chunk_size"])
+    architecture, training = settings.architecture, settings.training
+    units = chunk_units(ranking, chunk, settings.chunk_size)
     frames = images["frame"].to_numpy()
     height, width = images.shape[1:]
     means, repeats = image_targets(scenes, units, frames)
@@ -101,7 +130,7 @@ def fit_chunk(
     )
     # models.ensemble networks per (unit, readout candidate), member-major; each seeded by its
     # unit, candidate and member only (member 0 by the seed a single network has)
-    members, n_candidates = int(settings["ensemble"]), len(unit_index)
+    members, n_candidates = settings.ensemble, len(unit_index)
     seeds = [
         model_seed(training.seed, int(units[k]), j, m)
         for m in range(members)

@@ -73,7 +73,7 @@ from meiflow.io.runtime import recreate_advice
 
 __all__ = [
     "CheckpointError",
-    "ModelSettings",
+    "ArchitectureSettings",
     "PerNeuronCNN",
     "checkpoint_state",
     "combine",
@@ -97,7 +97,7 @@ _LAPLACE_3X3 = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
 
 
 @dataclass(frozen=True)
-class ModelSettings:
+class ArchitectureSettings:
     """Architecture and regularization of one per-neuron CNN (shared by all models of a net).
 
     The names of the notebook this project grew from and of neuralpredictors (Sinz lab;
@@ -130,14 +130,20 @@ class ModelSettings:
         """
         for name in ("channels", "layers", "first_kernel", "hidden_kernel", "pool", "gauss_size"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"ModelSettings.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"ArchitectureSettings.{name} must be >= 1, got {getattr(self, name)}"
+                )
         if self.pyramid_levels < 0:
-            raise ValueError(f"ModelSettings.pyramid_levels must be >= 0: {self.pyramid_levels}")
+            raise ValueError(
+                f"ArchitectureSettings.pyramid_levels must be >= 0: {self.pyramid_levels}"
+            )
         if self.gauss_size % 2 == 0:
-            raise ValueError(f"ModelSettings.gauss_size must be odd, got {self.gauss_size}")
+            raise ValueError(f"ArchitectureSettings.gauss_size must be odd, got {self.gauss_size}")
         for name in ("gamma_laplace", "gamma_group", "gamma_readout"):
             if not getattr(self, name) >= 0:
-                raise ValueError(f"ModelSettings.{name} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(
+                    f"ArchitectureSettings.{name} must be >= 0, got {getattr(self, name)}"
+                )
 
     @property
     def features(self) -> int:
@@ -279,7 +285,7 @@ def _down_matrix(size: int, taps: Sequence[float]) -> Tensor:
     return matrix
 
 
-def _pyramid_factors(size: tuple[int, int], s: ModelSettings) -> list[list[Tensor | None]]:
+def _pyramid_factors(size: tuple[int, int], s: ArchitectureSettings) -> list[list[Tensor | None]]:
     """Separable factors of the pyramid's sampling maps, one list per level (float64, CPU).
 
     Along one axis with D_j the down matrix of level j's length, P_l = D_{l-1} ... D_0 and t the
@@ -383,7 +389,7 @@ class PerNeuronCNN(nn.Module):
         n_models: int,
         height: int,
         width: int,
-        settings: ModelSettings,
+        settings: ArchitectureSettings,
         seeds: Sequence[int],
         readout: str = "adjoint",
     ) -> None:
@@ -587,7 +593,7 @@ class PerNeuronCNN(nn.Module):
         )
 
 
-def _initial_parameters(seed: int, s: ModelSettings) -> dict:
+def _initial_parameters(seed: int, s: ArchitectureSettings) -> dict:
     """One model's initial conv kernels and position, from its own generator only."""
     generator = torch.Generator().manual_seed(seed)
     convs = []
@@ -731,7 +737,8 @@ def checkpoint_state(model: PerNeuronCNN) -> dict:
         "version": CHECKPOINT_VERSION,
         # plain Python numbers (numpy scalars would not load with weights_only=True)
         "settings": {
-            f.name: type(f.default)(getattr(model.settings, f.name)) for f in fields(ModelSettings)
+            f.name: type(f.default)(getattr(model.settings, f.name))
+            for f in fields(ArchitectureSettings)
         },
         "n_models": model.n_models,
         "height": model.height,
@@ -764,7 +771,7 @@ def load_checkpoint(
     n_models: int | None = None,
     height: int | None = None,
     width: int | None = None,
-    settings: ModelSettings | None = None,
+    settings: ArchitectureSettings | None = None,
 ) -> PerNeuronCNN:
     """The network saved in ``path``, on ``device``, in eval mode.
 
@@ -791,7 +798,7 @@ def load_checkpoint(
             raise ValueError("not a meiflow PerNeuronCNN checkpoint")
         if state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"checkpoint version {state.get('version')!r}")
-        stored = ModelSettings(**state["settings"])
+        stored = ArchitectureSettings(**state["settings"])
         model = PerNeuronCNN(
             int(state["n_models"]),
             int(state["height"]),

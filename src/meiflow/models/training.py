@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainingSettings:
     """Optimization settings (``models.training`` in the config)."""
 
     max_epochs: int = 200
@@ -205,7 +205,7 @@ def train_chunk(
     train_repeats: torch.Tensor,
     val_images: torch.Tensor,
     val_means: torch.Tensor,
-    settings: TrainSettings,
+    settings: TrainingSettings,
 ) -> TrainResult:
     """Train every model of the chunk with early stopping on its validation correlation.
 
@@ -223,7 +223,7 @@ def train_chunk(
         train_repeats: (n_train,) trials per image.
         val_images: the validation scenes, likewise (as ``train_images``).
         val_means: the validation scenes' mean counts, likewise (as ``train_means``).
-        settings: see :class:`TrainSettings`. Per model: when the validation correlation has not
+        settings: see :class:`TrainingSettings`. Per model: when the validation correlation has not
             improved by ``tolerance`` for ``patience`` epochs, the best state is restored and the
             learning rate multiplied by ``lr_decay``; after ``max_decays`` decays the model stops
             (learning rate 0). The model ends at its best epoch's state.

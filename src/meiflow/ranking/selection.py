@@ -8,6 +8,7 @@ the table written as ``results/{session}/{area}/ranking.nc`` and ``ranking.csv``
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from meiflow.ranking.reliability import (
     response_variance,
     select_units,
 )
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,40 @@ DESCRIPTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class RankingSettings:
+    """Reliability scores, receptive fields and the selection rule (config section ``ranking``).
+
+    Attributes:
+        include_blank: count the blank (frame -1) as an image in the reliability scores.
+        min_spikes: units with fewer spikes over all scene trials get NaN scores and a reason.
+        notebook_passes: passes of the notebook's randomized oracle estimator.
+        entropy_bins: bins of the histogram of per-image means whose entropy is reported.
+        anomaly_estimators: trees of the isolation forest that flags anomalous units.
+        seed: seed of the randomized oracle, the isolation forest and the receptive-field
+            shuffles.
+        oracle_percentile: selected units have an oracle above this percentile of the area's.
+        variance_percentile: ... and a variance of the per-image means above this percentile.
+        min_fev: ... and, if not None, an FEV at least this (Sensorium: 0.15).
+        max_units: keep at most this many units (best oracle first); None: no cap.
+        rf_shuffles: shuffles of the gabor position labels for a receptive field's p-value.
+        rf_alpha: significance level below which a map counts as a receptive field.
+    """
+
+    include_blank: bool = False
+    min_spikes: int = 50
+    notebook_passes: int = 50
+    entropy_bins: int = 10
+    anomaly_estimators: int = 200
+    seed: int = 0
+    oracle_percentile: float = 60.0
+    variance_percentile: float = 50.0
+    min_fev: float | None = None
+    max_units: int | None = None
+    rf_shuffles: int = 1000
+    rf_alpha: float = 0.01
+
+
 class RankingError(ValueError):
     """The counts cannot be ranked as asked (no units in the area, ...)."""
 
@@ -74,37 +109,37 @@ def area_units(counts: xr.Dataset, area: str) -> xr.Dataset:
     return counts.isel(unit=np.flatnonzero(mask))
 
 
-def unit_scores(counts: xr.Dataset, settings: dict) -> pd.DataFrame:
+def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
     """Reliability and descriptive scores of every unit of a natural-scene count table.
 
     Args:
         counts: ``spike_counts`` (presentation, unit) with a ``frame`` coordinate (-1 = blank) and
             the counting window in its attributes.
-        settings: the ``ranking`` config section: ``include_blank``, ``min_spikes``,
-            ``notebook_passes``, ``entropy_bins``, ``anomaly_estimators``, ``seed``.
+        settings: ``include_blank``, ``min_spikes``, ``notebook_passes``, ``entropy_bins``,
+            ``anomaly_estimators`` and ``seed`` are used.
 
     Returns:
         DataFrame indexed by unit id (table order) with the columns of :data:`DESCRIPTIONS` except
         ``rank`` and ``selected``.
     """
     frames = counts["frame"].to_numpy().astype(np.int64)
-    trials = np.ones(frames.shape, bool) if settings["include_blank"] else frames != BLANK_FRAME
+    trials = np.ones(frames.shape, bool) if settings.include_blank else frames != BLANK_FRAME
     c = counts["spike_counts"].to_numpy()[trials]
     images = frames[trials]
     window_s = counts.attrs["counting_window_stop_s"] - counts.attrs["counting_window_start_s"]
-    reason = invalid_reason(c, images, settings["min_spikes"])
+    reason = invalid_reason(c, images, settings.min_spikes)
     valid = reason == ""
     partner_r, partner = max_correlation(c[:, valid], images)
     unit_ids = counts["unit"].to_numpy()
     table = pd.DataFrame(index=pd.Index(unit_ids, name="unit"))
     table["oracle"] = oracle_correlation(c, images)
     table["oracle_notebook"] = oracle_notebook(
-        c, images, n_passes=settings["notebook_passes"], seed=settings["seed"]
+        c, images, n_passes=settings.notebook_passes, seed=settings.seed
     )
     table["fev"] = fev(c, images)
     table["variance"] = response_variance(c, images)
     table["mean_rate"] = c.mean(axis=0) / window_s
-    table["entropy"] = response_entropy(c, images, n_bins=settings["entropy_bins"])
+    table["entropy"] = response_entropy(c, images, n_bins=settings.entropy_bins)
     table["max_correlation"] = np.nan
     table.loc[valid, "max_correlation"] = partner_r
     valid_ids = unit_ids[valid]
@@ -114,7 +149,7 @@ def unit_scores(counts: xr.Dataset, settings: dict) -> pd.DataFrame:
     means, _, _ = image_means(c, images)
     means[:, ~valid] = np.nan
     score, flag = anomaly_scores(
-        means.T, seed=settings["seed"], n_estimators=settings["anomaly_estimators"]
+        means.T, seed=settings.seed, n_estimators=settings.anomaly_estimators
     )
     table["anomaly_score"] = score
     table["anomaly"] = flag.astype(np.int8)
@@ -122,19 +157,19 @@ def unit_scores(counts: xr.Dataset, settings: dict) -> pd.DataFrame:
     return table
 
 
-def rank_and_select(table: pd.DataFrame, selection: dict) -> pd.DataFrame:
+def rank_and_select(table: pd.DataFrame, selection: RankingSettings) -> pd.DataFrame:
     """Sort best first by oracle (invalid units last), add ``rank`` and ``selected``.
 
-    ``selection``: ``oracle_percentile``, ``variance_percentile``, ``min_fev`` (or None),
-    ``max_units`` (or None), applied by :func:`meiflow.ranking.reliability.select_units` within the
+    ``selection``: its ``oracle_percentile``, ``variance_percentile``, ``min_fev`` and
+    ``max_units`` are applied by :func:`meiflow.ranking.reliability.select_units` within the
     table.
     """
     chosen = select_units(
         table.rename(columns={"variance": "response_variance"}),
-        oracle_percentile=selection["oracle_percentile"],
-        variance_percentile=selection["variance_percentile"],
-        min_fev=selection["min_fev"],
-        max_units=selection["max_units"],
+        oracle_percentile=selection.oracle_percentile,
+        variance_percentile=selection.variance_percentile,
+        min_fev=selection.min_fev,
+        max_units=selection.max_units,
     )
     ordered = table.assign(selected=chosen.astype(np.int8)).sort_values(
         "oracle", ascending=False, na_position="last", kind="stable"
@@ -157,10 +192,9 @@ def area_ranking(
     scenes: xr.Dataset,
     gabors: xr.Dataset,
     area: str,
-    settings: dict,
-    geometry: ScreenGeometry,
-    height: int,
-    width: int,
+    settings: RankingSettings = RankingSettings(),
+    geometry: ScreenGeometry = ScreenGeometry(),
+    image_size: ImageSettings = ImageSettings(),
 ) -> xr.Dataset:
     """The ranking of one area's units (``ranking.nc``).
 
@@ -170,10 +204,9 @@ def area_ranking(
         scenes: the session's natural-scene count table (every area).
         gabors: the session's gabors count table (every area).
         area: the area (``ecephys_structure_acronym``) whose units are ranked.
-        settings: config section ``ranking``.
+        settings: scores, receptive-field maps and selection rule.
         geometry: the screen, to place receptive fields in model pixels.
-        height: the model resolution's height (pixels), for the receptive-field maps.
-        width: the model resolution's width (pixels), for the receptive-field maps.
+        image_size: the model resolution, for the receptive-field maps.
 
     Returns:
         The table of :func:`ranking_dataset`, best rank first, with ``session_id`` and ``area``
@@ -187,11 +220,11 @@ def area_ranking(
     rf = receptive_field_table(
         gabors,
         geometry,
-        height,
-        width,
-        n_shuffles=settings["rf_shuffles"],
-        seed=settings["seed"],
-        alpha=settings["rf_alpha"],
+        image_size.height,
+        image_size.width,
+        n_shuffles=settings.rf_shuffles,
+        seed=settings.seed,
+        alpha=settings.rf_alpha,
     )
     ranking = ranking_dataset(table, rf)
     ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area)

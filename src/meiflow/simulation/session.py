@@ -10,14 +10,14 @@ in AllenSDK's cache format by :mod:`meiflow.io.allen_format`; the ground truth g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
-from meiflow.io.allen_cache import DEFAULT_UNIT_FILTER
+from meiflow.io.allen_cache import UnitFilter
 from meiflow.io.allen_format import SessionTables
 from meiflow.simulation.natural_scenes import natural_scenes
 from meiflow.simulation.neurons import (
@@ -37,7 +37,7 @@ from meiflow.stimuli.allen import (
     SCENE_BLOCKS,
     gabor_conditions,
 )
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 #: Spontaneous periods (s) before the first block, between blocks and after the last.
 GAP_S = 30.0
@@ -60,6 +60,34 @@ STRUCTURE_IDS = {
 FIRST_UNIT_ID = 950_000_000
 FIRST_CHANNEL_ID = 850_000_000
 FIRST_PROBE_ID = 800_000_000
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """The simulator behind ``source: simulated`` (config section ``simulation``).
+
+    Attributes:
+        seed: seed of every random choice (scenes, neurons, stimulus order, spikes).
+        units_per_area: units per brain area (one probe per area).
+        cell_types: shares of cell types among units of visual areas (CA1 units are untuned).
+        fraction_failing_quality: share of units whose quality metrics fail AllenSDK's default
+            unit filter.
+        scene_repeats: repeats of each natural scene and of the blank (three blocks).
+        gabor_repeats: repeats of each gabor condition (orientation x position).
+        latency_s: response latency of the model neurons after a stimulus onset (s).
+    """
+
+    seed: int = 0
+    units_per_area: dict[str, int] = field(
+        default_factory=lambda: {"VISp": 40, "VISam": 40, "VISl": 40, "CA1": 8}
+    )
+    cell_types: dict[str, float] = field(
+        default_factory=lambda: {"simple": 0.4, "complex": 0.35, "untuned": 0.25}
+    )
+    fraction_failing_quality: float = 0.15
+    scene_repeats: int = 50
+    gabor_repeats: int = 15
+    latency_s: float = 0.05
 
 
 @dataclass
@@ -212,10 +240,11 @@ def quality_metrics(
 
 def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
     """AllenSDK's default unit filter applied to a metrics table (n_units,) bool."""
+    default = UnitFilter()
     return (
-        (metrics["amplitude_cutoff"] <= DEFAULT_UNIT_FILTER["amplitude_cutoff_maximum"])
-        & (metrics["presence_ratio"] >= DEFAULT_UNIT_FILTER["presence_ratio_minimum"])
-        & (metrics["isi_violations"] <= DEFAULT_UNIT_FILTER["isi_violations_maximum"])
+        (metrics["amplitude_cutoff"] <= default.amplitude_cutoff_maximum)
+        & (metrics["presence_ratio"] >= default.presence_ratio_minimum)
+        & (metrics["isi_violations"] <= default.isi_violations_maximum)
         & (metrics["quality"] == "good")
     ).to_numpy()
 
@@ -269,23 +298,24 @@ def _probe_tables(
 
 
 def simulate_session(
-    session_id: int, sim: dict, geometry: ScreenGeometry, height: int, width: int
+    session_id: int, sim: SimulationSettings, geometry: ScreenGeometry, image_size: ImageSettings
 ) -> SimulatedSession:
-    """Simulate one session from the ``simulation`` config section (see config/config.yaml).
+    """Simulate one session (see :class:`SimulationSettings`).
 
-    The neurons see the scenes at model resolution (``height`` x ``width``, through
+    The neurons see the scenes at model resolution (``image_size``, through
     :func:`meiflow.ingest.scene_images.model_images`, exactly as ``images.nc`` will hold them), so
-    the ground truth is exact for the models' input. Every random draw derives from ``sim['seed']``
+    the ground truth is exact for the models' input. Every random draw derives from ``sim.seed``
     and the session id: the same inputs give byte-identical outputs.
     """
-    streams = np.random.SeedSequence([int(sim["seed"]), int(session_id)]).spawn(5)
+    height, width = image_size.height, image_size.width
+    streams = np.random.SeedSequence([int(sim.seed), int(session_id)]).spawn(5)
     rng_units, rng_schedule, rng_spikes, rng_quality, rng_scenes = map(
         np.random.default_rng, streams
     )
     scenes = natural_scenes(int(rng_scenes.integers(2**31)), N_SCENES)
     images, frames = with_blank(model_images(scenes, height, width), np.arange(N_SCENES))
 
-    params = _units(rng_units, sim["units_per_area"], sim["cell_types"], geometry)
+    params = _units(rng_units, sim.units_per_area, sim.cell_types, geometry)
     cell_type = params["cell_type"].to_numpy()
     filters = receptive_fields(params, geometry, height, width)
     # rates are calibrated on the 118 scenes; the blank (column 0) is just another stimulus
@@ -306,7 +336,7 @@ def simulate_session(
         conditions["y_position"].to_numpy(),
     )
 
-    schedule = stimulus_schedule(rng_schedule, sim["scene_repeats"], sim["gabor_repeats"])
+    schedule = stimulus_schedule(rng_schedule, sim.scene_repeats, sim.gabor_repeats)
     is_scene = (schedule["stimulus_name"] == "natural_scenes").to_numpy()
     condition = schedule["condition"].to_numpy()
     # frames = [-1, 0, 1, ...]: scene frame f is column f + 1 of frame_rates
@@ -322,12 +352,12 @@ def simulate_session(
             schedule,
             evoked,
             params["spontaneous_rate_hz"].to_numpy(),
-            float(sim["latency_s"]),
+            float(sim.latency_s),
             end_s,
         ),
     )
 
-    metrics = quality_metrics(rng_quality, len(params), sim["fraction_failing_quality"])
+    metrics = quality_metrics(rng_quality, len(params), sim.fraction_failing_quality)
     probes, channels, units = _probe_tables(params, metrics, spikes, end_s)
     session = pd.DataFrame(
         {
@@ -372,14 +402,14 @@ def simulate_session(
         gabor_rates,
         frames,
         optimal_stimulus(filters, cell_type, contrast),
-        sim["scene_repeats"],
+        sim.scene_repeats,
         passes_default_filter(metrics),
         geometry,
         height,
         width,
     )
     truth.attrs.update(
-        session_id=int(session_id), scenes_mean_contrast=contrast, latency_s=float(sim["latency_s"])
+        session_id=int(session_id), scenes_mean_contrast=contrast, latency_s=float(sim.latency_s)
     )
     return SimulatedSession(tables=tables, scenes=scenes, ground_truth=truth)
 

@@ -12,6 +12,19 @@ from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """Model resolution of the natural scenes (config section ``images``; the notebook's 60 x 96).
+
+    Attributes:
+        height: pixels.
+        width: pixels.
+    """
+
+    height: int = 60
+    width: int = 96
+
+
+@dataclass(frozen=True)
 class ScreenGeometry:
     """Visual field covered by a (full-screen) scene image, centred on (0, 0) deg.
 
