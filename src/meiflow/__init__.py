@@ -3,8 +3,10 @@
 The package holds the science of every workflow stage as plain functions over arrays; the
 Snakemake rules call thin scripts in ``scripts/`` that do the I/O around them. One subpackage per
 stage, each importing only from the stages below it (the import-linter contracts in
-``pyproject.toml``, checked by the test suite):
+``pyproject.toml``, checked by the test suite); each stage owns the settings of its config section
+(a frozen dataclass whose defaults are ``config/config.yaml``'s):
 
+- :mod:`meiflow.settings`: every section's settings, built from the validated config
 - :mod:`meiflow.plots`, :mod:`meiflow.simulation`: figures; the simulator and ground-truth checks
 - :mod:`meiflow.metrics`: image metrics of MEIs and their controls, the per-area summary
 - :mod:`meiflow.mei`: MEIs and their controls

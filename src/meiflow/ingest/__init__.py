@@ -8,12 +8,14 @@ Modules:
         :func:`~meiflow.ingest.psth.response_latency`,
         :func:`~meiflow.ingest.psth.binned_activity`.
     activity: The PSTH and raster datasets: :func:`~meiflow.ingest.activity.psth_dataset`,
-        :func:`~meiflow.ingest.activity.raster_dataset`.
+        :func:`~meiflow.ingest.activity.raster_dataset`; their settings
+        :class:`~meiflow.ingest.activity.TimingSettings`.
     scene_images: The natural scenes at model resolution, blank included:
         :func:`~meiflow.ingest.scene_images.images_dataset`,
         :func:`~meiflow.ingest.scene_images.model_images`.
     session: Everything ingest makes of one session (PSTHs, raster, count tables):
-        :func:`~meiflow.ingest.session.ingest_session`.
+        :func:`~meiflow.ingest.session.ingest_session`, with its
+        :class:`~meiflow.ingest.session.CountingWindow`.
     resize: Anti-aliased resizing: :func:`~meiflow.ingest.resize.area_resize`,
         :func:`~meiflow.ingest.resize.crop_resize`.
 """

@@ -8,8 +8,10 @@ Modules:
         :class:`~meiflow.mei.synthesis.MEISettings`.
     gabor_search: The best Gabor of a model (in silico) and of the recorded gabors responses:
         :func:`~meiflow.mei.gabor_search.best_gabors`,
-        :func:`~meiflow.mei.gabor_search.recorded_best_gabor`.
+        :func:`~meiflow.mei.gabor_search.recorded_best_gabor`,
+        :class:`~meiflow.mei.gabor_search.GaborSettings`.
     phase_invariance: Responses to natural scenes vs their locally phase-scrambled versions:
         :func:`~meiflow.mei.phase_invariance.local_phase_scramble`,
-        :func:`~meiflow.mei.phase_invariance.phase_invariance_index`.
+        :func:`~meiflow.mei.phase_invariance.phase_invariance_index`,
+        :class:`~meiflow.mei.phase_invariance.PhaseInvarianceSettings`.
 """

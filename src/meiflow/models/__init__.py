@@ -7,16 +7,19 @@ Modules:
         :func:`~meiflow.models.network.load_checkpoint`,
         :func:`~meiflow.models.network.model_response`.
     training: Training a chunk of networks, each on its own schedule:
-        :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`.
+        :func:`~meiflow.models.training.train_chunk`, :func:`~meiflow.models.training.predict`,
+        :class:`~meiflow.models.training.TrainingSettings`.
     training_data: What the models learn from: the seeded scene split, per-image targets and the
         readout candidates: :func:`~meiflow.models.training_data.split_scenes`,
-        :func:`~meiflow.models.training_data.readout_candidates`.
+        :func:`~meiflow.models.training_data.readout_candidates`,
+        :class:`~meiflow.models.training_data.SplitSettings`.
     ensemble: Ensembles (``models.ensemble`` networks per unit, member-major): the one place where
         members are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
     chunks: Chunks and the gathered model scores: :func:`~meiflow.models.chunks.load_chunk`,
         :func:`~meiflow.models.chunks.gather_units`.
     fitting: Training one chunk of an area's units, readout candidates to the chosen networks:
-        :func:`~meiflow.models.fitting.fit_chunk`.
+        :func:`~meiflow.models.fitting.fit_chunk`, with the ``models`` section's
+        :class:`~meiflow.models.fitting.ModelsSettings`.
     linear: The ridge baseline: :func:`~meiflow.models.linear.fit_ridge`,
         :func:`~meiflow.models.linear.linear_dataset`.
     scores: The scores of an area's models on the test scenes:

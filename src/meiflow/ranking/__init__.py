@@ -14,5 +14,7 @@ Modules:
         size: :func:`~meiflow.ranking.receptive_fields.receptive_field_table`.
     selection: The ranking table of an area: :func:`~meiflow.ranking.selection.unit_scores`,
         :func:`~meiflow.ranking.selection.rank_and_select`,
-        :func:`~meiflow.ranking.selection.ranking_dataset`.
+        :func:`~meiflow.ranking.selection.ranking_dataset`,
+        :func:`~meiflow.ranking.selection.area_ranking`, with
+        :class:`~meiflow.ranking.selection.RankingSettings`.
 """

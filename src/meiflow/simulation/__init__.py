@@ -8,7 +8,8 @@ MEIs, metrics and plots never do (the import-linter contracts in ``pyproject.tom
 sessions and simulated ones go through the same code.
 
 Modules:
-    session: :func:`~meiflow.simulation.session.simulate_session`: the stimulus schedule, Poisson
+    session: :func:`~meiflow.simulation.session.simulate_session` (its settings
+        :class:`~meiflow.simulation.session.SimulationSettings`): the stimulus schedule, Poisson
         spikes, quality metrics, the ground-truth dataset.
     neurons: The model neurons (simple, complex and untuned units):
         :func:`~meiflow.simulation.neurons.rates`,

@@ -7,7 +7,8 @@ Modules:
     allen: Presentation length, number of natural scenes, the gabors grid
         (:func:`~meiflow.stimuli.allen.gabor_conditions`).
     geometry: Pixels to degrees of visual field and back:
-        :class:`~meiflow.stimuli.geometry.ScreenGeometry`.
+        :class:`~meiflow.stimuli.geometry.ScreenGeometry`, the model resolution
+        :class:`~meiflow.stimuli.geometry.ImageSettings`.
     gabor: The one Gabor renderer: :func:`~meiflow.stimuli.gabor.gabor`,
         :func:`~meiflow.stimuli.gabor.allen_gabor_stimulus`.
 """
