@@ -53,7 +53,7 @@ def make_ranking(
             "oracle": ("unit", oracle),
             "oracle_notebook": ("unit", oracle * 0.9),
             "fev": ("unit", oracle**2),
-            "variance": ("unit", variance),
+            "response_variance": ("unit", variance),
             "mean_rate": ("unit", rng.uniform(0.5, 20, n_units)),
             "entropy": ("unit", entropy),
             "max_correlation": ("unit", np.where(valid, rng.uniform(0, 0.8, n_units), np.nan)),
@@ -192,13 +192,14 @@ def test_oracle_vs_variance_highlights_selected_units(ranking):
     assert "3 invalid units" in ax.get_title()
     # the highlighted points are the selected units' (oracle, variance)
     mask = ranking["selected"].to_numpy() == 1
-    expected = np.column_stack((ranking["oracle"][mask], ranking["variance"][mask]))
+    expected = np.column_stack((ranking["oracle"][mask], ranking["response_variance"][mask]))
     np.testing.assert_allclose(np.asarray(chosen.get_offsets()), expected)
 
 
 def test_oracle_vs_variance_linear_scale_for_narrow_variances():
     ranking = make_ranking(n_invalid=0)
-    ranking["variance"] = ranking["variance"] * 0 + np.linspace(1.0, 3.0, ranking.sizes["unit"])
+    narrow = np.linspace(1.0, 3.0, ranking.sizes["unit"])
+    ranking["response_variance"] = ranking["response_variance"] * 0 + narrow
     fig = plots.oracle_vs_variance(ranking)
     assert fig.axes[0].get_yscale() == "linear"
 

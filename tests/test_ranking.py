@@ -50,7 +50,8 @@ def test_invalid_units_get_nan_scores_a_reason_and_no_warning():
     assert table.loc[106, "reason"] == "no spikes"
     assert table.loc[107, "reason"] == "constant response"
     for unit in (106, 107):
-        assert table.loc[unit, ["oracle", "oracle_notebook", "fev", "variance"]].isna().all()
+        scores = ["oracle", "oracle_notebook", "fev", "response_variance"]
+        assert table.loc[unit, scores].isna().all()
         assert np.isnan(table.loc[unit, "anomaly_score"]) and table.loc[unit, "anomaly"] == 0
     assert (table.loc[100:105, "reason"] == "").all()
     np.testing.assert_allclose(table.loc[107, "mean_rate"], 3 / 0.25)
@@ -70,8 +71,9 @@ def test_scores_follow_tuning_strength_and_partners_are_unit_ids():
 def test_the_blank_is_left_out_unless_asked():
     ds = count_table()
     ds["spike_counts"][ds["frame"].to_numpy() == -1, 5] = 50  # a huge blank response
-    without = unit_scores(ds, SETTINGS).loc[105, "variance"]
-    with_blank = unit_scores(ds, replace(SETTINGS, include_blank=True)).loc[105, "variance"]
+    without = unit_scores(ds, SETTINGS).loc[105, "response_variance"]
+    blank = replace(SETTINGS, include_blank=True)
+    with_blank = unit_scores(ds, blank).loc[105, "response_variance"]
     means = pd.Series(ds["spike_counts"][:, 5].to_numpy()).groupby(ds["frame"].to_numpy()).mean()
     assert without == pytest.approx(means[means.index >= 0].var(ddof=1))
     assert with_blank == pytest.approx(means.var(ddof=1))

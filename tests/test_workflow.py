@@ -167,7 +167,7 @@ def test_rankings_follow_the_data_contract(tiny_run):
         for name in (
             "oracle_notebook",
             "fev",
-            "variance",
+            "response_variance",
             "mean_rate",
             "entropy",
             "max_correlation",
@@ -281,7 +281,7 @@ def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
     member_0, member_1 = members[:n_units], members[n_units:]
     assert not np.allclose(member_0, member_1, rtol=1e-2)  # seeded apart
     np.testing.assert_allclose((member_0 + member_1) / 2, chunk["predicted_rate"], rtol=1e-5)
-    # the reported validation correlation is the ensemble's (it chose the readout start)
+    # the reported validation correlation is the ensemble's (it chose the readout candidate)
     validation = chunk["frame"].to_numpy()[chunk["split"].to_numpy() == "validation"]
     ensemble = chunk["predicted_rate"].sel(frame=validation).to_numpy()
     counts = read_netcdf(tiny_run / "results" / str(TINY_SESSION) / "counts" / "natural_scenes.nc")

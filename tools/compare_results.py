@@ -55,7 +55,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
-    parser.add_argument("--rename", nargs="*", default=[], help="old=new variable or column")
+    parser.add_argument(
+        "--rename", nargs="*", action="extend", default=[], help="old=new variable or column"
+    )
     args = parser.parse_args()
     rename = dict(item.split("=", 1) for item in args.rename)
     files = sorted(

@@ -112,8 +112,9 @@ def fit_chunk(
     Returns:
         :class:`TrainedChunk`. The dataset holds, per unit, ``predicted_rate`` (unit, frame) in
         spikes per presentation, ``validation_correlation``, ``gabor_correlation``,
-        ``training_failure``, the readout start, and per member ``best_epoch``,
-        ``member_validation_correlation``, ``train_loss`` and ``validation_curve``.
+        ``training_failure``, the chosen readout candidate's position, and per member
+        ``best_epoch``, ``member_validation_correlation``, ``train_loss`` and
+        ``validation_curve``.
 
     Raises:
         ValueError: ``chunk`` holds no selected unit.
@@ -190,8 +191,8 @@ def fit_chunk(
             ),
             "train_loss": (("unit", "member", "epoch"), result.train_loss[rows]),
             "validation_curve": (("unit", "member", "epoch"), result.validation_correlation[rows]),
-            "readout_start_col": ("unit", pixels[best, 0]),
-            "readout_start_row": ("unit", pixels[best, 1]),
+            "readout_candidate_col": ("unit", pixels[best, 0]),
+            "readout_candidate_row": ("unit", pixels[best, 1]),
             "readout_candidates": ("unit", np.bincount(unit_index, minlength=units.size)),
         },
         coords={

@@ -1,6 +1,6 @@
 """What the encoding models learn from.
 
-A seeded split of the scenes, per-image targets, and where each model's readout starts.
+A seeded split of the scenes, per-image targets, and the readout candidates (where readouts start).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def readout_candidates(
     train_images: np.ndarray,
     train_responses: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate readout start positions (in image pixels) for every unit.
+    """Readout candidates: positions (in image pixels) where a readout starts, for every unit.
 
     A unit with a significant gabor receptive field has one candidate, the fitted centre. The
     others have three: the energy peak of their ridge-regression filter (simple cells), the

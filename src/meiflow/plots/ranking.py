@@ -8,9 +8,9 @@ an empty-state figure that says why, never an exception.
 
 Inputs:
     ranking: one area's ranking table (``results/{session}/{area}/ranking.nc``), dim ``unit`` sorted
-        best first, with ``rank``, ``oracle``, ``variance``, ``entropy``, ``anomaly``, ``selected``,
-        ``reason``, ``rf_map`` (unit, rf_y, rf_x), ``rf_center_x``, ``rf_center_y``, ``rf_p_value``,
-        ``rf_significant`` and the attributes ``session_id`` and ``area``.
+        best first, with ``rank``, ``oracle``, ``response_variance``, ``entropy``, ``anomaly``,
+        ``selected``, ``reason``, ``rf_map`` (unit, rf_y, rf_x), ``rf_center_x``, ``rf_center_y``,
+        ``rf_p_value``, ``rf_significant`` and the attributes ``session_id`` and ``area``.
     psth: the session's PSTHs, ``psth_smoothed`` (unit, time) in Hz, attribute ``latency_s``.
     raster: the session's binned activity, ``activity`` (unit, time) over the natural-scene blocks,
         ``block`` on ``time``.
@@ -120,7 +120,7 @@ def oracle_vs_variance(ranking: xr.Dataset) -> Figure:
     """
     title = "Oracle correlation vs response variance"
     oracle = _values(ranking, "oracle")
-    variance = _values(ranking, "variance")
+    variance = _values(ranking, "response_variance")
     selected = _values(ranking, "selected", bool)
     shown = np.isfinite(oracle) & np.isfinite(variance)
     if not shown.any():
@@ -178,7 +178,7 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
     """
     title = "Response entropy vs variance, by anomaly flag"
     entropy = _values(ranking, "entropy")
-    variance = _values(ranking, "variance")
+    variance = _values(ranking, "response_variance")
     anomalous = _values(ranking, "anomaly", np.int64) == 1
     shown = np.isfinite(entropy) & np.isfinite(variance)
     if not shown.any():

@@ -33,7 +33,14 @@ from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 log = logging.getLogger(__name__)
 
 #: Scores set to NaN for units with an invalid response (see ``reason``).
-SCORES = ("oracle", "oracle_notebook", "fev", "variance", "entropy", "max_correlation")
+SCORES = (
+    "oracle",
+    "oracle_notebook",
+    "fev",
+    "response_variance",
+    "entropy",
+    "max_correlation",
+)
 #: Long names and units of the ranking table's columns.
 DESCRIPTIONS = {
     "oracle": ("jackknife (leave-one-out) oracle correlation over all scene trials", "1"),
@@ -43,7 +50,7 @@ DESCRIPTIONS = {
         "1",
     ),
     "fev": ("fraction of explainable variance", "1"),
-    "variance": ("variance across images of the per-image mean counts", "spikes2"),
+    "response_variance": ("variance across images of the per-image mean counts", "spikes2"),
     "mean_rate": ("mean firing rate in the counting window over all scene trials", "Hz"),
     "entropy": ("Shannon entropy of the histogram of per-image mean counts", "bit"),
     "max_correlation": (
@@ -137,7 +144,7 @@ def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
         c, images, n_passes=settings.notebook_passes, seed=settings.seed
     )
     table["fev"] = fev(c, images)
-    table["variance"] = response_variance(c, images)
+    table["response_variance"] = response_variance(c, images)
     table["mean_rate"] = c.mean(axis=0) / window_s
     table["entropy"] = response_entropy(c, images, n_bins=settings.entropy_bins)
     table["max_correlation"] = np.nan
@@ -165,7 +172,7 @@ def rank_and_select(table: pd.DataFrame, selection: RankingSettings) -> pd.DataF
     table.
     """
     chosen = select_units(
-        table.rename(columns={"variance": "response_variance"}),
+        table,
         oracle_percentile=selection.oracle_percentile,
         variance_percentile=selection.variance_percentile,
         min_fev=selection.min_fev,
