@@ -16,7 +16,7 @@ import tomllib
 
 import meiflow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CONTRACTS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
 #: The only rule scripts that may import the simulator.
@@ -97,3 +97,14 @@ def test_only_the_simulator_rules_import_it():
             if any(n == s or n.startswith(f"{s}.") for n in names for s in simulator):
                 importers.add(script.name)
     assert importers == SIMULATOR_SCRIPTS
+
+
+def test_the_tests_mirror_the_package():
+    """One test folder per stage (tests/ranking tests meiflow.ranking), tests/workflow for
+    the workflow as a whole, and no test module outside them."""
+    tests = REPO / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    children = {m.name for m in pkgutil.iter_modules(meiflow.__path__)}
+    # meiflow.settings is tested with the config it is built from (tests/io/test_config.py)
+    assert folders == children - {"settings"} | {"workflow"}
+    assert not list(tests.glob("test_*.py"))

@@ -72,7 +72,7 @@ def install_packages() -> None:
 
 def slurm_conf(host: str, state: Path) -> str:
     cpus = max(2, os.cpu_count() or 2)  # the GPU rules ask for 2 threads
-    return f"""# Written by meiflow's tests/test_slurm.py for the length of the test.
+    return f"""# Written by meiflow's tests/workflow/test_slurm.py for the length of the test.
 ClusterName=meiflow-test
 SlurmctldHost={host}(127.0.0.1)
 SlurmUser=root

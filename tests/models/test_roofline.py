@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from roofline import core_macs  # noqa: E402
 
 
