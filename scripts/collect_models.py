@@ -1,15 +1,15 @@
 """Rule collect_models: scores of every model of an area, in model_scores.nc."""
 
-from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.netcdf import read_chunks, read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.models.chunks import EMPTY_AREA_REASON, gather_units
+from meiflow.models.chunks import EMPTY_AREA_REASON
 from meiflow.models.scores import model_scores
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
     scores = model_scores(
-        gather_units(smk.input.chunks, ("predicted_rate",), EMPTY_AREA_REASON),
+        read_chunks(smk.input.chunks, ("predicted_rate",), EMPTY_AREA_REASON),
         read_netcdf(smk.input.ranking, ("oracle",)),
         read_netcdf(smk.input.linear),
         read_netcdf(smk.input.scenes),

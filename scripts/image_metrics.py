@@ -1,20 +1,20 @@
 """Rule image_metrics: an area's MEIs and Gabors gathered, and their image metrics."""
 
 from meiflow.io.config import settings_from
-from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.netcdf import read_chunks, read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.metrics.comparison import compare_area
 from meiflow.metrics.image_metrics import MetricsSettings
-from meiflow.models.chunks import EMPTY_AREA_REASON, gather_units
+from meiflow.models.chunks import EMPTY_AREA_REASON
 from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
     result = compare_area(
-        meis=gather_units(smk.input.meis, ("mei",), EMPTY_AREA_REASON),
-        gabors=gather_units(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON),
-        invariance=gather_units(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON),
+        meis=read_chunks(smk.input.meis, ("mei",), EMPTY_AREA_REASON),
+        gabors=read_chunks(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON),
+        invariance=read_chunks(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON),
         scores=read_netcdf(smk.input.scores),
         geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
         settings=settings_from(MetricsSettings, smk.params.metrics, "metrics"),

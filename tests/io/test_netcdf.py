@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from meiflow.io.netcdf import NetCDFError, read_netcdf, write_netcdf
+from meiflow.io.netcdf import NetCDFError, read_chunks, read_netcdf, write_netcdf
 
 
 def test_round_trip_provenance_and_permissions(tmp_path):
@@ -37,3 +37,15 @@ def test_reading_errors_name_the_file(tmp_path):
     write_netcdf(xr.Dataset({"a": ("x", [1.0])}), tmp_path / "ok.nc")
     with pytest.raises(NetCDFError, match="b"):
         read_netcdf(tmp_path / "ok.nc", ("b",))
+
+
+def test_read_chunks_concatenates_chunks_and_explains_an_empty_area(tmp_path):
+    paths = []
+    for k, units in enumerate(([1, 2], [3])):
+        ds = xr.Dataset({"mei": ("unit", np.asarray(units, float))}, coords={"unit": units})
+        paths.append(tmp_path / f"chunk_{k}.nc")
+        write_netcdf(ds, paths[-1])
+    gathered = read_chunks(paths, ("mei",), "none selected")
+    np.testing.assert_array_equal(gathered["unit"], [1, 2, 3])
+    empty = read_chunks([], ("mei",), "none selected")
+    assert empty.sizes["unit"] == 0 and empty.attrs["empty_reason"] == "none selected"

@@ -1,12 +1,11 @@
-"""What the model stage hands on: failed units dropped with their reason, chunks gathered."""
+"""What the model stage hands on: failed units dropped with their reason."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from meiflow.io.netcdf import write_netcdf
-from meiflow.models.chunks import drop_units, failed_units, gather_units
+from meiflow.models.chunks import drop_units, failed_units
 
 
 def scores(failures: list[str]) -> xr.Dataset:
@@ -28,15 +27,3 @@ def test_dropped_units_leave_with_their_reason():
     np.testing.assert_array_equal(kept["mei"], [1.0, 3.0])
     assert kept.attrs["dropped_units"] == "11: diverged; 99: not in this file"
     assert "dropped_units" not in drop_units(ds, {}).attrs
-
-
-def test_gather_units_concatenates_chunks_and_explains_an_empty_area(tmp_path):
-    paths = []
-    for k, units in enumerate(([1, 2], [3])):
-        ds = xr.Dataset({"mei": ("unit", np.asarray(units, float))}, coords={"unit": units})
-        paths.append(tmp_path / f"chunk_{k}.nc")
-        write_netcdf(ds, paths[-1])
-    gathered = gather_units(paths, ("mei",), "none selected")
-    np.testing.assert_array_equal(gathered["unit"], [1, 2, 3])
-    empty = gather_units([], ("mei",), "none selected")
-    assert empty.sizes["unit"] == 0 and empty.attrs["empty_reason"] == "none selected"

@@ -3,7 +3,8 @@
 Modules:
     netcdf: The NetCDF data contract: :func:`~meiflow.io.netcdf.write_netcdf` (atomic, with
         provenance attributes), :func:`~meiflow.io.netcdf.read_netcdf` (names the file and the
-        missing variable).
+        missing variable), :func:`~meiflow.io.netcdf.read_chunks` (an area's per-chunk files
+        as one).
     allen_cache: A session read from an AllenSDK ``EcephysProjectCache`` directory, checked before
         use: :func:`~meiflow.io.allen_cache.check_cache`,
         :class:`~meiflow.io.allen_cache.UnitFilter`,

@@ -7,9 +7,11 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from meiflow.io.runtime import recreate_advice
@@ -101,3 +103,33 @@ def read_netcdf(path: Path, variables: tuple[str, ...] = ()) -> xr.Dataset:
     if missing:
         raise NetCDFError(f"{path} lacks the variable(s) {missing}")
     return ds
+
+
+def read_chunks(paths: Sequence[Path], required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
+    """The per-chunk files of an area (``models/chunk_{i}.nc``, ``meis/chunk_{i}.nc``, ...) as one.
+
+    Args:
+        paths: the chunk files, in chunk order.
+        required: variables every file must hold (see :func:`read_netcdf`).
+        empty_reason: the ``empty_reason`` attribute of the empty dataset returned without paths
+            (an area without selected units).
+
+    Returns:
+        The files concatenated along ``unit``; attributes that differ between them are dropped.
+
+    Raises:
+        NetCDFError: a file is missing, unreadable or lacks a required variable.
+    """
+    if not paths:
+        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
+        ds.attrs["empty_reason"] = empty_reason
+        return ds
+    return xr.concat(
+        [read_netcdf(path, required) for path in paths],
+        dim="unit",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )

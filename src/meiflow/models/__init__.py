@@ -15,8 +15,8 @@ Modules:
         :class:`~meiflow.models.training_data.SplitSettings`.
     ensemble: Ensembles (``models.ensemble`` networks per unit, member-major): the one place where
         members are split and averaged, :class:`~meiflow.models.ensemble.Ensemble`.
-    chunks: Chunks and the gathered model scores: :func:`~meiflow.models.chunks.load_chunk`,
-        :func:`~meiflow.models.chunks.gather_units`.
+    chunks: Chunks and the gathered model scores: :func:`~meiflow.models.chunks.load_chunk`
+        (reads a chunk's dataset and checkpoint).
     fitting: Training one chunk of an area's units, readout candidates to the chosen networks:
         :func:`~meiflow.models.fitting.fit_chunk`, with the ``models`` section's
         :class:`~meiflow.models.fitting.ModelsSettings`.

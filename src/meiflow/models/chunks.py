@@ -88,24 +88,3 @@ def drop_units(ds: xr.Dataset, dropped: dict[int, str]) -> xr.Dataset:
     if dropped:
         kept.attrs["dropped_units"] = "; ".join(f"{u}: {r}" for u, r in dropped.items())
     return kept
-
-
-def gather_units(paths, required: tuple[str, ...], empty_reason: str) -> xr.Dataset:
-    """The per-chunk files ``paths`` concatenated along ``unit``.
-
-    Attributes that differ are dropped; no path: an empty dataset with ``empty_reason`` in its
-    attributes.
-    """
-    if not paths:
-        ds = xr.Dataset(coords={"unit": np.array([], dtype=np.int64)})
-        ds.attrs["empty_reason"] = empty_reason
-        return ds
-    return xr.concat(
-        [read_netcdf(path, required) for path in paths],
-        dim="unit",
-        data_vars="minimal",
-        coords="minimal",
-        compat="override",
-        join="outer",
-        combine_attrs="drop_conflicts",
-    )
