@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+#: The tag of an invalid time interval that applies to every probe (AllenSDK's ``all_probes``).
+ALL_PROBES = "all_probes"
+
 #: Unit quality metrics carried as coordinates on the ``unit`` dimension.
 UNIT_METRICS = ("isi_violations", "amplitude_cutoff", "presence_ratio", "firing_rate", "snr")
 
@@ -52,6 +55,61 @@ def count_spikes(
     return (right - left).astype(np.int64)
 
 
+def trial_validity(
+    starts: np.ndarray, stops: np.ndarray, probes: np.ndarray, invalid_times: pd.DataFrame
+) -> np.ndarray:
+    """Which counting windows of which units lie outside the session's invalid time intervals.
+
+    An interval applies to a unit when its tags name the unit's probe (``probeA``) or
+    ``all_probes``: the intervals in which AllenSDK's ``EcephysSession`` warns that spikes are
+    invalid (``_warn_invalid_spike_intervals``, AllenSDK 2.16). A window [start, stop) overlaps an
+    interval [interval start, interval stop] when start <= interval stop and stop > interval start.
+
+    Args:
+        starts: (n_windows,) window starts (s).
+        stops: (n_windows,) window stops (s).
+        probes: (n_units,) each unit's probe description.
+        invalid_times: ``start_time``, ``stop_time`` (s) and ``tags`` (list of str) per interval.
+
+    Returns:
+        (n_windows, n_units) bool, False where an interval that applies to the unit overlaps the
+        window.
+    """
+    probes = np.asarray(probes).astype(str)
+    valid = np.ones((np.size(starts), probes.size), dtype=bool)
+    for start, stop, tags in invalid_times[["start_time", "stop_time", "tags"]].itertuples(
+        index=False
+    ):
+        overlaps = (np.asarray(starts) <= stop) & (np.asarray(stops) > start)
+        applies = np.isin(probes, list(tags)) | (ALL_PROBES in tags)
+        valid[np.ix_(overlaps, applies)] = False
+    return valid
+
+
+def valid_subsets(counts: xr.Dataset) -> list[xr.Dataset]:
+    """A count table split into parts whose units share their valid trials.
+
+    Each part holds the units with one pattern of the ``valid`` mask and only the presentations
+    valid for them, so that any per-unit computation on a part leaves each unit's invalid trials
+    out. Units keep their table order within a part.
+
+    Returns:
+        ``[counts]`` itself when every trial is valid (or the table has no ``valid``); else one
+        part per distinct pattern, in the order of the patterns' first units.
+    """
+    if "valid" not in counts or bool(counts["valid"].all()):
+        return [counts]
+    valid = counts["valid"].transpose("presentation", "unit").to_numpy()
+    _, first, which = np.unique(valid.T, axis=0, return_index=True, return_inverse=True)
+    which = np.asarray(which).ravel()
+    parts = []
+    for pattern in np.argsort(first):
+        units = np.flatnonzero(which == pattern)
+        trials = np.flatnonzero(valid[:, units[0]])
+        parts.append(counts.isel(presentation=trials, unit=units))
+    return parts
+
+
 def count_table(
     presentations: pd.DataFrame,
     units: pd.DataFrame,
@@ -59,6 +117,7 @@ def count_table(
     window: tuple[float, float],
     stimulus: str,
     session_id: int,
+    invalid_times: pd.DataFrame | None = None,
 ) -> xr.Dataset:
     """Spike-count table of one stimulus as an xarray Dataset.
 
@@ -70,20 +129,34 @@ def count_table(
         window: (start, stop) of the counting window in s relative to each presentation's onset.
         stimulus: recorded in the attributes.
         session_id: recorded in the attributes.
+        invalid_times: the session's invalid time intervals (see :func:`trial_validity`; needs a
+            ``probe`` column in ``units``); None: every trial is valid.
 
     Returns:
-        Dataset with ``spike_counts`` (presentation, unit), int32.
+        Dataset with ``spike_counts`` (presentation, unit), int32, and ``valid`` (presentation,
+        unit), bool: False where an invalid time interval of the unit's probe (or of all probes)
+        overlaps the counting window; every later stage leaves those trials out, per unit. The
+        attributes ``invalid_intervals`` and ``invalid_trials`` count the session's intervals and
+        the (presentation, unit) pairs they mask.
     """
     start, stop = window
     onsets = presentations["start_time"].to_numpy()
     counts = count_spikes([spike_times[u] for u in units.index], onsets + start, onsets + stop)
+    if invalid_times is None or len(invalid_times) == 0:
+        invalid_times = pd.DataFrame(columns=["start_time", "stop_time", "tags"])
+        valid = np.ones(counts.shape, dtype=bool)
+    else:
+        valid = trial_validity(onsets + start, onsets + stop, units["probe"], invalid_times)
     presentation_coords = {
         column: ("presentation", presentations[column].to_numpy()) for column in presentations
     }
     unit_coords = {"area": ("unit", units["area"].astype(str).to_numpy())}
     unit_coords |= {m: ("unit", units[m].to_numpy(dtype=np.float64)) for m in UNIT_METRICS}
     ds = xr.Dataset(
-        {"spike_counts": (("presentation", "unit"), counts.astype(np.int32))},
+        {
+            "spike_counts": (("presentation", "unit"), counts.astype(np.int32)),
+            "valid": (("presentation", "unit"), valid),
+        },
         coords={
             "presentation": presentations.index.to_numpy(dtype=np.int64),
             "unit": units.index.to_numpy(dtype=np.int64),
@@ -94,6 +167,10 @@ def count_table(
     ds["spike_counts"].attrs = {
         "long_name": f"spike count in the counting window of each {stimulus} presentation",
         "units": "spikes",
+    }
+    ds["valid"].attrs = {
+        "long_name": "the counting window lies outside every invalid time interval of the "
+        "unit's probe and of all probes (AllenSDK's invalid_times)",
     }
     ds["presentation"].attrs = {"long_name": "stimulus_presentation_id"}
     ds["unit"].attrs = {"long_name": "unit id"}
@@ -108,5 +185,7 @@ def count_table(
         "counting_window_start_s": float(start),
         "counting_window_stop_s": float(stop),
         "counting_window": "[onset + start, onset + stop), seconds relative to each onset",
+        "invalid_intervals": int(len(invalid_times)),
+        "invalid_trials": int((~valid).sum()),
     }
     return ds

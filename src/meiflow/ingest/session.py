@@ -125,6 +125,7 @@ def ingest_session(
             (start, stop),
             stimulus,
             session_id,
+            data.invalid_times,
         )
         table.attrs["counting_window_mode"] = "auto" if window == "auto" else "fixed"
         log.info(
@@ -134,5 +135,14 @@ def ingest_session(
             table.sizes["unit"],
             int(table.spike_counts.sum()),
         )
+        if table.attrs["invalid_trials"]:
+            masked = (~table["valid"]).sum("presentation")
+            log.warning(
+                "%s: %d trials (presentation, unit) overlap an invalid time interval and are left "
+                "out of every score; units of probe(s) %s are affected",
+                stimulus,
+                table.attrs["invalid_trials"],
+                sorted(set(data.units.loc[masked["unit"][masked > 0].to_numpy(), "probe"])),
+            )
         counts[stimulus] = table
     return SessionTables(psth, raster, counts)

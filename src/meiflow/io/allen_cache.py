@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,8 @@ class AllenSettings:
     network_timeout_s: float = 10.0
 
 
+#: Columns of a session's invalid time intervals (AllenSDK's ``EcephysSession.invalid_times``).
+INVALID_TIMES = ("start_time", "stop_time", "tags")
 #: The Allen Institute's data warehouse, which AllenSDK's ``from_warehouse`` downloads from.
 WAREHOUSE_HOST = "api.brain-map.org"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -86,11 +88,15 @@ class SessionData:
         spike_times: unit id -> sorted spike times (s).
         presentations: stimulus name -> DataFrame indexed by ``stimulus_presentation_id`` with
             ``start_time``, ``stop_time`` (s), ``stimulus_block`` and the stimulus's parameters.
+        invalid_times: the session's invalid time intervals (AllenSDK's ``invalid_times``):
+            ``start_time``, ``stop_time`` (s) and ``tags`` (a list of str: scope, scope id,
+            label, e.g. ``["EcephysProbe", "123", "probeA"]``); empty without any.
     """
 
     units: pd.DataFrame
     spike_times: dict[int, np.ndarray]
     presentations: dict[str, pd.DataFrame]
+    invalid_times: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INVALID_TIMES))
 
     def require_areas(self, areas: Iterable[str]) -> None:
         """Raise CacheError naming the areas without units (after the quality filter)."""
@@ -227,6 +233,30 @@ def _presentation_table(session, name: str) -> pd.DataFrame:
     return table.astype({"stimulus_block": int}).sort_index()
 
 
+def _invalid_times(table: pd.DataFrame) -> pd.DataFrame:
+    """AllenSDK's invalid time intervals with :data:`INVALID_TIMES` columns and list tags.
+
+    Raises:
+        CacheError: an interval whose start or stop time is not a finite number or that ends
+            before it starts (named by its row).
+    """
+    if table is None or len(table) == 0:
+        return pd.DataFrame(columns=INVALID_TIMES)
+    missing = [c for c in INVALID_TIMES if c not in table.columns]
+    if missing:
+        raise CacheError(f"the session's invalid_times table lacks the column(s) {missing}")
+    times = table[["start_time", "stop_time"]].apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(times.to_numpy(dtype=float)).all(axis=1)
+    bad |= times["stop_time"].to_numpy() < times["start_time"].to_numpy()
+    if bad.any():
+        rows = table.index[bad].tolist()
+        raise CacheError(f"invalid_times rows {rows}: start/stop not finite or stop before start")
+    tags = [[str(t) for t in np.atleast_1d(tag)] for tag in table["tags"]]
+    return pd.DataFrame(
+        {"start_time": times["start_time"], "stop_time": times["stop_time"], "tags": tags}
+    ).reset_index(drop=True)
+
+
 def load_session(
     cache_dir: Path, session_id: int, unit_filter: UnitFilter = UnitFilter()
 ) -> SessionData:
@@ -246,6 +276,7 @@ def load_session(
             presentations = {
                 name: _presentation_table(session, name) for name in STIMULUS_PARAMETERS
             }
+            invalid_times = _invalid_times(session.invalid_times)
         except CacheError:
             raise
         except Exception as error:  # h5py, pynwb and hdmf raise many types on a damaged file
@@ -254,11 +285,14 @@ def load_session(
                 f"(is the NWB file truncated or corrupt?): {type(error).__name__}: {error}"
             ) from error
     units = units.rename(columns={"ecephys_structure_acronym": "area"})
-    columns = ["area", "isi_violations", "amplitude_cutoff", "presence_ratio", "firing_rate", "snr"]
+    units = units.rename(columns={"probe_description": "probe"})
+    columns = ["area", "probe", "isi_violations", "amplitude_cutoff", "presence_ratio"]
+    columns += ["firing_rate", "snr"]
     return SessionData(
         units=units[columns].sort_index(),
         spike_times={int(u): np.asarray(spike_times[u], dtype=np.float64) for u in units.index},
         presentations=presentations,
+        invalid_times=invalid_times,
     )
 
 

@@ -149,6 +149,8 @@ def fit_chunk(
     model.set_positions(torch.as_tensor(np.tile(grid, (members, 1)), dtype=torch.float32))
     x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
     y = torch.as_tensor(means[:, unit_index], dtype=torch.float32, device=device)
+    if repeats.ndim == 2:  # units with their own valid trials: one column per network
+        repeats = np.tile(repeats[:, unit_index], (1, members))
     r = torch.as_tensor(repeats, device=device)
     targets = y.repeat(1, members)
     result = train_chunk(model, x[train], targets[train], r[train], x[val], targets[val], training)

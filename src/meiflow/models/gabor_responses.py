@@ -35,8 +35,9 @@ def condition_means(gabors: xr.Dataset, units: np.ndarray) -> xr.Dataset:
         units: (n_units,) unit ids to keep, in this order.
 
     Returns:
-        Dataset with ``mean_count`` (unit, condition) spikes per presentation and ``n_trials``
-        (condition,), coordinates ``orientation``, ``x_position``, ``y_position`` on
+        Dataset with ``mean_count`` (unit, condition) spikes per presentation (over the unit's
+        valid trials, see the count table's ``valid``; NaN without any) and ``n_trials``
+        (condition,) presentations, coordinates ``orientation``, ``x_position``, ``y_position`` on
         ``condition`` (sorted by orientation, then x, then y).
     """
     keys = np.stack([gabors[k].to_numpy().astype(np.float64) for k in CONDITION_KEYS], axis=1)
@@ -47,13 +48,19 @@ def condition_means(gabors: xr.Dataset, units: np.ndarray) -> xr.Dataset:
     codes = table.groupby(list(CONDITION_KEYS), sort=True).ngroup().to_numpy()
     levels = table.drop_duplicates().sort_values(list(CONDITION_KEYS))
     counts = gabors["spike_counts"].sel(unit=units).transpose("presentation", "unit").to_numpy()
+    if "valid" in gabors:  # each unit's invalid trials left out
+        used = gabors["valid"].sel(unit=units).transpose("presentation", "unit").to_numpy()
+    else:
+        used = np.ones(counts.shape, dtype=bool)
     n_conditions = len(levels)
     sums = np.zeros((n_conditions, len(units)))
-    np.add.at(sums, codes, counts[valid])
+    np.add.at(sums, codes, np.where(used, counts, 0)[valid])
+    n_used = np.zeros((n_conditions, len(units)))
+    np.add.at(n_used, codes, used[valid])
     n_trials = np.bincount(codes, minlength=n_conditions)
     ds = xr.Dataset(
         {
-            "mean_count": (("unit", "condition"), (sums / n_trials[:, None]).T),
+            "mean_count": (("unit", "condition"), (sums / n_used).T),
             "n_trials": ("condition", n_trials),
         },
         coords={

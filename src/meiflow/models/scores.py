@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import xarray as xr
 
+from meiflow.ingest.counts import valid_subsets
 from meiflow.models.measures import (
     correlation_to_average,
     feve,
@@ -59,29 +60,41 @@ def model_scores(
         log.warning("no selected unit in this area: model_scores.nc is empty")
         return ds
     units = ds["unit"].to_numpy()
-    counts = scenes.sel(unit=units)
-    frames = counts["frame"].to_numpy().astype(np.int64)
     test_frames = frames_of(ds, "test")  # scenes only: the blank is always a training image
-    trials = np.isin(frames, test_frames)
-    observed = counts["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
     cnn = ds["predicted_rate"].sel(frame=test_frames).transpose("frame", "unit").to_numpy()
     lin = linear["predicted_rate"].sel(unit=units, frame=test_frames).transpose("frame", "unit")
-    ds["test_correlation"] = ("unit", correlation_to_average(cnn, observed, frames[trials]))
-    ds["feve"] = ("unit", feve(cnn, observed, frames[trials]))
-    ds["test_correlation_single_trial"] = (
-        "unit",
-        single_trial_correlation(cnn, observed, frames[trials]),
-    )
+    lin = lin.to_numpy()
+    names = ("test_correlation", "feve", "test_correlation_single_trial", "linear_test_correlation")
+    scores = {name: np.full(units.size, np.nan) for name in names}
+    parts = valid_subsets(scenes.sel(unit=units))  # each unit scored on its valid trials
+    column = {int(unit): k for k, unit in enumerate(units)}
+    for part in parts:
+        columns = (
+            slice(None) if len(parts) == 1 else [column[int(u)] for u in part["unit"].to_numpy()]
+        )
+        frames = part["frame"].to_numpy().astype(np.int64)
+        trials = np.isin(frames, test_frames)
+        observed = part["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
+        images = frames[trials]
+        scores["test_correlation"][columns] = correlation_to_average(
+            cnn[:, columns], observed, images
+        )
+        scores["feve"][columns] = feve(cnn[:, columns], observed, images)
+        scores["test_correlation_single_trial"][columns] = single_trial_correlation(
+            cnn[:, columns], observed, images
+        )
+        scores["linear_test_correlation"][columns] = correlation_to_average(
+            lin[:, columns], observed, images
+        )
+    for name in names[:3]:
+        ds[name] = ("unit", scores[name])
     oracle = ranking["oracle"].sel(unit=units).to_numpy()
     ds["fraction_of_oracle"] = (
         "unit",
         fraction_of_oracle(ds["test_correlation_single_trial"].to_numpy(), oracle),
     )
     ds["linear_predicted_rate"] = linear["predicted_rate"].sel(unit=units)
-    ds["linear_test_correlation"] = (
-        "unit",
-        correlation_to_average(lin.to_numpy(), observed, frames[trials]),
-    )
+    ds["linear_test_correlation"] = ("unit", scores["linear_test_correlation"])
     for name, text in LONG_NAMES.items():
         ds[name].attrs["long_name"] = text
     log.info(

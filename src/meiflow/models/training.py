@@ -165,9 +165,12 @@ def poisson_loss(
 
     ``predicted`` and ``means`` are (n_images, n_models) predicted and observed mean counts;
     ``weights`` (n_images,) are the repeats of each image ("trials" loss: exactly the Poisson loss
-    summed over every trial, divided by the number of trials) or ones ("means" loss).
+    summed over every trial, divided by the number of trials) or ones ("means" loss); or
+    (n_images, n_models), each model's own (the valid trials of its unit).
     """
     nll = predicted - means * torch.log(predicted + 1e-8)
+    if weights.ndim == 2:
+        return (weights * nll).sum(0) / weights.sum(0)
     return (weights[:, None] * nll).sum(0) / weights.sum()
 
 
@@ -220,7 +223,7 @@ def train_chunk(
         model: the chunk (its device is used for everything).
         train_images: (n_train, 1, H, W) in [0, 1].
         train_means: (n_train, n_models) mean spike count per image.
-        train_repeats: (n_train,) trials per image.
+        train_repeats: (n_train,) trials per image, or (n_train, n_models) per model.
         val_images: the validation scenes, likewise (as ``train_images``).
         val_means: the validation scenes' mean counts, likewise (as ``train_means``).
         settings: see :class:`TrainingSettings`. Per model: when the validation correlation has not

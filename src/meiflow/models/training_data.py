@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from meiflow.ingest.counts import valid_subsets
 from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.ranking.reliability import image_means
 from meiflow.stats import zscore_rows
@@ -68,18 +69,38 @@ def frames_of(ds: xr.Dataset, split: str) -> np.ndarray:
 def image_targets(counts: xr.Dataset, units: np.ndarray, frames: np.ndarray) -> tuple:
     """Mean count per image of ``units`` for ``frames``, and the trials per image.
 
+    Each unit's means leave out its invalid trials (the count table's ``valid``).
+
     Returns:
         means: (n_frames, n_units) float64, in the order of ``frames``.
-        repeats: (n_frames,) int, in the order of ``frames``.
+        repeats: (n_frames,) int, in the order of ``frames``, when the units share their valid
+            trials; else (n_frames, n_units), each unit's valid trials per image.
 
     Raises:
-        ValueError: a frame that was never shown.
+        ValueError: a frame without a (valid) presentation, naming the frames and the units.
     """
-    c = counts["spike_counts"].sel(unit=units).transpose("presentation", "unit").to_numpy()
+    parts = valid_subsets(counts.sel(unit=units))
+    targets = [_image_targets(part, frames) for part in parts]
+    if len(parts) == 1:
+        return targets[0]
+    column = {int(unit): k for k, unit in enumerate(units)}
+    means, repeats = np.empty((len(frames), len(units))), np.empty((len(frames), len(units)), int)
+    for part, (m, r) in zip(parts, targets, strict=True):
+        columns = [column[int(unit)] for unit in part["unit"].to_numpy()]
+        means[:, columns], repeats[:, columns] = m, r[:, None]
+    return means, repeats
+
+
+def _image_targets(counts: xr.Dataset, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`image_targets` of a count table whose units share their trials."""
+    c = counts["spike_counts"].transpose("presentation", "unit").to_numpy()
     means, repeats, ids = image_means(c, counts["frame"].to_numpy().astype(np.int64))
     missing = np.setdiff1d(frames, ids)
     if missing.size:
-        raise ValueError(f"frames {missing.tolist()} have no presentation in the count table")
+        raise ValueError(
+            f"frames {missing.tolist()} have no valid presentation in the count table for units "
+            f"{counts['unit'].to_numpy().tolist()}"
+        )
     rows = np.searchsorted(ids, frames)
     return means[rows], repeats[rows]
 

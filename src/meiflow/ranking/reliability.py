@@ -186,6 +186,14 @@ def response_correlations(counts: np.ndarray, images: np.ndarray) -> np.ndarray:
     others is 1. Shared trial-to-trial noise inflates the values (see :func:`max_correlation`).
     """
     means, _, _ = image_means(counts, images)
+    return means_correlations(means)
+
+
+def means_correlations(means: np.ndarray) -> np.ndarray:
+    """(n_units, n_units) Pearson r between the columns of ``means`` (n_images, n_units).
+
+    Constant columns (and columns with a NaN) give NaN rows and columns.
+    """
     z = standardize(means)
     return np.clip(z.T @ z, -1.0, 1.0)
 
@@ -204,7 +212,16 @@ def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray,
             is NaN. Correlations within ``TIE_RTOL`` of the largest (relative, and absolute near 0)
             are ties, broken by the lowest column, so the partner does not hang on round-off.
     """
-    r = response_correlations(counts, images)
+    return max_mean_correlation(image_means(counts, images)[0])
+
+
+def max_mean_correlation(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`max_correlation` of per-image means (n_images, n_units) computed beforehand.
+
+    For units whose means come from different trials (their own valid trials, see
+    :func:`meiflow.ingest.counts.valid_subsets`).
+    """
+    r = means_correlations(means)
     r[np.isnan(r)] = -np.inf
     np.fill_diagonal(r, -np.inf)
     best = r.max(axis=1)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from meiflow.ingest.counts import valid_subsets
 from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.ranking.anomaly import anomaly_scores
 from meiflow.ranking.receptive_fields import receptive_field_table
@@ -21,7 +22,7 @@ from meiflow.ranking.reliability import (
     fev,
     image_means,
     invalid_reason,
-    max_correlation,
+    max_mean_correlation,
     oracle_correlation,
     oracle_notebook,
     response_entropy,
@@ -127,16 +128,45 @@ def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
 
     Returns:
         DataFrame indexed by unit id (table order) with the columns of :data:`DESCRIPTIONS` except
-        ``rank`` and ``selected``.
+        ``rank`` and ``selected``. Each unit's scores leave out its invalid trials (the count
+        table's ``valid``; see :func:`meiflow.ingest.counts.valid_subsets`).
+    """
+    window_s = counts.attrs["counting_window_stop_s"] - counts.attrs["counting_window_start_s"]
+    parts = [_unit_scores(part, settings, window_s) for part in valid_subsets(counts)]
+    unit_ids = counts["unit"].to_numpy()
+    table = pd.concat([p for p, _ in parts]).loc[unit_ids]
+    means = pd.concat([m for _, m in parts], axis=1).sort_index()[unit_ids].to_numpy()
+    valid = (table["reason"] == "").to_numpy()
+    partner_r, partner = max_mean_correlation(means[:, valid])
+    table.insert(6, "max_correlation", np.nan)
+    table.loc[valid, "max_correlation"] = partner_r
+    valid_ids = unit_ids[valid]
+    table.insert(7, "max_correlation_unit", -1)
+    table.loc[valid, "max_correlation_unit"] = np.where(partner >= 0, valid_ids[partner], -1)
+    means[:, ~valid] = np.nan
+    score, flag = anomaly_scores(
+        means.T, seed=settings.seed, n_estimators=settings.anomaly_estimators
+    )
+    table.insert(8, "anomaly_score", score)
+    table.insert(9, "anomaly", flag.astype(np.int8))
+    return table
+
+
+def _unit_scores(
+    counts: xr.Dataset, settings: RankingSettings, window_s: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-unit scores of a count table whose units share their trials, and their means.
+
+    Returns:
+        The table of :func:`unit_scores` without the scores across units (``max_correlation``,
+        ``max_correlation_unit``, ``anomaly_score``, ``anomaly``), and the per-image means
+        (image id, unit id).
     """
     frames = counts["frame"].to_numpy().astype(np.int64)
     trials = np.ones(frames.shape, bool) if settings.include_blank else frames != BLANK_FRAME
-    c = counts["spike_counts"].to_numpy()[trials]
+    c = counts["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
     images = frames[trials]
-    window_s = counts.attrs["counting_window_stop_s"] - counts.attrs["counting_window_start_s"]
     reason = invalid_reason(c, images, settings.min_spikes)
-    valid = reason == ""
-    partner_r, partner = max_correlation(c[:, valid], images)
     unit_ids = counts["unit"].to_numpy()
     table = pd.DataFrame(index=pd.Index(unit_ids, name="unit"))
     table["oracle"] = oracle_correlation(c, images)
@@ -147,21 +177,10 @@ def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
     table["response_variance"] = response_variance(c, images)
     table["mean_rate"] = c.mean(axis=0) / window_s
     table["entropy"] = response_entropy(c, images, n_bins=settings.entropy_bins)
-    table["max_correlation"] = np.nan
-    table.loc[valid, "max_correlation"] = partner_r
-    valid_ids = unit_ids[valid]
-    table["max_correlation_unit"] = -1
-    table.loc[valid, "max_correlation_unit"] = np.where(partner >= 0, valid_ids[partner], -1)
-    table.loc[~valid, list(SCORES)] = np.nan
-    means, _, _ = image_means(c, images)
-    means[:, ~valid] = np.nan
-    score, flag = anomaly_scores(
-        means.T, seed=settings.seed, n_estimators=settings.anomaly_estimators
-    )
-    table["anomaly_score"] = score
-    table["anomaly"] = flag.astype(np.int8)
+    table.loc[reason != "", [s for s in SCORES if s in table]] = np.nan
     table["reason"] = reason
-    return table
+    means, _, image_ids = image_means(c, images)
+    return table, pd.DataFrame(means, index=image_ids, columns=unit_ids)
 
 
 def rank_and_select(table: pd.DataFrame, selection: RankingSettings) -> pd.DataFrame:
@@ -224,15 +243,19 @@ def area_ranking(
     gabors = area_units(gabors, area)
     log.info("%s: %d units", area, scenes.sizes["unit"])
     table = rank_and_select(unit_scores(scenes, settings), settings)
-    rf = receptive_field_table(
-        gabors,
-        geometry,
-        image_size.height,
-        image_size.width,
-        n_shuffles=settings.rf_shuffles,
-        seed=settings.seed,
-        alpha=settings.rf_alpha,
-    )
+    rf = [
+        receptive_field_table(
+            part,
+            geometry,
+            image_size.height,
+            image_size.width,
+            n_shuffles=settings.rf_shuffles,
+            seed=settings.seed,
+            alpha=settings.rf_alpha,
+        )
+        for part in valid_subsets(gabors)  # each unit's map from its valid trials
+    ]
+    rf = rf[0] if len(rf) == 1 else xr.concat(rf, "unit", join="outer").sel(unit=gabors["unit"])
     ranking = ranking_dataset(table, rf)
     ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area)
     invalid = table[table["reason"] != ""]
