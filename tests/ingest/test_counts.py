@@ -33,6 +33,11 @@ def test_count_spikes_rejects_bad_input():
         count_spikes([np.array([2.0, 1.0])], np.array([0.0]), np.array([3.0]))
     with pytest.raises(ValueError, match="stop >= start"):
         count_spikes([np.array([1.0])], np.array([1.0]), np.array([0.5]))
+    for bad in (np.nan, np.inf):  # one NaN used to zero every unit's counts
+        with pytest.raises(ValueError, match="finite"):
+            count_spikes([np.array([1.0]), np.array([1.0, bad])], np.array([0.0]), np.array([3.0]))
+        with pytest.raises(ValueError, match="finite"):
+            count_spikes([np.array([1.0])], np.array([0.0, bad]), np.array([3.0, bad]))
 
 
 @pytest.mark.slow
