@@ -3,6 +3,7 @@ they use live in ``helpers.py``)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ def tiny_run(tmp_path_factory) -> Path:
 def tiny_cache(tiny_run) -> Path:
     """The simulated session's AllenSDK cache directory of the tiny run."""
     return tiny_run / "resources" / "simulated" / str(TINY_SESSION)
+
+
+@pytest.fixture
+def cache_copy(tiny_cache, tmp_path) -> Path:
+    """A copy of the tiny session's AllenSDK cache, to damage."""
+    copy = tmp_path / "cache"
+    shutil.copytree(tiny_cache, copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import yaml
 
@@ -90,6 +91,27 @@ def copy_of_run(run: Path, workdir: Path) -> Path:
     """A complete copy of a run's work directory (results, resources, .snakemake)."""
     shutil.copytree(run, workdir, dirs_exist_ok=True, symlinks=True)
     return workdir
+
+
+def session_nwb(cache: Path, session_id: int = TINY_SESSION) -> Path:
+    """The session NWB file of an AllenSDK cache directory."""
+    return cache / f"session_{session_id}" / f"session_{session_id}.nwb"
+
+
+def nwb_units_and_onsets(nwb_path: Path) -> tuple[dict[int, np.ndarray], dict[str, np.ndarray]]:
+    """Spike times (unit id -> array) and presentation onsets (stimulus -> array, in the file's
+    row order) read straight from the NWB file with h5py."""
+    with h5py.File(nwb_path, "r") as f:
+        ids = f["units/id"][:]
+        flat = f["units/spike_times"][:]
+        ends = f["units/spike_times_index"][:]
+        spikes = dict(zip(ids.tolist(), np.split(flat, ends[:-1]), strict=True))
+        onsets = {
+            name[: -len("_presentations")]: f[f"intervals/{name}/start_time"][:]
+            for name in f["intervals"]
+            if name.endswith("_presentations")
+        }
+    return spikes, onsets
 
 
 def digest(directory: Path) -> dict[str, str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
-from helpers import TINY_SESSION
+from helpers import TINY_SESSION, nwb_units_and_onsets, session_nwb
 
 from meiflow.ingest.counts import count_spikes
 from meiflow.io.netcdf import read_netcdf
@@ -34,28 +33,16 @@ def test_count_spikes_rejects_bad_input():
         count_spikes([np.array([2.0, 1.0])], np.array([0.0]), np.array([3.0]))
     with pytest.raises(ValueError, match="stop >= start"):
         count_spikes([np.array([1.0])], np.array([1.0]), np.array([0.5]))
-
-
-def _nwb_units_and_onsets(nwb_path):
-    """Spike times and presentation onsets read straight from the NWB file with h5py."""
-    with h5py.File(nwb_path, "r") as f:
-        ids = f["units/id"][:]
-        flat = f["units/spike_times"][:]
-        ends = f["units/spike_times_index"][:]
-        spikes = dict(zip(ids.tolist(), np.split(flat, ends[:-1]), strict=True))
-        onsets = {
-            name[: -len("_presentations")]: f[f"intervals/{name}/start_time"][:]
-            for name in f["intervals"]
-            if name.endswith("_presentations")
-        }
-    return spikes, onsets
+    for bad in (np.nan, np.inf):  # one NaN used to zero every unit's counts
+        with pytest.raises(ValueError, match="finite"):
+            count_spikes([np.array([1.0]), np.array([1.0, bad])], np.array([0.0]), np.array([3.0]))
+        with pytest.raises(ValueError, match="finite"):
+            count_spikes([np.array([1.0])], np.array([0.0, bad]), np.array([3.0, bad]))
 
 
 @pytest.mark.slow
 def test_counts_equal_an_independent_recount_from_the_nwb(tiny_run, tiny_cache):
-    spikes, onsets = _nwb_units_and_onsets(
-        tiny_cache / f"session_{TINY_SESSION}" / f"session_{TINY_SESSION}.nwb"
-    )
+    spikes, onsets = nwb_units_and_onsets(session_nwb(tiny_cache))
     # AllenSDK numbers presentations by onset over all stimuli.
     all_onsets = np.sort(np.concatenate(list(onsets.values())))
     for stimulus in ("natural_scenes", "gabors"):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from helpers import TINY_SESSION, digest
+from helpers import TINY_SESSION, digest, session_nwb
 
 from meiflow.io.allen_cache import (
     CacheError,
@@ -21,13 +19,6 @@ from meiflow.io.allen_cache import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cache_copy(tiny_cache, tmp_path) -> Path:
-    copy = tmp_path / "cache"
-    shutil.copytree(tiny_cache, copy)
-    return copy
 
 
 def test_the_simulated_cache_is_complete(tiny_cache):
@@ -61,7 +52,7 @@ def test_a_manifest_pointing_elsewhere_is_refused(cache_copy, tmp_path):
 
 
 def test_a_corrupt_nwb_is_a_clear_error(cache_copy):
-    nwb = cache_copy / f"session_{TINY_SESSION}" / f"session_{TINY_SESSION}.nwb"
+    nwb = session_nwb(cache_copy)
     nwb.write_bytes(b"not an hdf5 file")
     with pytest.raises(CacheError, match="not an HDF5 file"):
         load_session(cache_copy, TINY_SESSION)
@@ -69,7 +60,7 @@ def test_a_corrupt_nwb_is_a_clear_error(cache_copy):
 
 
 def test_a_truncated_nwb_is_a_clear_error(cache_copy):
-    nwb = cache_copy / f"session_{TINY_SESSION}" / f"session_{TINY_SESSION}.nwb"
+    nwb = session_nwb(cache_copy)
     nwb.write_bytes(nwb.read_bytes()[: nwb.stat().st_size // 3])
     before = digest(cache_copy)
     with pytest.raises(CacheError, match="truncated or corrupt"):

@@ -16,6 +16,7 @@ from meiflow.models.gabor_responses import (
 )
 from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
 from meiflow.models.training import predict
+from meiflow.stimuli.allen import gabor_conditions
 from meiflow.stimuli.gabor import allen_gabor_stimulus
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -89,3 +90,30 @@ def test_frames_and_predictions_average_the_drift():
     predicted = predict_conditions(model, x)
     per_frame = predict(model, x.reshape(-1, 1, 12, 20)).view(*frames.shape[:2], 2)
     torch.testing.assert_close(predicted, per_frame.mean(1))
+
+
+def test_condition_means_of_an_incomplete_grid_are_the_full_grid_s_less_what_is_missing():
+    # the Allen design twice, plus 2 presentations at a position off the grid (5, 5)
+    design = gabor_conditions().loc[np.repeat(np.arange(243), 2)]
+    off_grid = pd.DataFrame({"orientation": [0.0, 0.0], "y_position": 5.0, "x_position": 5.0})
+    conditions = pd.concat([design, off_grid], ignore_index=True)
+    counts = np.random.default_rng(4).poisson(3.0, (len(conditions), 3)).astype(np.int32)
+    units = np.array([5, 6, 7])
+    table = xr.Dataset(
+        {"spike_counts": (("presentation", "unit"), counts)},
+        coords={"presentation": np.arange(len(conditions)), "unit": units}
+        | {k: ("presentation", conditions[k].to_numpy()) for k in conditions},
+    )
+    o, x, y = (conditions[k].to_numpy() for k in ("orientation", "x_position", "y_position"))
+    # position (10, 0) without trials, (-20, 30) without 90 deg
+    removed = ((x == 10) & (y == 0)) | ((x == -20) & (y == 30) & (o == 90))
+    full = condition_means(table.isel(presentation=np.flatnonzero(x != 5)), units)
+    part = condition_means(table.isel(presentation=np.flatnonzero(~removed)), units)
+    assert full.sizes["condition"] == 243 and part.sizes["condition"] == 243 - 4 + 1
+    o, x, y = (full[k].to_numpy() for k in ("orientation", "x_position", "y_position"))
+    kept = ~(((x == 10) & (y == 0)) | ((x == -20) & (y == 30) & (o == 90)))
+    shown = part.isel(condition=np.flatnonzero(part["x_position"].to_numpy() != 5))
+    np.testing.assert_array_equal(shown["mean_count"], full["mean_count"][:, kept])
+    np.testing.assert_array_equal(shown["n_trials"], 2)
+    extra = part.isel(condition=np.flatnonzero(part["x_position"].to_numpy() == 5))
+    np.testing.assert_array_equal(extra["mean_count"][:, 0], counts[-2:].mean(axis=0))

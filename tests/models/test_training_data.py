@@ -68,6 +68,7 @@ def test_readout_candidates_are_the_fit_or_three_guesses_of_the_receptive_field(
     rf_y, rf_x = np.linspace(30, -30, 5), np.linspace(-40, 40, 7)
     rf_map = np.zeros((2, 5, 7))
     rf_map[1, 4, 6] = 1.0  # its peak: bottom right of the gabor grid
+    rf_map[:, 2, 3] = np.nan  # a gabor position without trials is no peak
     ranking = xr.Dataset(
         {
             "rf_significant": ("unit", [1, 0]),

@@ -363,6 +363,24 @@ def test_receptive_field_maps_small_multiples(ranking):
     assert abs(RF_Y[peak_y] - top["rf_center_y"].values[i]) <= 10
 
 
+def test_receptive_field_maps_of_an_irregular_grid_place_every_position(ranking):
+    # an extra position at x = 5 deg (a column with one position shown) and one without trials
+    irregular = ranking.reindex(rf_x=np.sort(np.append(RF_X, 5.0)))
+    irregular["rf_map"].loc[{"rf_x": 5.0, "rf_y": 0.0}] = 1.0
+    irregular["rf_map"].loc[{"rf_x": -40.0, "rf_y": 30.0}] = np.nan
+    fig = plots.receptive_field_maps(irregular, n=4)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("rank")]
+    assert len(panels) == 4 and not any(ax.images for ax in fig.axes)
+    mesh = panels[0].collections[0]
+    corners = mesh.get_coordinates()  # (n_y + 1, n_x + 1, 2) cell corners
+    # cells reach halfway to their neighbours: x = 5 spans 2.5 .. 7.5, x = 0 spans -5 .. 2.5
+    np.testing.assert_allclose(corners[0, :, 0], [-45, -35, -25, -15, -5, 2.5, 7.5, 15, 25, 35, 45])
+    np.testing.assert_allclose(corners[:, 0, 1], np.arange(-35.0, 36.0, 10.0))
+    values = mesh.get_array().reshape(RF_Y.size, RF_X.size + 1)
+    assert np.ma.is_masked(values[RF_Y == 30.0, 0])  # drawn grey, as a missing position
+    assert np.ma.count_masked(values[:, 5]) == RF_Y.size - 1  # the extra column: one position
+
+
 # ---------------------------------------------------------------------------- empty states
 
 

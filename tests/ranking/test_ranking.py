@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import replace
 
@@ -9,14 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from helpers import TINY_SESSION
 
+from meiflow.io.config import settings_from
+from meiflow.io.netcdf import read_netcdf
 from meiflow.ranking.selection import (
     RankingError,
     RankingSettings,
+    area_ranking,
     area_units,
     rank_and_select,
     unit_scores,
 )
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 SETTINGS = RankingSettings(min_spikes=20, notebook_passes=10, anomaly_estimators=50)
 
@@ -99,3 +105,48 @@ def test_an_area_without_units_is_a_clear_error():
     with pytest.raises(RankingError, match=r"no units of area 'LGd'.*\['VISam', 'VISp'\]"):
         area_units(count_table(), "LGd")
     assert area_units(count_table(), "VISam").sizes["unit"] == 2
+
+
+@pytest.mark.slow
+def test_a_gabor_position_without_trials_changes_only_that_position(tiny_run):
+    # the tiny session's tables, with the 6 presentations of gabor position (0, 0) deleted
+    results = tiny_run / "results" / str(TINY_SESSION)
+    ranked = read_netcdf(results / "VISp" / "ranking.nc")
+    params = json.loads(ranked.attrs["meiflow_config"])
+    scenes = read_netcdf(results / "counts" / "natural_scenes.nc").load()
+    gabors = read_netcdf(results / "counts" / "gabors.nc").load()
+    at = (gabors["x_position"].to_numpy() == 0) & (gabors["y_position"].to_numpy() == 0)
+    assert at.sum() == 6
+    ranking = area_ranking(
+        scenes,
+        gabors.isel(presentation=np.flatnonzero(~at)),
+        "VISp",
+        settings_from(RankingSettings, params["ranking"], "ranking"),
+        settings_from(ScreenGeometry, params["screen"], "screen"),
+        settings_from(ImageSettings, params["images"], "images"),
+    )
+    # the workflow's intact grid is reported complete, in the file and in the log
+    log = (results / "logs" / "VISp" / "rank_neurons.log").read_text()
+    assert "gabors grid complete: 81 positions x 3 orientations, 6 presentations" in log
+    assert (
+        ranked.attrs["gabor_grid_complete"] == 1
+        and ranked.attrs["gabor_missing_x_position"].size == 0
+    )
+    assert ranking.attrs["gabor_grid_complete"] == 0
+    np.testing.assert_array_equal(ranking.attrs["gabor_missing_x_position"], [0.0])
+    np.testing.assert_array_equal(ranking.attrs["gabor_missing_y_position"], [0.0])
+    assert "1 of 81 positions without presentations (x 0, y 0 deg)" in ranking.attrs["gabor_grid"]
+    # nothing but the receptive fields changes; their map only at (0, 0), now NaN
+    other = [name for name in ranking.data_vars if not str(name).startswith("rf_")]
+    xr.testing.assert_equal(ranking[other], ranked[other])
+    lost = ranked["rf_map"].copy()
+    lost.loc[{"rf_x": 0.0, "rf_y": 0.0}] = np.nan
+    xr.testing.assert_equal(ranking["rf_map"], lost)
+    # every unit keeps its centre within one grid step (10 deg) of the full grid's (the tiny
+    # session's 2 repeats make few maps significant: every fitted centre is checked)
+    full_centre = np.isfinite(ranked["rf_center_x"].to_numpy())
+    assert full_centre.any()
+    np.testing.assert_array_equal(np.isfinite(ranking["rf_center_x"]), full_centre)
+    for name in ("rf_center_x", "rf_center_y"):
+        shift = np.abs(ranking[name] - ranked[name]).to_numpy()[full_centre]
+        assert (shift <= 10.0).all(), (name, shift)

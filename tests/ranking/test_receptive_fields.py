@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from meiflow.ranking.receptive_fields import (
+    TEMPLATE_STEP_DEG,
     _category_sums,
     _chi_square,
     receptive_field_table,
@@ -111,13 +112,24 @@ def test_planted_off_grid_receptive_field_is_recovered_and_significant():
     np.testing.assert_array_equal(p_values, 0.01)  # no shuffle reaches the observed statistic
 
 
-def test_noise_free_maps_give_the_planted_centre_and_size():
-    grid_x, grid_y = np.meshgrid(POSITIONS, POSITIONS)
+@pytest.mark.parametrize("irregular", [False, True], ids=["full grid", "irregular grid"])
+def test_noise_free_maps_give_the_planted_centre_and_size(irregular):
+    # irregular: an extra column at x = 5 deg with one position shown, and no trials at the grid
+    # positions nearest three of the centres: the fit uses the positions shown
+    xs = np.sort(np.append(POSITIONS, 5.0)) if irregular else POSITIONS
+    grid_x, grid_y = np.meshgrid(xs, POSITIONS)
     centres = np.array([[13.7, -21.4], [-35.0, 30.5], [0.0, 0.0], [4.5, 26.0]])
     maps = gaussian_rate(grid_x, grid_y, centres[:, :1, None], centres[:, 1:, None], sd=6.0)
-    fit = rf_center_and_size(maps, POSITIONS, POSITIONS)
-    np.testing.assert_allclose(fit["center_x_deg"], centres[:, 0], atol=0.26)
-    np.testing.assert_allclose(fit["center_y_deg"], centres[:, 1], atol=0.26)
+    if irregular:
+        maps[:, POSITIONS != 0.0, np.flatnonzero(xs == 5.0)[0]] = np.nan
+        for iy, ix in ((2, 6), (7, 0), (4, 4)):  # (10, -20), (-40, 30), (0, 0) deg
+            maps[:, iy, ix] = np.nan
+    fit = rf_center_and_size(maps, xs, POSITIONS)
+    # the bank's nearest centre (0.5 deg steps); with positions missing the best template can be
+    # the next one (centre 0: 14.0 deg for 13.7), within one step of the planted centre
+    step = TEMPLATE_STEP_DEG if irregular else 0.26
+    np.testing.assert_allclose(fit["center_x_deg"], centres[:, 0], atol=step)
+    np.testing.assert_allclose(fit["center_y_deg"], centres[:, 1], atol=step)
     np.testing.assert_allclose(fit["size_deg"], 12.0)
     np.testing.assert_allclose(fit["amplitude"], 1.0, atol=0.05)
     np.testing.assert_allclose(fit["baseline"], 0.8, atol=0.01)
@@ -211,3 +223,113 @@ def test_receptive_field_table_dims_coords_and_pixel_conversion():
     np.testing.assert_array_equal(
         rf["rf_p_value"], rf_significance(counts, x, y, n_shuffles=99, seed=0)
     )
+
+
+# ------------------------------------------------------------ incomplete or irregular grids
+
+#: Planted receptive fields (deg): one at the position the grid loses, one beside it, others away.
+PLANTED = np.array([[10.0, 0.0], [13.0, 4.0], [-22.0, 24.0], [31.0, -8.0], [40.0, 40.0]])
+LOST = (10.0, 0.0)  # the grid position whose presentations are removed or thinned
+OFF_GRID = (5.0, 5.0)  # an extra position, between grid positions
+
+
+def planted_table(o, x, y, rng) -> xr.Dataset:
+    """Poisson counts of the PLANTED units (sd 6 deg) and a flat unit, as a gabors table."""
+    rate = gaussian_rate(
+        x[:, None], y[:, None], PLANTED[:, 0], PLANTED[:, 1], sd=6.0, baseline=1.0, amplitude=1.5
+    )
+    counts = rng.poisson(np.column_stack([rate, np.ones(x.size)]))
+    return gabors_dataset(counts, o, x, y, 100 + np.arange(len(PLANTED) + 1))
+
+
+def altered_grid(full: xr.Dataset, case: str, rng) -> xr.Dataset:
+    """The Allen-design table ``full`` with one departure from the design."""
+    x, y, o = (full[k].to_numpy() for k in ("x_position", "y_position", "orientation"))
+    at_lost = np.flatnonzero((x == LOST[0]) & (y == LOST[1]))
+    if case == "missing position":
+        return full.drop_isel(presentation=at_lost)
+    if case == "fewer trials":
+        return full.drop_isel(presentation=at_lost[:30])  # 15 of 45 left
+    if case == "missing orientation":
+        return full.isel(presentation=np.flatnonzero(o != 90.0))
+    extra_o = np.tile(ORIENTATIONS, 15)  # "off-grid position": 45 presentations at OFF_GRID
+    extra = planted_table(extra_o, np.full(45, OFF_GRID[0]), np.full(45, OFF_GRID[1]), rng)
+    extra = extra.assign_coords(presentation=extra["presentation"] + full.sizes["presentation"])
+    return xr.concat([full, extra], "presentation")
+
+
+#: The attributes that report each case (every other position or orientation attribute is empty).
+REPORTED = {
+    "missing position": {"gabor_missing_x_position": [10.0], "gabor_missing_y_position": [0.0]},
+    "fewer trials": {
+        "gabor_uneven_x_position": [10.0],
+        "gabor_uneven_y_position": [0.0],
+        "gabor_uneven_trials": [15],
+    },
+    "missing orientation": {"gabor_missing_orientation": [90.0]},
+    "off-grid position": {
+        "gabor_off_grid_x_position": [5.0],
+        "gabor_off_grid_y_position": [5.0],
+    },
+}
+GRID_ARRAYS = [
+    f"gabor_{kind}_{axis}_position" for kind in ("missing", "off_grid", "uneven") for axis in "xy"
+] + ["gabor_uneven_trials", "gabor_missing_orientation", "gabor_off_grid_orientation"]
+
+
+@pytest.fixture(scope="module")
+def full_grid():
+    """A planted session on the complete Allen design (45 presentations per position), its
+    receptive-field table, and the generator to continue from."""
+    rng = np.random.default_rng(11)
+    full = planted_table(*allen_design(15, rng), rng)
+    return full, receptive_field_table(full, ScreenGeometry(), 36, 64, 99, alpha=0.05), rng
+
+
+@pytest.mark.parametrize("case", list(REPORTED))
+def test_an_incomplete_or_irregular_grid_keeps_the_centres_and_is_reported(full_grid, case, caplog):
+    full, full_rf, rng = full_grid
+    significant = full_rf["rf_significant"].to_numpy()
+    assert significant[:-1].all() and not significant[-1]  # the planted units; not the flat one
+    table = altered_grid(full, case, rng)
+    with caplog.at_level("WARNING", logger="meiflow.ranking.receptive_fields"):
+        rf = receptive_field_table(table, ScreenGeometry(), 36, 64, 99, alpha=0.05)
+    # the centre of every significant unit stays within one grid step (10 deg) of the full grid's
+    for axis in ("x", "y"):
+        shift = rf[f"rf_center_{axis}"].to_numpy() - full_rf[f"rf_center_{axis}"].to_numpy()
+        assert np.all(np.abs(shift[significant]) <= 10.0), (axis, shift)
+    # the map is the full grid's (the mean of the trials shown) where nothing was removed
+    maps, ys, xs = rf_maps(
+        table["spike_counts"].to_numpy(), table["x_position"].to_numpy(), table["y_position"]
+    )
+    np.testing.assert_array_equal(rf["rf_map"], maps)
+    if case == "missing position":
+        lost = full_rf["rf_map"].to_numpy().copy()
+        lost[:, POSITIONS == LOST[1], POSITIONS == LOST[0]] = np.nan
+        np.testing.assert_array_equal(rf["rf_map"], lost)
+    if case == "off-grid position":
+        inside = rf["rf_map"].sel(rf_x=POSITIONS, rf_y=POSITIONS)
+        np.testing.assert_array_equal(inside, full_rf["rf_map"])
+        assert np.isfinite(rf["rf_map"].sel(rf_x=OFF_GRID[0], rf_y=OFF_GRID[1])).all()
+        assert np.isnan(rf["rf_map"].sel(rf_x=OFF_GRID[0], rf_y=-40.0)).all()
+    # what departs from the design is in the attributes and in a warning, nothing else is
+    assert rf.attrs["gabor_grid_complete"] == 0
+    assert rf.attrs["gabor_trials_per_position"] == (30 if case == "missing orientation" else 45)
+    for name in GRID_ARRAYS:
+        np.testing.assert_array_equal(rf.attrs[name], REPORTED[case].get(name, []), name)
+    assert rf.attrs["gabor_grid"].startswith("gabors grid incomplete or irregular: ")
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and rf.attrs["gabor_grid"] in record.getMessage()
+
+
+def test_a_complete_grid_is_reported_complete(full_grid, caplog):
+    full, full_rf, _ = full_grid
+    assert full_rf.attrs["gabor_grid_complete"] == 1
+    assert full_rf.attrs["gabor_trials_per_position"] == 45
+    for name in GRID_ARRAYS:
+        assert full_rf.attrs[name].size == 0, name
+    with caplog.at_level("INFO", logger="meiflow.ranking.receptive_fields"):
+        receptive_field_table(full, ScreenGeometry(), 36, 64, n_shuffles=9)
+    assert [r.getMessage() for r in caplog.records] == [
+        "gabors grid complete: 81 positions x 3 orientations, 45 presentations per position"
+    ]

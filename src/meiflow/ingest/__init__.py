@@ -1,6 +1,8 @@
 """Stage 1, ingest: a session's spike times and stimuli into trial-level tables and images.
 
 Modules:
+    checks: The values read from a session checked by kind; what cannot be used is left out and
+        named: :func:`~meiflow.ingest.checks.check_session`.
     counts: Spike counts of every unit in every presentation window, zeros included:
         :func:`~meiflow.ingest.counts.count_spikes`, :func:`~meiflow.ingest.counts.count_table`.
     psth: PSTHs, their smoothing, response latency and binned activity:

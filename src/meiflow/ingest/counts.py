@@ -21,7 +21,7 @@ def count_spikes(
     """Count each unit's spikes in each half-open window [start, stop).
 
     Args:
-        spike_times: one sorted array of spike times (s) per unit (n_units arrays).
+        spike_times: one sorted array of finite spike times (s) per unit (n_units arrays).
         starts: (n_windows,) window start bounds (s).
         stops: (n_windows,) window stop bounds (s), stops >= starts.
 
@@ -29,6 +29,11 @@ def count_spikes(
         (n_windows, n_units) int64 counts. All units are counted in one ``searchsorted``: each
         unit's spikes are shifted into their own disjoint time range (unit k by k * span), so no
         Python loop runs over units, windows or spikes.
+
+    Raises:
+        ValueError: a spike time or window bound that is not finite, unsorted spike times, a
+            stop before its start (:func:`meiflow.ingest.checks.check_session` leaves out or
+            sorts what a session holds of these before counting).
     """
     starts = np.asarray(starts, dtype=np.float64)
     stops = np.asarray(stops, dtype=np.float64)
@@ -43,8 +48,11 @@ def count_spikes(
         return np.zeros((starts.size, n_units), dtype=np.int64)
     lengths = np.array([len(s) for s in spike_times])
     spikes = np.concatenate([np.asarray(s, dtype=np.float64) for s in spike_times])
-    lo = min(spikes.min(initial=0.0), starts.min())
-    hi = max(spikes.max(initial=0.0), stops.max())
+    bounds = [spikes.min(initial=0.0), spikes.max(initial=0.0), starts.min(), stops.max()]
+    if not np.isfinite(bounds).all():  # one NaN would shift, and so miscount, every unit
+        raise ValueError("spike times and window bounds must be finite")
+    lo = min(bounds[0], bounds[2])
+    hi = max(bounds[1], bounds[3])
     span = (hi - lo) + 1.0
     offsets = np.arange(n_units) * span - lo
     shifted = spikes + np.repeat(offsets, lengths)

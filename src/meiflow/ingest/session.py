@@ -9,6 +9,7 @@ from typing import NamedTuple
 import xarray as xr
 
 from meiflow.ingest.activity import TimingSettings, psth_dataset, raster_dataset
+from meiflow.ingest.checks import check_session
 from meiflow.ingest.counts import count_table
 from meiflow.io.allen_cache import SessionData
 from meiflow.stimuli.allen import PRESENTATION_S
@@ -94,7 +95,9 @@ def ingest_session(
     """Everything ingest makes of one session: the PSTHs, the raster and the spike-count tables.
 
     Args:
-        data: the session (units after the quality filter, spike times, presentations).
+        data: the session (units after the quality filter, spike times, presentations), checked
+            first by :func:`meiflow.ingest.checks.check_session`: the presentations and units it
+            leaves out are named in the log and in each count table's attributes.
         session_id: recorded in the count tables' attributes.
         window: the counting window, or ``"auto"`` (see :func:`counting_window`).
         timing: PSTH and raster settings.
@@ -104,8 +107,10 @@ def ingest_session(
         tables of every counted stimulus.
 
     Raises:
-        ValueError: ``counting_window: auto`` for a session without a measurable latency.
+        ValueError: ``counting_window: auto`` for a session without a measurable latency; every
+            unit, or every presentation of a stimulus, left out by the checks.
     """
+    data, left_out = check_session(data)
     spikes = [data.spike_times[u] for u in data.units.index]
     scenes = data.presentations["natural_scenes"]
     onsets = scenes["start_time"].to_numpy()
@@ -128,6 +133,7 @@ def ingest_session(
             data.invalid_times,
         )
         table.attrs["counting_window_mode"] = "auto" if window == "auto" else "fixed"
+        table.attrs |= left_out.attrs(stimulus)
         log.info(
             "%s: %d presentations x %d units, %d spikes counted",
             stimulus,

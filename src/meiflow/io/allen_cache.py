@@ -29,7 +29,7 @@ from meiflow.io.allen_format import CACHE_TABLES, MANIFEST, SCENE_TEMPLATE, SESS
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = "0.3.0"
-#: Stimuli read from a session, with the parameter columns kept for each (cast to float).
+#: Stimuli read from a session, with the parameter columns kept for each.
 STIMULUS_PARAMETERS = {
     "natural_scenes": ("frame",),
     "gabors": ("orientation", "x_position", "y_position"),
@@ -85,9 +85,12 @@ class SessionData:
         units: DataFrame indexed by unit id (after the quality filter): ``area`` and the quality
             metrics ``isi_violations``, ``amplitude_cutoff``, ``presence_ratio``, ``firing_rate``
             (Hz), ``snr``.
-        spike_times: unit id -> sorted spike times (s).
+        spike_times: unit id -> spike times (s), float64, as the NWB file holds them.
         presentations: stimulus name -> DataFrame indexed by ``stimulus_presentation_id`` with
-            ``start_time``, ``stop_time`` (s), ``stimulus_block`` and the stimulus's parameters.
+            ``start_time``, ``stop_time`` (s), ``stimulus_block`` and the stimulus's parameters
+            (:data:`STIMULUS_PARAMETERS`), as AllenSDK gives them: not cast, dtype object where
+            AllenSDK made it so, with its string ``'null'`` for a NaN in the NWB file.
+            :func:`meiflow.ingest.checks.check_session` casts and checks them.
         invalid_times: the session's invalid time intervals (AllenSDK's ``invalid_times``):
             ``start_time``, ``stop_time`` (s) and ``tags`` (a list of str: scope, scope id,
             label, e.g. ``["EcephysProbe", "123", "probeA"]``); empty without any.
@@ -219,7 +222,12 @@ def _session_files(manifest: Path, session_id: int) -> list[Path]:
 
 
 def _presentation_table(session, name: str) -> pd.DataFrame:
-    table = session.get_stimulus_table([name])
+    """The columns ingest uses of one stimulus's table, as AllenSDK gives them (not cast)."""
+    try:
+        table = session.get_stimulus_table([name])
+    except Exception:
+        _refuse_nan_times(session)
+        raise
     columns = ["start_time", "stop_time", "stimulus_block", *STIMULUS_PARAMETERS[name]]
     missing = [c for c in columns if c not in table.columns]
     if table.empty or missing:
@@ -227,10 +235,28 @@ def _presentation_table(session, name: str) -> pd.DataFrame:
             f"session {session.ecephys_session_id} has no usable '{name}' stimulus "
             f"(rows: {len(table)}, missing columns: {missing})"
         )
-    table = table[columns].astype(
-        {c: float for c in ("start_time", "stop_time", *STIMULUS_PARAMETERS[name])}
-    )
-    return table.astype({"stimulus_block": int}).sort_index()
+    return table[columns].sort_index()
+
+
+def _refuse_nan_times(session) -> None:
+    """Raise CacheError naming the presentations whose start or stop time is NaN, if any.
+
+    AllenSDK 2.16.2 turns every NaN of the stimulus table into the string ``'null'`` and then
+    subtracts the start times from the stop times, which fails for the whole table: such a
+    presentation cannot be left out, only named (from AllenSDK's unprocessed table).
+    """
+    raw = session.api.get_stimulus_presentations()
+    faults = []
+    for column in ("start_time", "stop_time"):
+        for name, rows in raw[raw[column].isna()].groupby("stimulus_name"):
+            faults.append(f"'{name}' presentations {rows.index.tolist()} have a NaN {column}")
+    if faults:
+        raise CacheError(
+            f"session {session.ecephys_session_id}: {'; '.join(faults)} (in the NWB file's "
+            f"intervals/<stimulus>_presentations; ids are stimulus_presentation_id). AllenSDK "
+            f"cannot build the stimulus table of a session with a NaN time, so none of its "
+            f"presentations can be read: the file is not truncated, but these times need repair"
+        )
 
 
 def _invalid_times(table: pd.DataFrame) -> pd.DataFrame:
@@ -263,7 +289,12 @@ def load_session(
     """Read units, spike times and stimulus tables of one session through AllenSDK.
 
     ``unit_filter`` is passed to AllenSDK's ``get_session_data`` (its defaults unless given).
-    The cache is checked first (:func:`check_cache`).
+    The cache is checked first (:func:`check_cache`). The values are returned as AllenSDK gives
+    them; :func:`meiflow.ingest.checks.check_session` checks them.
+
+    Raises:
+        CacheError: naming the file that is missing or unreadable, or the presentations whose
+            start or stop time is NaN (AllenSDK cannot build a stimulus table with one).
     """
     manifest = check_cache(cache_dir, session_id)
     kwargs = asdict(unit_filter)

@@ -94,8 +94,8 @@ def fit_chunk(
     Every unit gets ``models.ensemble`` networks per readout candidate
     (:func:`meiflow.models.training_data.readout_candidates`), all trained as one batched network
     (:func:`meiflow.models.training.train_chunk`); each unit keeps the candidate whose
-    ensemble validates best. The kept networks are also shown the 243 gabors conditions,
-    never trained on (``gabor_correlation``).
+    ensemble validates best. The kept networks are also shown the gabors conditions the session
+    shows (243 on a complete grid), never trained on (``gabor_correlation``).
 
     Args:
         ranking: the area's ranking (``selected``, receptive fields).
@@ -168,7 +168,7 @@ def fit_chunk(
     rows = best[:, None] + n_candidates * np.arange(members)  # (unit, member) rows of the network
     chosen = Ensemble(select(result.model, rows.T.ravel().tolist()), members)  # member-major
     predicted = chosen.mean(predict(chosen.network, x)).cpu().numpy()
-    # generalization to another stimulus: the 243 gabors conditions, never trained on
+    # generalization to another stimulus: the gabors conditions shown, never trained on
     gabors = condition_means(gabors, units)
     frames_gabor = torch.as_tensor(drifting_frames(gabors, geometry, height, width), device=device)
     observed_gabor = torch.as_tensor(gabors["mean_count"].to_numpy().T, device=device)

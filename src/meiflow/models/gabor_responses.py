@@ -1,7 +1,10 @@
 """Responses to the Allen 'gabors' conditions: recorded means per condition, model predictions.
 
 A condition is one (orientation, x_position, y_position) of the gabors stimulus (3 x 9 x 9 = 243 in
-the Allen sessions). A presentation drifts the carrier through one full cycle in its 250 ms (4 Hz),
+the Allen sessions). Only the conditions a session shows are used: on an incomplete or irregular
+grid (:func:`meiflow.stimuli.allen.gabor_grid_state`) a condition without presentations is left
+out, one off the grid is one more condition, and each mean is over the presentations shown. A
+presentation drifts the carrier through one full cycle in its 250 ms (4 Hz),
 so a model's prediction for a condition is the mean of its predictions over ``DRIFT_PHASES``
 equally spaced carrier phases, as in the simulator
 (:func:`meiflow.simulation.neurons.drifting_gabor_rates`).
@@ -38,7 +41,10 @@ def condition_means(gabors: xr.Dataset, units: np.ndarray) -> xr.Dataset:
         Dataset with ``mean_count`` (unit, condition) spikes per presentation (over the unit's
         valid trials, see the count table's ``valid``; NaN without any) and ``n_trials``
         (condition,) presentations, coordinates ``orientation``, ``x_position``, ``y_position`` on
-        ``condition`` (sorted by orientation, then x, then y).
+        ``condition`` (sorted by orientation, then x, then y): every condition with at least one
+        presentation, and no other (243 on the complete Allen grid, fewer where a position or
+        orientation has no presentations), so a ``condition`` index means the same condition
+        only for the same table.
     """
     keys = np.stack([gabors[k].to_numpy().astype(np.float64) for k in CONDITION_KEYS], axis=1)
     valid = np.isfinite(keys).all(axis=1)

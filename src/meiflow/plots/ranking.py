@@ -531,10 +531,23 @@ def population_raster(
 # --------------------------------------------------------------------------- receptive fields
 
 
-def _edges(coord: np.ndarray) -> tuple[float, float]:
-    """Outer pixel edges of an ascending, evenly spaced coordinate."""
-    step = float(np.median(np.diff(coord))) if coord.size > 1 else 1.0
-    return float(coord[0]) - step / 2, float(coord[-1]) + step / 2
+def _cell_edges(coord: np.ndarray) -> np.ndarray:
+    """(n + 1,) edges of the cells of an ascending coordinate: halfway between neighbours.
+
+    The outer edges lie half the neighbouring spacing out (half of 1 for a single value).
+    """
+    if coord.size == 1:
+        return np.array([coord[0] - 0.5, coord[0] + 0.5])
+    middle = (coord[1:] + coord[:-1]) / 2
+    return np.concatenate(
+        [[coord[0] - (coord[1] - coord[0]) / 2], middle, [coord[-1] + (coord[-1] - coord[-2]) / 2]]
+    )
+
+
+def _evenly_spaced(coord: np.ndarray) -> bool:
+    """Whether an ascending coordinate has one spacing (to 1e-6 of it)."""
+    steps = np.diff(coord)
+    return bool(np.allclose(steps, steps[0], rtol=1e-6, atol=0.0)) if steps.size else True
 
 
 def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
@@ -542,7 +555,8 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
 
     Each map is scaled to its own range (0 = the unit's lowest mean count, 1 = its highest; a
     flat map is 0, an all-NaN map grey), drawn in degrees with y up; a red cross marks the fitted
-    centre of significant receptive fields.
+    centre of significant receptive fields. A position without presentations is grey; on an
+    irregular grid (a position off the Allen grid) each cell reaches halfway to its neighbours.
     """
     title = "Receptive fields (gabor mapping)"
     if "rf_map" not in ranking:
@@ -567,8 +581,9 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
     significant = _values(ranking, "rf_significant", bool)[take]
     cx = _values(ranking, "rf_center_x")[take]
     cy = _values(ranking, "rf_center_y")[take]
-    x0, x1 = _edges(ranking["rf_x"].to_numpy().astype(float))
-    y0, y1 = _edges(ranking["rf_y"].to_numpy().astype(float))
+    rf_x, rf_y = (ranking[c].to_numpy().astype(float) for c in ("rf_x", "rf_y"))
+    x_edges, y_edges = _cell_edges(rf_x), _cell_edges(rf_y)
+    regular = _evenly_spaced(rf_x) and _evenly_spaced(rf_y)
 
     k = take.size
     ncols = min(4, k)
@@ -581,15 +596,18 @@ def receptive_field_maps(ranking: xr.Dataset, n: int = 12) -> Figure:
     image = None
     for i in range(k):  # one small panel per unit, drawing only
         ax = axes[i]
-        image = ax.imshow(
-            scaled[i],
-            origin="lower",
-            extent=(x0, x1, y0, y1),
-            cmap="viridis",
-            vmin=0.0,
-            vmax=1.0,
-            interpolation="nearest",
-        )
+        if regular:
+            image = ax.imshow(
+                scaled[i],
+                origin="lower",
+                extent=(x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
+                cmap="viridis",
+                vmin=0.0,
+                vmax=1.0,
+                interpolation="nearest",
+            )
+        else:
+            image = ax.pcolormesh(x_edges, y_edges, scaled[i], cmap="viridis", vmin=0.0, vmax=1.0)
         image.cmap.set_bad("0.85")
         if significant[i] and np.isfinite(cx[i]) and np.isfinite(cy[i]):
             ax.plot(cx[i], cy[i], marker="+", ms=9, mew=2.0, color="tab:red", gid="centre")

@@ -16,7 +16,10 @@ Differences from AllenSDK (``receptive_field_mapping.py`` / ``chisquare_categori
 - the centre and size come from one fit of an isotropic 2-D Gaussian plus baseline to the map (by
   exhaustive search over a bank of templates, see :func:`rf_center_and_size`) instead of the
   centre of mass of Allen's thresholded, smoothed map (grid-bound) and a separate per-unit
-  ``leastsq`` Gaussian fit for the width.
+  ``leastsq`` Gaussian fit for the width;
+- an incomplete or irregular grid (a position without presentations, one shown less often or off
+  the 9 x 9 grid, an orientation missing) is mapped and fitted over the positions shown, and
+  reported (:func:`meiflow.stimuli.allen.gabor_grid_state`, the table's ``gabor_*`` attributes).
 
 Conventions: positions are in degrees of visual angle, x to the right and y UP (positive y is the
 upper visual field); map rows run along ascending y, so row 0 is the LOWEST position (plot with
@@ -25,11 +28,16 @@ upper visual field); map rows run along ascending y, so row 0 is the LOWEST posi
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 
+from meiflow.stimuli.allen import GaborGridState, gabor_grid_state
 from meiflow.stimuli.geometry import ScreenGeometry
+
+log = logging.getLogger(__name__)
 
 #: Sds (deg) of the Gaussian templates fitted to the maps (the fitted map sd is one of these).
 #: No sd below 4 deg: on the Allen 10 deg grid such a map is a one-position response whose sd (and
@@ -187,28 +195,90 @@ def _gaussian_profiles(grid: np.ndarray, centers: np.ndarray, sigma: float) -> n
 
 
 def _template_centers(grid: np.ndarray) -> np.ndarray:
-    """Candidate centres: the grid's extent plus half a grid step each side, TEMPLATE_STEP_DEG."""
-    half_step = np.min(np.diff(grid)) / 2 if grid.size > 1 else 0.0
+    """Candidate centres: the grid's extent plus half a grid step each side, TEMPLATE_STEP_DEG.
+
+    The grid step is the median spacing of ``grid``, so that an extra position off the grid (5 deg
+    from its neighbours on a 10 deg grid) does not narrow the margin.
+    """
+    half_step = np.median(np.diff(grid)) / 2 if grid.size > 1 else 0.0
     lo, hi = grid[0] - half_step, grid[-1] + half_step
     n = int(np.floor((hi - lo) / TEMPLATE_STEP_DEG + 1e-9)) + 1
     return lo + TEMPLATE_STEP_DEG * np.arange(n)
+
+
+def _template_sums(mask: np.ndarray, gy: np.ndarray, gx: np.ndarray) -> np.ndarray:
+    """(n_cy, n_cx) sum over the positions of ``mask`` of the templates gy[iy, cy] * gx[ix, cx].
+
+    mask: (n_y, n_x) bool; gy: (n_y, n_cy); gx: (n_x, n_cx). Separable on a full grid.
+    """
+    if mask.all():
+        return np.outer(gy.sum(axis=0), gx.sum(axis=0))
+    return gy.T @ mask.astype(np.float64) @ gx
+
+
+def _fit_templates(
+    maps: np.ndarray, mask: np.ndarray, xs: np.ndarray, ys: np.ndarray
+) -> np.ndarray:
+    """(n_units, 5) best template (x0, y0, s, A, b) of maps that share the positions ``mask``.
+
+    maps: (n_units, n_y, n_x), finite where ``mask`` (n_y, n_x) is; the fit of
+    :func:`rf_center_and_size` over those positions only. NaN rows for units whose map is flat
+    there or correlates with no template positively, and for an empty ``mask``.
+    """
+    n_units = maps.shape[0]
+    best = np.full((n_units, 5), np.nan)
+    n_positions = int(mask.sum())
+    if n_positions == 0:
+        return best
+    safe = np.where(mask, maps, 0.0)
+    mean = safe.sum(axis=(1, 2)) / n_positions  # over the positions with trials
+    centred = np.where(mask, safe - mean[:, None, None], 0.0)
+    cx, cy = _template_centers(xs), _template_centers(ys)
+    best_score = np.zeros(n_units)
+    for sigma in TEMPLATE_SIGMAS_DEG:
+        gx, gy = _gaussian_profiles(xs, cx, sigma), _gaussian_profiles(ys, cy, sigma)
+        # <m_c, g> for every centre: (n_units, n_cy, n_cx); <m_c, g_c> = <m_c, g> as sum m_c = 0.
+        along_x = (centred.reshape(-1, xs.size) @ gx).reshape(n_units, ys.size, cx.size)
+        cross = np.matmul(gy.T, along_x)  # (n_units, n_cy, n_cx), C-contiguous
+        g_sum = _template_sums(mask, gy, gx)
+        g_sq = _template_sums(mask, np.square(gy), np.square(gx))
+        g_var = g_sq - np.square(g_sum) / n_positions  # ||g - mean(g)||^2 (n_cy, n_cx)
+        with np.errstate(divide="ignore", invalid="ignore"):  # g_var = 0 only for 1-point grids
+            score = np.where(g_var > 0, cross / np.sqrt(g_var), 0.0)
+        flat_index = score.reshape(n_units, -1).argmax(axis=1)
+        top = score.reshape(n_units, -1)[np.arange(n_units), flat_index]
+        better = top > best_score
+        iy, ix = np.unravel_index(flat_index, g_var.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            amplitude = cross[np.arange(n_units), iy, ix] / g_var[iy, ix]
+        baseline = mean - amplitude * g_sum[iy, ix] / n_positions
+        candidate = np.stack([cx[ix], cy[iy], np.full(n_units, sigma), amplitude, baseline], axis=1)
+        best = np.where(better[:, None], candidate, best)
+        best_score = np.where(better, top, best_score)
+    found = best_score > 1e-12 * (1.0 + np.abs(safe).max(axis=(1, 2)))
+    best[~found] = np.nan
+    return best
 
 
 def rf_center_and_size(maps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> dict[str, np.ndarray]:
     """Centre and size of each map by a least-squares fit of an isotropic 2-D Gaussian.
 
     Model: map(x, y) = b + A * exp(-((x - x0)^2 + (y - y0)^2) / (2 s^2)), A > 0 (an excitatory
-    field), fitted by least squares over all positions of the map. The fit is an exhaustive
-    search over a bank of templates: centres (x0, y0) on a TEMPLATE_STEP_DEG (0.5 deg) grid
-    spanning the stimulus grid plus half a grid step on each side, and s in
-    TEMPLATE_SIGMAS_DEG (4 .. 20 deg); for each template the baseline b and amplitude A are
-    solved in closed form, so the best template maximizes <m - mean(m), g - mean(g)> /
-    ||g - mean(g)|| (a matched filter). Separable templates make this a few matrix products per
-    sd, with no loop over units or positions, and no local minima or divergence.
+    field), fitted by least squares over the positions where the map is finite: those with
+    trials (a grid position without trials, NaN in :func:`rf_maps`, is left out of the fit, not
+    the unit). The fit is an exhaustive search over a bank of templates: centres (x0, y0) on a
+    TEMPLATE_STEP_DEG (0.5 deg) grid spanning the stimulus grid plus half a grid step on each
+    side, and s in TEMPLATE_SIGMAS_DEG (4 .. 20 deg); for each template the baseline b and
+    amplitude A are solved in closed form, so the best template maximizes
+    <m - mean(m), g - mean(g)> / ||g - mean(g)|| (a matched filter), sums and means over the
+    fitted positions. Separable templates make this a few matrix products per sd, with no loop
+    over units or positions (only over the sets of finite positions, one per count table), and
+    no local minima or divergence.
 
     Args:
-        maps: (n_units, n_y, n_x) mean count per position (:func:`rf_maps`); row iy is ys[iy].
-        xs: (n_x,) ascending positions in deg.
+        maps: (n_units, n_y, n_x) mean count per position (:func:`rf_maps`), NaN where a
+            position has no trial; row iy is ys[iy].
+        xs: (n_x,) ascending positions in deg (not necessarily evenly spaced).
         ys: (n_y,) ascending positions in deg.
 
     Returns:
@@ -221,7 +291,7 @@ def rf_center_and_size(maps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> dict
             responding position of the 10 deg grid) is not resolved and gets s = 4 deg;
             ``amplitude``: A, the fitted peak above baseline (count per trial);
             ``baseline``: b, the fitted baseline (count per trial).
-        All NaN for a unit whose map is flat (no position above the others), has a non-finite
+        All NaN for a unit whose map is flat (no position above the others), has no finite
         value, or correlates with no template positively.
     """
     maps = np.asarray(maps, dtype=np.float64)
@@ -232,35 +302,13 @@ def rf_center_and_size(maps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> dict
             f"maps must be (n_units, {ys.size}, {xs.size}) for these ys, xs; got {maps.shape}"
         )
     n_units = maps.shape[0]
-    n_positions = ys.size * xs.size
-    usable = np.isfinite(maps).all(axis=(1, 2))
-    safe = np.where(usable[:, None, None], maps, 0.0)
-    centred = safe - safe.mean(axis=(1, 2), keepdims=True)
-    cx, cy = _template_centers(xs), _template_centers(ys)
-    best_score = np.zeros(n_units)
+    shown = np.isfinite(maps).reshape(n_units, -1)
+    patterns, group = np.unique(shown, axis=0, return_inverse=True)
+    group = group.ravel()
     best = np.full((n_units, 5), np.nan)  # x0, y0, s, A, b
-    for sigma in TEMPLATE_SIGMAS_DEG:
-        gx, gy = _gaussian_profiles(xs, cx, sigma), _gaussian_profiles(ys, cy, sigma)
-        # <m_c, g> for every centre: (n_units, n_cy, n_cx); <m_c, g_c> = <m_c, g> as sum m_c = 0.
-        along_x = (centred.reshape(-1, xs.size) @ gx).reshape(n_units, ys.size, cx.size)
-        cross = np.matmul(gy.T, along_x)  # (n_units, n_cy, n_cx), C-contiguous
-        g_sum = np.outer(gy.sum(axis=0), gx.sum(axis=0))
-        g_sq = np.outer(np.square(gy).sum(axis=0), np.square(gx).sum(axis=0))
-        g_var = g_sq - np.square(g_sum) / n_positions  # ||g - mean(g)||^2 (n_cy, n_cx)
-        with np.errstate(divide="ignore", invalid="ignore"):  # g_var = 0 only for 1-point grids
-            score = np.where(g_var > 0, cross / np.sqrt(g_var), 0.0)
-        flat_index = score.reshape(n_units, -1).argmax(axis=1)
-        top = score.reshape(n_units, -1)[np.arange(n_units), flat_index]
-        better = top > best_score
-        iy, ix = np.unravel_index(flat_index, g_var.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            amplitude = cross[np.arange(n_units), iy, ix] / g_var[iy, ix]
-        baseline = safe.mean(axis=(1, 2)) - amplitude * g_sum[iy, ix] / n_positions
-        candidate = np.stack([cx[ix], cy[iy], np.full(n_units, sigma), amplitude, baseline], axis=1)
-        best = np.where(better[:, None], candidate, best)
-        best_score = np.where(better, top, best_score)
-    found = usable & (best_score > 1e-12 * (1.0 + np.abs(safe).max(axis=(1, 2))))
-    best[~found] = np.nan
+    for k, pattern in enumerate(patterns):  # the positions with trials: one set per count table
+        members = group == k
+        best[members] = _fit_templates(maps[members], pattern.reshape(ys.size, xs.size), xs, ys)
     return {
         "center_x_deg": best[:, 0],
         "center_y_deg": best[:, 1],
@@ -283,8 +331,12 @@ def receptive_field_table(
 
     Args:
         gabors: count table of the 'gabors' stimulus (:func:`meiflow.ingest.counts.count_table`):
-            ``spike_counts`` (presentation, unit) with ``x_position``, ``y_position`` (deg, y up) on
-            ``presentation``.
+            ``spike_counts`` (presentation, unit) with ``orientation``, ``x_position``,
+            ``y_position`` (deg, y up) on ``presentation``. Its grid may be incomplete or
+            irregular (positions without presentations, with fewer presentations than the others,
+            off the Allen grid, an orientation missing): the maps hold every position with
+            presentations, NaN at a (y, x) of the map without any, and the centres are fitted
+            over the positions with presentations.
         geometry: the screen geometry of the model images.
         height: their height in pixels.
         width: their width in pixels.
@@ -298,12 +350,19 @@ def receptive_field_table(
         position), ``rf_center_x``, ``rf_center_y`` (deg), ``rf_center_col``, ``rf_center_row``
         (float model pixels at height x width, :meth:`ScreenGeometry.deg_to_pixel`), ``rf_size``
         (deg, 2 x fitted map sd), ``rf_p_value`` and ``rf_significant`` (bool). Centres and sizes
-        are given for every unit with a non-flat map, significant or not.
+        are given for every unit with a non-flat map, significant or not. The attributes say how
+        the presentations cover the Allen grid (:func:`grid_attrs`); an incomplete or irregular
+        grid is also logged as a warning.
     """
     spike_counts = gabors["spike_counts"].transpose("presentation", "unit")
     counts = spike_counts.to_numpy()
     x_position = gabors["x_position"].to_numpy().astype(np.float64)
     y_position = gabors["y_position"].to_numpy().astype(np.float64)
+    grid = gabor_grid_state(gabors["orientation"].to_numpy(), x_position, y_position)
+    if grid.complete:
+        log.info(grid.summary())
+    else:
+        log.warning("%s; receptive fields are fitted over the positions shown", grid.summary())
     maps, ys, xs = rf_maps(counts, x_position, y_position)
     p_value = rf_significance(counts, x_position, y_position, n_shuffles=n_shuffles, seed=seed)
     fit = rf_center_and_size(maps, xs, ys)
@@ -354,5 +413,38 @@ def receptive_field_table(
         "model_width": int(width),
         "screen_width_deg": float(geometry.width_deg),
         "screen_height_deg": float(geometry.height_deg),
+        **grid_attrs(grid),
     }
     return ds
+
+
+def grid_attrs(grid: GaborGridState) -> dict:
+    """NetCDF attributes of how the gabors presentations cover the Allen grid.
+
+    ``gabor_grid_complete`` (1: every position and orientation of the design shown, nothing else,
+    the same number of times per position; else 0), ``gabor_grid`` (the log's line), and
+    ``gabor_trials_per_position`` (the most common number of presentations per position); the
+    positions as x and y arrays (deg), empty when none: ``gabor_missing_x_position`` /
+    ``_y_position`` (design positions without presentations), ``gabor_off_grid_x_position`` /
+    ``_y_position`` (positions with presentations off the design), ``gabor_uneven_x_position`` /
+    ``_y_position`` with ``gabor_uneven_trials`` (positions shown another number of times); and
+    ``gabor_missing_orientation`` and ``gabor_off_grid_orientation`` (deg).
+    """
+    positions = {
+        "missing": grid.missing_positions,
+        "off_grid": grid.off_grid_positions,
+        "uneven": grid.uneven_positions,
+    }
+    return {
+        "gabor_grid_complete": int(grid.complete),
+        "gabor_grid": grid.summary(),
+        "gabor_trials_per_position": int(grid.trials_per_position),
+        **{
+            f"gabor_{kind}_{axis}_position": xy[:, k].astype(np.float64)
+            for kind, xy in positions.items()
+            for k, axis in enumerate("xy")
+        },
+        "gabor_uneven_trials": grid.uneven_trials.astype(np.int64),
+        "gabor_missing_orientation": grid.missing_orientations.astype(np.float64),
+        "gabor_off_grid_orientation": grid.off_grid_orientations.astype(np.float64),
+    }

@@ -235,9 +235,10 @@ def area_ranking(
         image_size: the model resolution, for the receptive-field maps.
 
     Returns:
-        The table of :func:`ranking_dataset`, best rank first, with ``session_id`` and ``area``
-        in its attributes; an area whose units are all invalid has NaN scores with a ``reason``
-        and nothing selected.
+        The table of :func:`ranking_dataset`, best rank first, with ``session_id``, ``area`` and
+        the gabors grid's state (the ``gabor_*`` attributes of
+        :func:`meiflow.ranking.receptive_fields.grid_attrs`) in its attributes; an area whose
+        units are all invalid has NaN scores with a ``reason`` and nothing selected.
     """
     scenes = area_units(scenes, area)
     gabors = area_units(gabors, area)
@@ -257,7 +258,8 @@ def area_ranking(
     ]
     rf = rf[0] if len(rf) == 1 else xr.concat(rf, "unit", join="outer").sel(unit=gabors["unit"])
     ranking = ranking_dataset(table, rf)
-    ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area)
+    grid = {name: value for name, value in rf.attrs.items() if name.startswith("gabor_")}
+    ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area, **grid)
     invalid = table[table["reason"] != ""]
     log.info(
         "%d valid units, %d selected, %d with a significant receptive field; invalid: %s",

@@ -5,7 +5,8 @@ Gabor controls, the simulator).
 
 Modules:
     allen: Presentation length, number of natural scenes, the gabors grid
-        (:func:`~meiflow.stimuli.allen.gabor_conditions`).
+        (:func:`~meiflow.stimuli.allen.gabor_conditions`) and how a session's presentations
+        cover it (:func:`~meiflow.stimuli.allen.gabor_grid_state`).
     geometry: Pixels to degrees of visual field and back:
         :class:`~meiflow.stimuli.geometry.ScreenGeometry`, the model resolution
         :class:`~meiflow.stimuli.geometry.ImageSettings`.
