@@ -154,8 +154,8 @@ def test_receptive_field_maps_and_gabor_conditions_leave_invalid_trials_out(sess
 def test_training_targets_are_each_units_valid_trial_means(sessions):
     (_, _), (data, edited) = sessions
     scenes = edited.counts["natural_scenes"]
-    units = scenes["unit"].to_numpy()[:6]  # probeA's and probeB's units
-    assert len(set(data.units.loc[units, "probe"])) == 2
+    probes = data.units.loc[scenes["unit"].to_numpy(), "probe"].to_numpy()
+    units = scenes["unit"].to_numpy()[np.isin(probes, ["probeA", "probeB"])]  # two patterns
     frames = np.unique(scenes["frame"].to_numpy().astype(int))
     means, repeats = image_targets(scenes, units, frames)
     assert repeats.shape == (frames.size, units.size)

@@ -135,9 +135,11 @@ def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
     parts = [_unit_scores(part, settings, window_s) for part in valid_subsets(counts)]
     unit_ids = counts["unit"].to_numpy()
     table = pd.concat([p for p, _ in parts]).loc[unit_ids]
+    # C order, as image_means gives them: the column sums below run in the same order
     means = pd.concat([m for _, m in parts], axis=1).sort_index()[unit_ids].to_numpy()
+    means = np.ascontiguousarray(means)
     valid = (table["reason"] == "").to_numpy()
-    partner_r, partner = max_mean_correlation(means[:, valid])
+    partner_r, partner = max_mean_correlation(np.ascontiguousarray(means[:, valid]))
     table.insert(6, "max_correlation", np.nan)
     table.loc[valid, "max_correlation"] = partner_r
     valid_ids = unit_ids[valid]
