@@ -2,15 +2,16 @@
 
 from meiflow.io.netcdf import read_chunks, read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.models.chunks import EMPTY_AREA_REASON
 from meiflow.models.scores import model_scores
+from meiflow.ranking.selection import empty_area_reason
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
+    ranking = read_netcdf(smk.input.ranking, ("oracle", "reason"))
     scores = model_scores(
-        read_chunks(smk.input.chunks, ("predicted_rate",), EMPTY_AREA_REASON),
-        read_netcdf(smk.input.ranking, ("oracle",)),
+        read_chunks(smk.input.chunks, ("predicted_rate",), empty_area_reason(ranking)),
+        ranking,
         read_netcdf(smk.input.linear),
         read_netcdf(smk.input.scenes),
     )

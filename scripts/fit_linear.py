@@ -15,7 +15,7 @@ def main(smk) -> None:
         settings_from(SplitSettings, smk.params.split, "models.split"),
     )
     ds = linear_dataset(
-        read_netcdf(smk.input.ranking, ("selected",)),
+        read_netcdf(smk.input.ranking, ("selected", "reason")),
         images,
         split,
         read_netcdf(smk.input.scenes),

@@ -5,16 +5,17 @@ from meiflow.io.netcdf import read_chunks, read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.metrics.comparison import compare_area
 from meiflow.metrics.image_metrics import MetricsSettings
-from meiflow.models.chunks import EMPTY_AREA_REASON
+from meiflow.ranking.selection import empty_area_reason
 from meiflow.stimuli.geometry import ScreenGeometry
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
+    empty = empty_area_reason(read_netcdf(smk.input.ranking, ("reason",)))
     result = compare_area(
-        meis=read_chunks(smk.input.meis, ("mei",), EMPTY_AREA_REASON),
-        gabors=read_chunks(smk.input.gabors, ("insilico_gabor",), EMPTY_AREA_REASON),
-        invariance=read_chunks(smk.input.invariance, ("phase_invariance",), EMPTY_AREA_REASON),
+        meis=read_chunks(smk.input.meis, ("mei",), empty),
+        gabors=read_chunks(smk.input.gabors, ("insilico_gabor",), empty),
+        invariance=read_chunks(smk.input.invariance, ("phase_invariance",), empty),
         scores=read_netcdf(smk.input.scores),
         geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
         settings=settings_from(MetricsSettings, smk.params.metrics, "metrics"),

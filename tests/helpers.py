@@ -69,6 +69,16 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: boo
     return process
 
 
+def build_report(workdir: Path, configfile: Path = TINY) -> str:
+    """Build the HTML report of the run in ``workdir`` (``snakemake --report``); its text."""
+    report = workdir / "results" / "report.html"
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    command += ["--configfile", str(configfile), "--report", str(report)]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return report.read_text()
+
+
 def planned_jobs(workdir: Path, configfile: Path = TINY, snakefile: Path | None = None) -> dict:
     """Rule -> job count that ``snakemake -n`` plans in ``workdir`` (empty: nothing to do)."""
     args = ["-n"] if snakefile is None else ["-n", "-s", str(snakefile)]

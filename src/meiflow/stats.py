@@ -1,7 +1,7 @@
 """Generic statistics used across the stages.
 
-Grouping trials by image, standardizing, Pearson r (batched, row-wise and masked), z-scoring rows
-and the ROC AUC.
+Grouping trials by image, standardizing, Pearson r (batched, row-wise and masked), z-scoring rows,
+the ROC AUC and the median of the defined values.
 
 Everything is vectorized over the batch axes and returns NaN, without floating-point warnings,
 where a statistic is undefined.
@@ -14,6 +14,7 @@ __all__ = [
     "group_sums",
     "group_trials",
     "masked_correlation",
+    "nan_median",
     "pearson",
     "pearson_rows",
     "roc_auc",
@@ -148,11 +149,24 @@ def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float:
 
 
 def masked_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson r of a[k] and b[k] over the pixels where mask[k]; all (n, H, W) -> (n,)."""
+    """Pearson r of a[k] and b[k] over the pixels where mask[k]; all (n, H, W) -> (n,).
+
+    NaN, without warnings, where either side is constant over its mask or the mask is empty.
+    """
     weight = mask.astype(float)
-    count = weight.sum(axis=(-2, -1), keepdims=True)
+    count = np.maximum(weight.sum(axis=(-2, -1), keepdims=True), 1.0)  # empty mask: r is NaN
     da = (a - (a * weight).sum(axis=(-2, -1), keepdims=True) / count) * weight
     db = (b - (b * weight).sum(axis=(-2, -1), keepdims=True) / count) * weight
-    return (da * db).sum(axis=(-2, -1)) / np.sqrt(
-        (da**2).sum(axis=(-2, -1)) * (db**2).sum(axis=(-2, -1))
-    )
+    covariance = (da * db).sum(axis=(-2, -1))
+    norm = np.sqrt((da**2).sum(axis=(-2, -1)) * (db**2).sum(axis=(-2, -1)))
+    return np.divide(covariance, norm, out=np.full(covariance.shape, np.nan), where=norm > 0)
+
+
+def nan_median(values: ArrayLike) -> float:
+    """Median of the values that are not NaN, as ``np.nanmedian``.
+
+    Returns NaN, without a warning, where there is none (no value, or all NaN).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    return float(np.median(defined)) if defined.size else np.nan

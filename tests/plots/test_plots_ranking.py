@@ -414,6 +414,16 @@ def test_degenerate_areas_give_figures(case, tmp_path):
         assert "no unit selected" in all_text(figures["psth"])
     if case["n_invalid"] == case["n_units"]:
         assert "no valid unit" in all_text(figures["oracle"])
+        for name in ("oracle", "entropy"):  # and why: the invalid units' reasons, counted
+            assert f"(too few spikes: {case['n_invalid']})" in all_text(figures[name]), name
+
+
+def test_entropy_vs_variance_says_when_there_is_no_anomaly_score():
+    ranking = make_ranking(n_units=3, n_invalid=2, n_selected=0)
+    ranking["anomaly_score"][:] = np.nan  # one valid unit: the forest has nothing to compare
+    ranking["anomaly"][:] = 0
+    assert "no anomaly score" in all_text(plots.entropy_vs_variance(ranking))
+    assert "no anomaly score" not in all_text(plots.entropy_vs_variance(make_ranking()))
 
 
 def test_area_missing_from_session_gives_empty_states(ranking, session):

@@ -15,10 +15,13 @@ from helpers import TINY_SESSION
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf
 from meiflow.ranking.selection import (
+    SCORES,
     RankingError,
     RankingSettings,
     area_ranking,
     area_units,
+    empty_area_reason,
+    invalid_summary,
     rank_and_select,
     unit_scores,
 )
@@ -150,3 +153,72 @@ def test_a_gabor_position_without_trials_changes_only_that_position(tiny_run):
     for name in ("rf_center_x", "rf_center_y"):
         shift = np.abs(ranking[name] - ranked[name]).to_numpy()[full_centre]
         assert (shift <= 10.0).all(), (name, shift)
+
+
+def scene_totals(ds: xr.Dataset) -> np.ndarray:
+    """Each unit's spikes over the scene trials (blank left out), by a plain loop."""
+    frames = ds["frame"].to_numpy()
+    counts = ds["spike_counts"].to_numpy()
+    scene = np.flatnonzero(frames >= 0)
+    return np.array([sum(counts[t, u] for t in scene) for u in range(counts.shape[1])])
+
+
+def test_an_area_without_a_usable_unit_has_nan_scores_with_reasons_and_no_selection():
+    ds = count_table()
+    settings = replace(SETTINGS, min_spikes=100_000_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = rank_and_select(unit_scores(ds, settings), settings)
+    totals = dict(zip(ds["unit"].to_numpy(), scene_totals(ds), strict=True))
+    expected = {u: f"too few spikes ({n} < 100000000)" for u, n in totals.items()}
+    expected[106] = "no spikes"
+    assert table["reason"].to_dict() == expected
+    assert table[list(SCORES) + ["anomaly_score"]].isna().all().all()
+    assert (table["anomaly"] == 0).all() and (table["max_correlation_unit"] == -1).all()
+    assert table["selected"].sum() == 0 and list(table["rank"]) == list(range(1, 9))
+    np.testing.assert_allclose(table.loc[107, "mean_rate"], 3 / 0.25)  # still measured
+    ranking = xr.Dataset.from_dataframe(table)
+    assert empty_area_reason(ranking) == (
+        "no unit of the area passed the selection rule "
+        "(0 of 8 units valid; too few spikes: 7, no spikes: 1)"
+    )
+
+
+def test_an_area_with_one_usable_unit_scores_it_alone_and_selects_nothing():
+    ds = count_table(n_images=60, repeats=20)
+    intact = unit_scores(ds, SETTINGS)
+    totals = scene_totals(ds)
+    settings = replace(SETTINGS, min_spikes=int(totals[5]))  # only unit 105 has that many
+    assert (np.delete(totals, 5) < totals[5]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = rank_and_select(unit_scores(ds, settings), settings)
+    alone = ["oracle", "oracle_notebook", "fev", "response_variance", "entropy", "mean_rate"]
+    pd.testing.assert_series_equal(table.loc[105, alone], intact.loc[105, alone])
+    assert (table.drop(index=105)["reason"] != "").all()
+    # no other valid unit: no partner, no anomaly score; one oracle is not above its percentile
+    assert (
+        np.isnan(table.loc[105, "max_correlation"]) and table.loc[105, "max_correlation_unit"] == -1
+    )
+    assert np.isnan(table.loc[105, "anomaly_score"]) and table.loc[105, "anomaly"] == 0
+    assert table["selected"].sum() == 0 and table.index[0] == 105
+
+
+def test_invalid_summary_counts_the_reasons_without_their_detail():
+    reasons = np.array(
+        [
+            "",
+            "no spikes",
+            "too few spikes (3 < 50)",
+            "",
+            "too few spikes (7 < 50)",
+            "constant response",
+        ]
+    )
+    assert invalid_summary(reasons) == "too few spikes: 2, no spikes: 1, constant response: 1"
+    assert invalid_summary(np.array(["", ""])) == invalid_summary(np.array([], dtype=str)) == ""
+    ranking = xr.Dataset({"reason": ("unit", reasons)})
+    assert empty_area_reason(ranking) == (
+        "no unit of the area passed the selection rule (2 of 6 units valid; "
+        "too few spikes: 2, no spikes: 1, constant response: 1)"
+    )

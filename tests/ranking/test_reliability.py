@@ -119,6 +119,8 @@ def test_oracles_nan_without_repeats(no_warnings):
     assert np.isnan(rel.oracle_correlation(counts, images)).all()
     assert np.isnan(rel.oracle_notebook(counts, images, n_passes=3)).all()
     assert np.isnan(rel.fev(counts, images)).all()
+    # ... and every unit says why (the blank-free table of a session whose scenes ran once)
+    assert list(rel.invalid_reason(counts, images, min_spikes=1)) == ["no image shown twice"] * 3
 
 
 def test_notebook_deterministic_and_seeded(no_warnings):
@@ -225,6 +227,20 @@ def test_max_correlation_undefined(no_warnings):
     max_r, partner = rel.max_correlation(counts, images)  # unit 0 silent; 1 has no partner
     assert np.isnan(max_r).all()
     np.testing.assert_array_equal(partner, [-1, -1, -1])
+
+
+@pytest.mark.parametrize("n_units", [0, 1, 2])
+def test_max_correlation_of_fewer_than_three_units(n_units, no_warnings):
+    counts, images = make_table(4)
+    max_r, partner = rel.max_correlation(counts[:, :n_units], images)
+    assert max_r.shape == partner.shape == (n_units,)
+    assert partner.dtype.kind == "i"
+    if n_units == 1:  # no other unit to correlate with
+        assert np.isnan(max_r[0]) and partner[0] == -1
+    if n_units == 2:  # each is the other's partner, at r of their image means
+        means = loop_means(counts, images)
+        assert max_r == pytest.approx([loop_pearson(means[:, 0], means[:, 1])] * 2, abs=1e-12)
+        np.testing.assert_array_equal(partner, [1, 0])
 
 
 def degenerate_table() -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import zscore
 from sklearn.metrics import roc_auc_score
 
-from meiflow.stats import masked_correlation, pearson_rows, roc_auc, zscore_rows
+from meiflow.stats import masked_correlation, nan_median, pearson_rows, roc_auc, zscore_rows
 
 H, W = 30, 48
 
@@ -26,6 +26,29 @@ def test_masked_correlation_uses_only_the_masked_pixels():
     r = masked_correlation(a, b, mask)
     np.testing.assert_allclose(r[:2], [1.0, -1.0])
     np.testing.assert_allclose(r[2], np.corrcoef(a[2][mask[2]], b[2][mask[2]])[0, 1])
+
+
+def test_masked_correlation_is_nan_without_warnings_where_undefined():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 3, H, W))
+    mask = np.zeros((3, H, W), bool)
+    mask[:, 4:12, 6:20] = True
+    a[0, mask[0]] = 0.0  # constant over its mask (a black MEI), varying outside it
+    mask[1] = False  # an empty mask
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        r = masked_correlation(a, b, mask)
+    assert np.isnan(r[:2]).all()
+    assert r[2] == pytest.approx(np.corrcoef(a[2][mask[2]], b[2][mask[2]])[0, 1])
+
+
+def test_nan_median_equals_numpys_and_is_nan_without_warnings_when_nothing_is_defined():
+    values = np.random.default_rng(2).normal(size=11)
+    values[[1, 4, 7]] = np.nan
+    assert nan_median(values) == np.nanmedian(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(nan_median([np.nan, np.nan])) and np.isnan(nan_median([]))
 
 
 def test_pearson_rows_equals_corrcoef():

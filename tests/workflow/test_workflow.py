@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,8 @@ import pytest
 from helpers import (
     REPO,
     SNAKEMAKE,
-    TINY,
     TINY_SESSION,
+    build_report,
     digest,
     planned_jobs,
     run_snakemake,
@@ -356,31 +357,64 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     assert 0.0 <= row.loc[0, "mei_true_beats_scene_fraction"] <= 1.0
 
 
-def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tmp_path):
-    shutil.copytree(tiny_run / "resources", tmp_path / "resources")
+def run_without_selection(tiny_run, workdir: Path, ranking: dict, areas=None) -> Path:
+    """Run the tiny config with these ``ranking`` keys (and ``areas``, if given) in ``workdir``,
+    where the tiny run's simulated session is copied; return the config file."""
+    shutil.copytree(tiny_run / "resources", workdir / "resources")
     config = tiny_config()
-    config["ranking"]["min_fev"] = 0.99  # no unit is that reliable: nothing is selected
-    path = write_config(tmp_path / "none.yaml", config)
-    run_snakemake(tmp_path, configfile=path)
-    area_dir = tmp_path / "results" / str(TINY_SESSION) / "VISp"
+    config["ranking"] |= ranking
+    config["areas"] = areas or config["areas"]
+    path = write_config(workdir / "none.yaml", config)
+    run_snakemake(workdir, configfile=path)
+    return path
+
+
+def assert_empty_area(area_dir, reason: str) -> None:
+    """The outputs of an area that selected no unit: no models; empty model, MEI and metric
+    files whose ``empty_reason`` holds ``reason``; NaN MEI checks; the figures drawn."""
     assert not (area_dir / "models").exists()
-    for name in ("model_scores.nc", "meis.nc", "gabors.nc", "metrics.nc"):
+    for name in ("linear.nc", "model_scores.nc", "meis.nc", "gabors.nc", "metrics.nc"):
         ds = read_netcdf(area_dir / name)
         assert ds.sizes["unit"] == 0, name
-        assert "selection rule" in ds.attrs["empty_reason"], name
+        assert reason in ds.attrs["empty_reason"], name
     row = pd.read_csv(area_dir / "ground_truth.csv")
     assert np.isnan(row.loc[0, "mei_beats_scene_fraction"])
     assert np.isnan(row.loc[0, "mei_true_over_best_scene"])
     assert (area_dir / "figures" / "mei_gallery.png").stat().st_size > 10_000
 
 
+def test_an_area_without_selected_units_finishes_with_empty_results(tiny_run, tmp_path):
+    run_without_selection(tiny_run, tmp_path, {"min_fev": 0.99})  # no unit is that reliable
+    assert_empty_area(tmp_path / "results" / str(TINY_SESSION) / "VISp", "selection rule")
+
+
+def test_an_area_without_a_usable_unit_finishes_with_empty_results_that_say_why(tiny_run, tmp_path):
+    config = run_without_selection(tiny_run, tmp_path, {"min_spikes": 100_000_000}, ["VISp"])
+    results = tmp_path / "results" / str(TINY_SESSION)
+    counts = read_netcdf(results / "counts" / "natural_scenes.nc")
+    in_area = counts["area"].to_numpy() == "VISp"
+    scenes = counts["frame"].to_numpy() >= 0  # the blank is left out of the ranking
+    totals = counts["spike_counts"].to_numpy()[np.ix_(scenes, in_area)].sum(axis=0)
+    expected = {
+        int(u): f"too few spikes ({n} < 100000000)"
+        for u, n in zip(counts["unit"].to_numpy()[in_area], totals, strict=True)
+    }
+    ranking = read_netcdf(results / "VISp" / "ranking.nc")
+    reasons = ranking["reason"].to_numpy().astype(str)
+    assert dict(zip(ranking["unit"].to_numpy().tolist(), reasons, strict=True)) == expected
+    assert np.isnan(ranking["oracle"]).all() and (ranking["selected"] == 0).all()
+    n = len(expected)
+    assert_empty_area(results / "VISp", f"(0 of {n} units valid; too few spikes: {n})")
+    row = pd.read_csv(results / "VISp" / "summary.csv").loc[0]
+    counted = row[["n_units", "n_valid", "n_selected", "n_training_failed"]]
+    assert counted.tolist() == [n, 0, 0, 0]
+    assert row.filter(like="median").isna().all()
+    html = build_report(tmp_path, config)
+    assert f"session {TINY_SESSION}, VISp" in html and "summary.csv" in html
+
+
 def test_the_report_holds_every_figure_with_its_caption(tiny_run):
-    report = tiny_run / "results" / "report.html"
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tiny_run)]
-    command += ["--configfile", str(TINY), "--report", str(report)]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert process.returncode == 0, process.stderr[-3000:]
-    html = report.read_text()
+    html = build_report(tiny_run)
     figures = [
         "oracle_vs_variance", "psth_selected", "training_curves", "cnn_vs_linear",
         "mei_gallery", "mei_comparison", "mei_responses",

@@ -6,14 +6,14 @@ import numpy as np
 import xarray as xr
 
 from meiflow.models.chunks import failed_units
+from meiflow.stats import nan_median
 
 
 def _median(ds: xr.Dataset, name: str) -> float:
-    """Median of a per-unit variable over finite values; NaN when absent or empty."""
+    """Median of a per-unit variable over its defined values; NaN when absent, empty or all NaN."""
     if name not in ds or ds.sizes.get("unit", 0) == 0:
         return np.nan
-    values = ds[name].to_numpy().astype(float)
-    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
+    return nan_median(ds[name].to_numpy())
 
 
 def area_summary(
@@ -36,11 +36,7 @@ def area_summary(
         "n_valid": int(np.isfinite(ranking["oracle"].to_numpy()).sum()),
         "n_selected": int(selected.sum()),
         "n_training_failed": len(failed_units(scores)),
-        "median_oracle_selected": (
-            float(np.nanmedian(ranking["oracle"].to_numpy()[selected]))
-            if selected.any()
-            else np.nan
-        ),
+        "median_oracle_selected": nan_median(ranking["oracle"].to_numpy()[selected]),
     }
     for name in ("test_correlation", "linear_test_correlation", "fraction_of_oracle"):
         row[f"median_{name}"] = _median(scores, name)

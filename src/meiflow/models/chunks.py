@@ -12,9 +12,6 @@ from meiflow.models.network import keep_freed_memory, load_checkpoint
 from meiflow.models.training import device_for
 from meiflow.models.training_data import SplitSettings
 
-#: Why an area's model, MEI and metric files are empty.
-EMPTY_AREA_REASON = "no unit of the area passed the selection rule"
-
 
 def selected_units(ranking: xr.Dataset) -> np.ndarray:
     """Unit ids of the selected units, best rank first."""

@@ -36,6 +36,7 @@ import xarray as xr
 from meiflow.ingest.resize import area_weights
 from meiflow.models.chunks import selected_units
 from meiflow.models.training_data import image_targets
+from meiflow.ranking.selection import empty_area_reason
 from meiflow.stats import pearson
 
 __all__ = ["DEFAULT_ALPHAS", "RidgeFit", "fit_ridge", "linear_dataset"]
@@ -206,7 +207,7 @@ def linear_dataset(
     """The ridge baseline of an area's selected units (``linear.nc``).
 
     Args:
-        ranking: the area's ranking (``selected`` on ``unit``, best rank first).
+        ranking: the area's ranking (``selected`` and ``reason`` on ``unit``, best rank first).
         images: the scenes at model resolution (frame, y, x), in [0, 1].
         split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
         scenes: the natural-scene count table (``spike_counts`` (presentation, unit), ``frame``).
@@ -216,7 +217,8 @@ def linear_dataset(
         ``weights`` (unit, y, x), ``alpha`` and ``validation_correlation`` (unit) and
         ``predicted_rate`` (unit, frame) in spikes per presentation, fitted on the training
         frames with alpha chosen per unit on the validation frames; no unit selected: only the
-        coordinates.
+        coordinates, and ``empty_reason`` in the attributes
+        (:func:`meiflow.ranking.selection.empty_area_reason`).
     """
     units = selected_units(ranking)
     frames = images["frame"].to_numpy()
@@ -244,6 +246,7 @@ def linear_dataset(
             units.size,
         )
     else:
-        log.warning("no selected unit: the linear baseline is empty")
+        ds.attrs["empty_reason"] = empty_area_reason(ranking)
+        log.warning("the linear baseline is empty: %s", ds.attrs["empty_reason"])
     ds.attrs["description"] = "ridge regression on pixels, alpha chosen per unit on validation"
     return ds

@@ -40,6 +40,7 @@ from meiflow.plots.base import (
     set_titles,
 )
 from meiflow.ranking.reliability import response_correlations
+from meiflow.ranking.selection import invalid_summary
 from meiflow.stats import zscore_rows
 
 __all__ = [
@@ -75,6 +76,12 @@ def _valid(ranking: xr.Dataset) -> np.ndarray:
     if "reason" in ranking:
         valid &= _values(ranking, "reason", str) == ""
     return valid
+
+
+def _why_invalid(ranking: xr.Dataset) -> str:
+    """The invalid units' reasons counted, on a line of their own ("" without any)."""
+    summary = invalid_summary(_values(ranking, "reason", str)) if "reason" in ranking else ""
+    return f"\n({summary})" if summary else ""
 
 
 def _rank_order(ranking: xr.Dataset) -> np.ndarray:
@@ -127,7 +134,8 @@ def oracle_vs_variance(ranking: xr.Dataset) -> Figure:
         return empty_figure(
             title,
             ranking,
-            f"no valid unit among the {oracle.size} of this area:\nevery oracle or variance is NaN",
+            f"no valid unit among the {oracle.size} of this area:\nevery oracle or variance is NaN"
+            + _why_invalid(ranking),
         )
     fig = new_figure()
     ax = fig.add_subplot()
@@ -174,7 +182,8 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
     """Entropy of the per-image means (x) against their variance (y), coloured by anomaly flag.
 
     Units flagged by the isolation forest are red (``anomalous (isolation forest)``), the others
-    blue (``typical``); units with NaN entropy or variance are left out and counted.
+    blue (``typical``); units with NaN entropy or variance are left out and counted. With fewer
+    than two valid units there is no anomaly score, and the subtitle says so.
     """
     title = "Response entropy vs variance, by anomaly flag"
     entropy = _values(ranking, "entropy")
@@ -186,7 +195,7 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
             title,
             ranking,
             f"no valid unit among the {entropy.size} of this area:\n"
-            "every entropy or variance is NaN",
+            "every entropy or variance is NaN" + _why_invalid(ranking),
         )
     fig = new_figure()
     ax = fig.add_subplot()
@@ -219,7 +228,10 @@ def entropy_vs_variance(ranking: xr.Dataset) -> Figure:
         "variance of per-image mean counts (spikes²)" + (", log scale" if scale != "linear" else "")
     )
     note = _excluded_note(int(shown.sum()), int((~shown).sum()))
-    set_titles(fig, ax, title, ranking, f"{note}; {odd.sum()} anomalous")
+    flagged = f"{odd.sum()} anomalous"
+    if "anomaly_score" in ranking and not np.isfinite(_values(ranking, "anomaly_score")).any():
+        flagged = "no anomaly score (the isolation forest needs 2 valid units)"
+    set_titles(fig, ax, title, ranking, f"{note}; {flagged}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
     return fig

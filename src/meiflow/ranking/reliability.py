@@ -211,6 +211,7 @@ def max_correlation(counts: np.ndarray, images: np.ndarray) -> tuple[np.ndarray,
         partner_index: (n_units,) int, column of ``counts`` of that other unit, -1 where ``max_r``
             is NaN. Correlations within ``TIE_RTOL`` of the largest (relative, and absolute near 0)
             are ties, broken by the lowest column, so the partner does not hang on round-off.
+        Both empty for a table without units.
     """
     return max_mean_correlation(image_means(counts, images)[0])
 
@@ -222,6 +223,8 @@ def max_mean_correlation(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     :func:`meiflow.ingest.counts.valid_subsets`).
     """
     r = means_correlations(means)
+    if r.shape[0] == 0:  # no unit (e.g. an area whose units are all invalid)
+        return np.empty(0), np.empty(0, dtype=np.int64)
     r[np.isnan(r)] = -np.inf
     np.fill_diagonal(r, -np.inf)
     best = r.max(axis=1)
@@ -277,16 +280,24 @@ def invalid_reason(counts: np.ndarray, images: np.ndarray, min_spikes: int = 50)
     (total count N below ``min_spikes`` M: the per-image means are then mostly 0 and every score
     rests on a handful of spikes; the default 50 is fewer than one spike per two scenes in a
     118-scene table), ``"constant response"`` (the same count on every trial),
-    ``"constant image means"`` (all per-image means equal: no tuning to correlate). The caller
-    sets all scores of such units to NaN.
+    ``"constant image means"`` (all per-image means equal: no tuning to correlate), ``"no image
+    shown twice"`` (no repeats: the oracle and FEV are undefined for every unit). The caller sets
+    all scores of such units to NaN. A table without units gives an empty array.
     """
     counts = np.asarray(counts)
-    means, _, _ = image_means(counts, images)
+    means, repeats, _ = image_means(counts, images)
     total = counts.sum(axis=0)
     too_few = np.char.add(np.char.add("too few spikes (", total.astype(str)), f" < {min_spikes})")
+    conditions = [
+        total == 0,
+        total < min_spikes,
+        np.ptp(counts, axis=0) == 0,
+        np.ptp(means, axis=0) == 0,
+        np.full(total.shape, repeats.max(initial=0) < 2),
+    ]
     reasons = np.select(
-        [total == 0, total < min_spikes, np.ptp(counts, axis=0) == 0, np.ptp(means, axis=0) == 0],
-        ["no spikes", too_few, "constant response", "constant image means"],
+        conditions,
+        ["no spikes", too_few, "constant response", "constant image means", "no image shown twice"],
         default="",
     )
     return reasons.astype(str)

@@ -8,6 +8,7 @@ the table written as ``results/{session}/{area}/ranking.nc`` and ``ranking.csv``
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,11 @@ DESCRIPTIONS = {
     "selected": ("1 if the unit passes the selection rule", "1"),
     "reason": ("why the unit's scores are NaN (empty: valid)", ""),
 }
+
+
+#: The start of the ``empty_reason`` of the model, MEI and metric files of an area that selected
+#: no unit (:func:`empty_area_reason`).
+NOTHING_SELECTED = "no unit of the area passed the selection rule"
 
 
 @dataclass(frozen=True)
@@ -262,17 +268,48 @@ def area_ranking(
     ranking = ranking_dataset(table, rf)
     grid = {name: value for name, value in rf.attrs.items() if name.startswith("gabor_")}
     ranking.attrs.update(session_id=scenes.attrs["session_id"], area=area, **grid)
-    invalid = table[table["reason"] != ""]
     log.info(
         "%d valid units, %d selected, %d with a significant receptive field; invalid: %s",
-        len(table) - len(invalid),
+        int((table["reason"] == "").sum()),
         int(table["selected"].sum()),
         int(ranking["rf_significant"].sum()),
-        invalid["reason"].value_counts().to_dict(),
+        invalid_summary(table["reason"].to_numpy()) or "none",
     )
     if not table["selected"].any():
         log.warning("no unit of %s passes the selection rule: nothing to model", area)
     return ranking
+
+
+def invalid_summary(reasons: np.ndarray) -> str:
+    """The reasons of the invalid units, counted, most frequent first.
+
+    Args:
+        reasons: (n_units,) the ``reason`` of each unit ("" for a valid unit).
+
+    Returns:
+        e.g. ``"too few spikes: 5, no spikes: 2"`` (a reason's detail in parentheses, such as the
+        spike count, left out; equal counts in the order of the reasons' first units); "" when
+        every unit is valid.
+    """
+    kinds = Counter(str(reason).split(" (")[0] for reason in reasons if reason)
+    return ", ".join(f"{kind}: {n}" for kind, n in kinds.most_common())
+
+
+def empty_area_reason(ranking: xr.Dataset) -> str:
+    """Why an area has nothing to model: the ``empty_reason`` of its model, MEI and metric files.
+
+    Args:
+        ranking: the area's ``ranking.nc`` (``reason`` on ``unit``).
+
+    Returns:
+        :data:`NOTHING_SELECTED`, then how many of the area's units have valid scores and why the
+        others do not (:func:`invalid_summary`), e.g. "no unit of the area passed the selection
+        rule (0 of 7 units valid; too few spikes: 7)".
+    """
+    reasons = ranking["reason"].to_numpy().astype(str)
+    detail = f"{int(np.sum(reasons == ''))} of {reasons.size} units valid"
+    invalid = invalid_summary(reasons)
+    return f"{NOTHING_SELECTED} ({detail}{'; ' + invalid if invalid else ''})"
 
 
 def ranking_table(ranking: xr.Dataset) -> pd.DataFrame:

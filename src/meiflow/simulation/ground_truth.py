@@ -17,7 +17,7 @@ from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.mei.synthesis import at_best_init
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import drive, optimal_stimulus, rates, receptive_fields
-from meiflow.stats import masked_correlation, pearson_rows, roc_auc
+from meiflow.stats import masked_correlation, nan_median, pearson_rows, roc_auc
 from meiflow.stimuli.geometry import ScreenGeometry
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,7 @@ def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
         r = pearson_rows(predicted, true)
         for kind in ("simple", "complex"):
             chosen = r[cell_type == kind]
-            result[f"{model}_true_rate_correlation_{kind}"] = (
-                float(np.nanmedian(chosen)) if chosen.size else np.nan
-            )
+            result[f"{model}_true_rate_correlation_{kind}"] = nan_median(chosen)
     return result
 
 
@@ -181,11 +179,9 @@ def mei_checks(
         "filter_optimal_correlation_simple": r_ceiling,
     }
     return {
-        **{k: float(np.nanmedian(v)) if v.size else np.nan for k, v in correlations.items()},
+        **{k: nan_median(v) for k, v in correlations.items()},
         "mei_beats_scene_fraction": float(beats.mean()),
-        "mei_over_insilico_simple": (
-            float(np.nanmedian(ratio_insilico[simple])) if simple.any() else np.nan
-        ),
+        "mei_over_insilico_simple": nan_median(ratio_insilico[simple]),
         "mei_reaches_insilico_simple_fraction": (
             float(np.mean(ratio_insilico[simple] >= 0.95)) if simple.any() else np.nan
         ),
