@@ -21,14 +21,10 @@ import time
 import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
-from meiflow.mei.synthesis import METHODS, MEISettings, initial_images, synthesize
-from meiflow.models.network import (
-    ArchitectureSettings,
-    PerNeuronCNN,
-    keep_freed_memory,
-    model_response,
-    select,
-)
+from meiflow.mei.settings import METHODS, MEISettings
+from meiflow.mei.synthesis import initial_images, synthesize
+from meiflow.models.network import PerNeuronCNN, keep_freed_memory, model_response, select
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.models.training import device_for
 
 NOTEBOOK_MS_PER_STEP = 6.8  # the notebook's loop, 2 CPU threads

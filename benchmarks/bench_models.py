@@ -21,7 +21,8 @@ import time
 import torch
 from roofline import arithmetic_line, conv_peak_gflops, core_macs
 
-from meiflow.models.network import READOUTS, ArchitectureSettings, PerNeuronCNN, keep_freed_memory
+from meiflow.models.network import READOUTS, PerNeuronCNN, keep_freed_memory
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.models.training import device_for
 
 

@@ -11,7 +11,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from meiflow.models.network import ArchitectureSettings
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.models.training import device_for
 
 

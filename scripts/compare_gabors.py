@@ -5,7 +5,7 @@ import torch
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.mei.gabor_search import GaborSettings
+from meiflow.mei.settings import GaborSettings
 from meiflow.metrics.comparison import gabor_controls
 from meiflow.models.chunks import load_chunk
 from meiflow.stimuli.geometry import ScreenGeometry

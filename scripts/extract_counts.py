@@ -1,7 +1,7 @@
 """Rule extract_counts: spike-count tables (natural scenes, gabors), PSTHs and raster in NetCDF."""
 
-from meiflow.ingest.activity import TimingSettings
-from meiflow.ingest.session import CountingWindow, ingest_session
+from meiflow.ingest.session import ingest_session
+from meiflow.ingest.settings import CountingWindow, TimingSettings
 from meiflow.io.allen_cache import UnitFilter, load_session
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import write_netcdf

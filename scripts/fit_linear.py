@@ -5,7 +5,7 @@ from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.models.chunks import scene_inputs
 from meiflow.models.linear import linear_dataset
-from meiflow.models.training_data import SplitSettings
+from meiflow.models.settings import SplitSettings
 
 
 def main(smk) -> None:

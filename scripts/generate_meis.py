@@ -5,9 +5,10 @@ import torch
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.mei.synthesis import MEISettings, chunk_meis
+from meiflow.mei.settings import MEISettings
+from meiflow.mei.synthesis import chunk_meis
 from meiflow.models.chunks import load_chunk, scene_inputs
-from meiflow.models.training_data import SplitSettings
+from meiflow.models.settings import SplitSettings
 
 
 def main(smk) -> None:

@@ -4,7 +4,7 @@ from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_chunks, read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.metrics.comparison import compare_area
-from meiflow.metrics.image_metrics import MetricsSettings
+from meiflow.metrics.settings import MetricsSettings
 from meiflow.ranking.selection import empty_area_reason
 from meiflow.stimuli.geometry import ScreenGeometry
 

@@ -5,7 +5,8 @@ import torch
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.mei.phase_invariance import PhaseInvarianceSettings, chunk_phase_invariance
+from meiflow.mei.phase_invariance import chunk_phase_invariance
+from meiflow.mei.settings import PhaseInvarianceSettings
 from meiflow.models.chunks import load_chunk
 from meiflow.stimuli.geometry import ScreenGeometry
 

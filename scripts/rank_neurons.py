@@ -3,7 +3,8 @@
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.ranking.selection import RankingSettings, area_ranking, ranking_table
+from meiflow.ranking.selection import area_ranking, ranking_table
+from meiflow.ranking.settings import RankingSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 

@@ -6,7 +6,8 @@ from meiflow.io.allen_format import write_session_cache
 from meiflow.io.config import settings_from
 from meiflow.io.netcdf import write_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.simulation.session import SimulationSettings, simulate_session
+from meiflow.simulation.session import simulate_session
+from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 

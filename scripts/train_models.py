@@ -6,8 +6,9 @@ from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.models.chunks import scene_inputs
-from meiflow.models.fitting import ModelsSettings, fit_chunk
+from meiflow.models.fitting import fit_chunk
 from meiflow.models.network import keep_freed_memory, save_checkpoint
+from meiflow.models.settings import ModelsSettings
 from meiflow.models.training import device_for
 from meiflow.stimuli.geometry import ScreenGeometry
 

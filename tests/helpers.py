@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from meiflow.io.netcdf import read_netcdf
-from meiflow.simulation.session import SimulationSettings
+from meiflow.simulation.settings import SimulationSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny.yaml"

@@ -1,7 +1,7 @@
 """The workflow's settings: every config section as the frozen dataclass of the stage that uses it.
 
-Each stage owns its settings (``meiflow.ranking.selection.RankingSettings``,
-``meiflow.mei.synthesis.MEISettings``, ...), whose defaults are those of ``config/config.yaml``:
+Each stage owns its settings (``meiflow.ranking.settings.RankingSettings``,
+``meiflow.mei.settings.MEISettings``, ...), whose defaults are those of ``config/config.yaml``:
 a notebook that calls a stage's functions with default settings gets what the workflow computes.
 :class:`Settings` gathers them; ``Settings.from_config`` builds them all from the validated
 config, once, before any job runs (``workflow/rules/common.smk``), so that a value a stage refuses
@@ -15,17 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from meiflow.ingest.activity import TimingSettings
-from meiflow.ingest.session import CountingWindow
+from meiflow.ingest.settings import CountingWindow, TimingSettings
 from meiflow.io.allen_cache import AllenSettings, UnitFilter
 from meiflow.io.config import settings_from
-from meiflow.mei.gabor_search import GaborSettings
-from meiflow.mei.phase_invariance import PhaseInvarianceSettings
-from meiflow.mei.synthesis import MEISettings
-from meiflow.metrics.image_metrics import MetricsSettings
-from meiflow.models.fitting import ModelsSettings
-from meiflow.ranking.selection import RankingSettings
-from meiflow.simulation.session import SimulationSettings
+from meiflow.mei.settings import GaborSettings, MEISettings, PhaseInvarianceSettings
+from meiflow.metrics.settings import MetricsSettings
+from meiflow.models.settings import ModelsSettings
+from meiflow.ranking.settings import RankingSettings
+from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 __all__ = ["Settings"]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from helpers import small_simulation
 
-from meiflow.ingest.activity import TimingSettings, psth_dataset, raster_dataset
+from meiflow.ingest.activity import psth_dataset, raster_dataset
 from meiflow.ingest.counts import count_spikes
+from meiflow.ingest.settings import TimingSettings
 from meiflow.simulation.session import simulate_session
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 

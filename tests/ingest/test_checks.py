@@ -14,7 +14,8 @@ import xarray as xr
 from helpers import TINY_SESSION, digest, nwb_units_and_onsets, session_nwb
 
 from meiflow.ingest.checks import check_session
-from meiflow.ingest.session import CountingWindow, ingest_session
+from meiflow.ingest.session import ingest_session
+from meiflow.ingest.settings import CountingWindow
 from meiflow.io.allen_cache import CacheError, SessionData, load_session
 from meiflow.io.netcdf import read_netcdf
 

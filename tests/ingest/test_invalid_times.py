@@ -21,7 +21,8 @@ from meiflow.models.training import poisson_loss
 from meiflow.models.training_data import image_targets
 from meiflow.ranking.receptive_fields import rf_maps
 from meiflow.ranking.reliability import oracle_correlation
-from meiflow.ranking.selection import RankingSettings, area_ranking, unit_scores
+from meiflow.ranking.selection import area_ranking, unit_scores
+from meiflow.ranking.settings import RankingSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 #: (start_time, stop_time, tags): one probe over a natural-scene block, all probes over a stretch

@@ -19,9 +19,7 @@ from meiflow.io.config import (
     settings_from,
     validate_config,
 )
-from meiflow.models.fitting import ModelsSettings
-from meiflow.models.network import ArchitectureSettings
-from meiflow.models.training import TrainingSettings
+from meiflow.models.settings import ArchitectureSettings, ModelsSettings, TrainingSettings
 from meiflow.settings import Settings
 from meiflow.stimuli.geometry import ImageSettings
 

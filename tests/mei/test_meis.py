@@ -9,9 +9,9 @@ import pytest
 import scipy.ndimage
 import torch
 
+from meiflow.mei.settings import MEISettings
 from meiflow.mei.synthesis import (
     MEIResult,
-    MEISettings,
     best_init,
     fourier_weights,
     gaussian_blur,
@@ -19,7 +19,8 @@ from meiflow.mei.synthesis import (
     initial_images,
     synthesize,
 )
-from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, model_response, select
+from meiflow.models.network import PerNeuronCNN, model_response, select
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.stimuli.gabor import gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 

@@ -6,7 +6,8 @@ import numpy as np
 import xarray as xr
 
 from meiflow.metrics.comparison import IMAGE_KINDS, compare_area
-from meiflow.metrics.image_metrics import MetricsSettings, image_metrics
+from meiflow.metrics.image_metrics import image_metrics
+from meiflow.metrics.settings import MetricsSettings
 from meiflow.stimuli.geometry import ScreenGeometry
 
 UNITS = np.array([11, 12, 13])

@@ -13,13 +13,13 @@ from meiflow.models import chunks
 from meiflow.models.chunks import load_chunk
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import (
-    ArchitectureSettings,
     CheckpointError,
     PerNeuronCNN,
     model_response,
     save_checkpoint,
     select,
 )
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.models.training import predict
 from meiflow.models.training_data import grid_to_pixel
 

@@ -14,7 +14,8 @@ from meiflow.models.gabor_responses import (
     drifting_frames,
     predict_conditions,
 )
-from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
+from meiflow.models.network import PerNeuronCNN
+from meiflow.models.settings import ArchitectureSettings
 from meiflow.models.training import predict
 from meiflow.stimuli.allen import gabor_conditions
 from meiflow.stimuli.gabor import allen_gabor_stimulus

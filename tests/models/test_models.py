@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from meiflow.models.network import (
-    ArchitectureSettings,
     CheckpointError,
     PerNeuronCNN,
     _conv_same,
@@ -25,6 +24,7 @@ from meiflow.models.network import (
     save_checkpoint,
     select,
 )
+from meiflow.models.settings import ArchitectureSettings
 
 H, W = 20, 32
 

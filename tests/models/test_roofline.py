@@ -7,10 +7,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from meiflow.models.network import ArchitectureSettings, PerNeuronCNN
+from meiflow.models.network import PerNeuronCNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from roofline import core_macs  # noqa: E402
+
+from meiflow.models.settings import ArchitectureSettings
 
 
 @pytest.mark.parametrize(

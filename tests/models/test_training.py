@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, select
+from meiflow.models.network import PerNeuronCNN, select
+from meiflow.models.settings import ArchitectureSettings, TrainingSettings
 from meiflow.models.training import (
     BatchedAdam,
     DeviceError,
-    TrainingSettings,
     correlations,
     device_for,
     initial_bias,

@@ -17,7 +17,6 @@ from meiflow.io.netcdf import read_netcdf
 from meiflow.ranking.selection import (
     SCORES,
     RankingError,
-    RankingSettings,
     area_ranking,
     area_units,
     empty_area_reason,
@@ -25,6 +24,7 @@ from meiflow.ranking.selection import (
     rank_and_select,
     unit_scores,
 )
+from meiflow.ranking.settings import RankingSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 SETTINGS = RankingSettings(min_spikes=20, notebook_passes=10, anomaly_estimators=50)

@@ -10,7 +10,6 @@ import pytest
 
 from meiflow.simulation.session import (
     GAP_S,
-    SimulationSettings,
     passes_default_filter,
     poisson_spikes,
     quality_metrics,
@@ -18,6 +17,7 @@ from meiflow.simulation.session import (
     simulate_session,
     stimulus_schedule,
 )
+from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 

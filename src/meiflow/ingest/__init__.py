@@ -11,13 +11,16 @@ Modules:
         :func:`~meiflow.ingest.psth.binned_activity`.
     activity: The PSTH and raster datasets: :func:`~meiflow.ingest.activity.psth_dataset`,
         :func:`~meiflow.ingest.activity.raster_dataset`; their settings
-        :class:`~meiflow.ingest.activity.TimingSettings`.
+        :class:`~meiflow.ingest.settings.TimingSettings`.
     scene_images: The natural scenes at model resolution, blank included:
         :func:`~meiflow.ingest.scene_images.images_dataset`,
         :func:`~meiflow.ingest.scene_images.model_images`.
     session: Everything ingest makes of one session (PSTHs, raster, count tables):
         :func:`~meiflow.ingest.session.ingest_session`, with its
-        :class:`~meiflow.ingest.session.CountingWindow`.
+        :class:`~meiflow.ingest.settings.CountingWindow`.
     resize: Anti-aliased resizing: :func:`~meiflow.ingest.resize.area_resize`,
         :func:`~meiflow.ingest.resize.crop_resize`.
+    settings: The stage's settings (``counting_window``, ``timing``):
+        :class:`~meiflow.ingest.settings.CountingWindow`,
+        :class:`~meiflow.ingest.settings.TimingSettings`.
 """

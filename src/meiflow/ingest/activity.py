@@ -6,32 +6,13 @@ Both need raw spike times, which only ingest reads; later stages use the NetCDF 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from meiflow.ingest.psth import binned_activity, psth, response_latency, signal_psth, smooth
-
-
-@dataclass(frozen=True)
-class TimingSettings:
-    """PSTHs of the natural-scene presentations and the raster (config section ``timing``).
-
-    Attributes:
-        psth_bin_s: PSTH bin width (s).
-        psth_start_s: start of the PSTH window relative to each onset (s).
-        psth_stop_s: end of the PSTH window relative to each onset (s).
-        smoothing_sd_s: standard deviation of the Gaussian kernel that smooths the PSTH (s).
-        raster_bin_s: bin width of the population raster over the scene blocks (s).
-    """
-
-    psth_bin_s: float = 0.005
-    psth_start_s: float = -0.1
-    psth_stop_s: float = 0.35
-    smoothing_sd_s: float = 0.01
-    raster_bin_s: float = 0.1
+from meiflow.ingest.settings import TimingSettings
 
 
 def psth_dataset(

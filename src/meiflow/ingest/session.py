@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import xarray as xr
 
-from meiflow.ingest.activity import TimingSettings, psth_dataset, raster_dataset
+from meiflow.ingest.activity import psth_dataset, raster_dataset
 from meiflow.ingest.checks import check_session
 from meiflow.ingest.counts import count_table
+from meiflow.ingest.settings import CountingWindow, TimingSettings
 from meiflow.io.allen_cache import SessionData
 from meiflow.stimuli.allen import PRESENTATION_S
 
 __all__ = [
     "COUNTED_STIMULI",
-    "CountingWindow",
     "SessionTables",
     "counting_window",
     "ingest_session",
@@ -26,27 +25,6 @@ log = logging.getLogger(__name__)
 
 #: The stimuli whose presentations get a spike-count table.
 COUNTED_STIMULI = ("natural_scenes", "gabors")
-
-
-@dataclass(frozen=True)
-class CountingWindow:
-    """The spike-counting window [start, stop), in s after each presentation's onset.
-
-    Config key ``counting_window`` (``{start, stop}``; or ``auto``, see :func:`counting_window`).
-
-    Raises:
-        ValueError: ``stop`` not after ``start``.
-    """
-
-    start: float = 0.0
-    stop: float = 0.25
-
-    def __post_init__(self) -> None:
-        """Check that the window is not empty."""
-        if not self.stop > self.start:
-            raise ValueError(
-                f"counting_window: stop ({self.stop}) must be after start ({self.start})"
-            )
 
 
 class SessionTables(NamedTuple):

@@ -33,7 +33,6 @@ __all__ = [
     "PARAMETERS",
     "BestGabors",
     "GaborGrid",
-    "GaborSettings",
     "best_gabors",
     "canonical_parameters",
     "match_mean_std",
@@ -46,27 +45,6 @@ PARAMETERS = ("center_x_deg", "center_y_deg", "orientation_deg", "sf_cpd", "phas
 
 #: Height of the images of Walker et al.'s grid (36 x 64 pixels).
 WALKER_HEIGHT, WALKER_WIDTH = 36, 64
-
-
-@dataclass(frozen=True)
-class GaborSettings:
-    """The Gabor controls of every MEI (config section ``gabors``).
-
-    Attributes:
-        recorded_top_k: the recorded best Gabor averages the unit's top conditions of the gabors
-            stimulus (by mean count), rendered at their recorded positions and orientations.
-        window: [rows, columns] of Walker et al.'s grid positions nearest the MEI's centre that
-            the in-silico search tries (None: every position).
-        top_k: candidates of the grid search refined by gradient steps.
-        refine_steps: gradient steps on the continuous parameters of each refined candidate.
-        batch_size: candidates per unit per model call (memory).
-    """
-
-    recorded_top_k: int = 3
-    window: tuple[int, int] | None = (3, 3)
-    top_k: int = 8
-    refine_steps: int = 100
-    batch_size: int = 512
 
 
 @dataclass(frozen=True)

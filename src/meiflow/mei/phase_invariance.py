@@ -44,7 +44,6 @@ local_phase_scramble one seed at a time returns the same slices as one call with
 """
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -53,6 +52,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from meiflow.ingest.scene_images import BLANK_LEVEL
+from meiflow.mei.settings import PhaseInvarianceSettings
 from meiflow.models.ensemble import Ensemble
 from meiflow.stats import pearson_rows
 from meiflow.stimuli.geometry import ScreenGeometry
@@ -60,7 +60,6 @@ from meiflow.stimuli.geometry import ScreenGeometry
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PhaseInvarianceSettings",
     "chunk_phase_invariance",
     "local_phase_scramble",
     "phase_invariance_index",
@@ -68,22 +67,6 @@ __all__ = [
     "radial_tukey_window",
     "random_phase",
 ]
-
-
-@dataclass(frozen=True)
-class PhaseInvarianceSettings:
-    """The phase-scrambling test (config section ``phase_invariance``).
-
-    Attributes:
-        seeds: random phase fields, seeded ``seed``, ``seed + 1``, ...
-        seed: the first phase field's seed.
-        radius_deg: outer radius of the scrambled window around the model's readout position
-            (deg; 3 x a receptive-field sd of 5 deg).
-    """
-
-    seeds: int = 4
-    seed: int = 0
-    radius_deg: float = 15.0
 
 
 def radial_tukey_window(

@@ -10,20 +10,11 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from meiflow.mei.gabor_search import (
-    PARAMETERS,
-    GaborGrid,
-    GaborSettings,
-    best_gabors,
-    recorded_best_gabor,
-)
+from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
+from meiflow.mei.settings import GaborSettings
 from meiflow.mei.synthesis import at_best_init
-from meiflow.metrics.image_metrics import (
-    MetricsSettings,
-    image_mask,
-    image_metrics,
-    image_spectra,
-)
+from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
+from meiflow.metrics.settings import MetricsSettings
 from meiflow.models.chunks import drop_units, failed_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means

@@ -67,13 +67,10 @@ What each score is computed on:
   radial profile (mean power per ring of |f|, up to Nyquist).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 __all__ = [
-    "MetricsSettings",
     "circular_mask",
     "contrast",
     "image_mask",
@@ -88,18 +85,6 @@ __all__ = [
     "symmetry",
     "symmetry_notebook",
 ]
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """Image metrics of the MEIs and Gabors (config section ``metrics``).
-
-    Attributes:
-        mask_fraction: the share of an image's departure from its background that the mask
-            around it holds (see :func:`image_mask`).
-    """
-
-    mask_fraction: float = 0.9
 
 
 N_ANGLE_BINS = 32  # bins of width pi / 16 over [-pi, pi)

@@ -9,8 +9,9 @@ import xarray as xr
 from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import keep_freed_memory, load_checkpoint
+from meiflow.models.settings import SplitSettings
 from meiflow.models.training import device_for
-from meiflow.models.training_data import SplitSettings
+from meiflow.models.training_data import split_scenes
 
 
 def selected_units(ranking: xr.Dataset) -> np.ndarray:
@@ -32,7 +33,8 @@ def scene_inputs(images: xr.Dataset, split: SplitSettings) -> tuple[xr.DataArray
     Returns:
         ``images["images"]`` and the (n_frames,) split (``train``, ``validation``, ``test``).
     """
-    return images["images"], split.of(images["frame"].to_numpy())
+    frames = images["frame"].to_numpy()
+    return images["images"], split_scenes(frames, split.validation, split.test, split.seed)
 
 
 def load_chunk(

@@ -7,7 +7,6 @@ unit's candidate, and the chunk's dataset.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -17,43 +16,17 @@ import xarray as xr
 from meiflow.models.chunks import chunk_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
-from meiflow.models.network import ArchitectureSettings, PerNeuronCNN, select
-from meiflow.models.training import TrainingSettings, correlations, predict, train_chunk
-from meiflow.models.training_data import (
-    SplitSettings,
-    image_targets,
-    pixel_to_grid,
-    readout_candidates,
+from meiflow.models.network import PerNeuronCNN, select
+from meiflow.models.settings import (
+    ModelsSettings,
 )
+from meiflow.models.training import correlations, predict, train_chunk
+from meiflow.models.training_data import image_targets, pixel_to_grid, readout_candidates
 from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = ["ModelsSettings", "TrainedChunk", "fit_chunk", "model_seed"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelsSettings:
-    """The per-neuron CNNs and the ridge baseline (config section ``models``).
-
-    Attributes:
-        device: ``auto`` (CUDA when available, else CPU) or a torch device (``cpu``, ``cuda:1``).
-        chunk_size: selected units trained together as one batched network.
-        ensemble: networks per unit, trained from different seeds (Walker et al. 2019);
-            predictions and the MEI, Gabor and phase-scrambling objectives average them.
-        split: the seeded split of the scenes into train, validation and test.
-        architecture: core and readout of each network.
-        training: the optimizer, early stopping and loss.
-        linear_downsample: block-averaging factor of the pixels for the ridge baseline.
-    """
-
-    device: str = "auto"
-    chunk_size: int = 8
-    ensemble: int = 1
-    split: SplitSettings = field(default_factory=SplitSettings)
-    architecture: ArchitectureSettings = field(default_factory=ArchitectureSettings)
-    training: TrainingSettings = field(default_factory=TrainingSettings)
-    linear_downsample: int = 2
 
 
 class TrainedChunk(NamedTuple):

@@ -62,7 +62,7 @@ import ctypes
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -70,10 +70,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from meiflow.io.runtime import recreate_advice
+from meiflow.models.settings import ArchitectureSettings
 
 __all__ = [
     "CheckpointError",
-    "ArchitectureSettings",
     "PerNeuronCNN",
     "checkpoint_state",
     "combine",
@@ -94,66 +94,6 @@ CHECKPOINT_VERSION = 1
 READOUTS = ("adjoint", "sample")
 
 _LAPLACE_3X3 = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
-
-
-@dataclass(frozen=True)
-class ArchitectureSettings:
-    """Architecture and regularization of one per-neuron CNN (shared by all models of a net).
-
-    The names of the notebook this project grew from and of neuralpredictors (Sinz lab;
-    ``Stacked2dCore`` and the Laplace-pyramid point readout ``PointPyramid2d``) for the same
-    settings: ``channels`` is ``hidden_channels``, ``layers`` is ``layers``, ``first_kernel`` is
-    ``input_kern``, ``hidden_kernel`` is ``hidden_kern``, ``gamma_laplace`` is ``gamma_input``
-    (Laplace smoothness of the first layer), ``gamma_group`` is ``gamma_hidden`` (group sparsity
-    of the hidden layers), ``pyramid_levels`` is the readout's ``scale_n``, ``gauss_size`` 5 is
-    its ``type="gauss5x5"``, ``gamma_readout`` is the readout's L1 weight. ``pool`` (average
-    pooling after the first layer) is the notebook's own.
-    """
-
-    channels: int = 16  # per layer of the core (the notebook: 64)
-    layers: int = 3
-    first_kernel: int = 4
-    hidden_kernel: int = 3
-    pool: int = 2  # average pooling after the first layer (1 = none)
-    pyramid_levels: int = 3  # Laplace pyramid: this many levels + the residual
-    gauss_size: int = 5  # size of the pyramid's Gaussian kernel
-    gamma_laplace: float = 0.01  # Laplace L2 of the first-layer kernels (notebook: 0.1)
-    gamma_group: float = 0.01  # group sparsity of the hidden kernels (notebook: 0.1)
-    gamma_readout: float = 0.0  # L1 of the readout feature weights
-
-    def __post_init__(self) -> None:
-        """Check the settings.
-
-        Raises:
-            ValueError: a size below 1, a negative ``pyramid_levels`` or gamma, or an even
-                ``gauss_size``.
-        """
-        for name in ("channels", "layers", "first_kernel", "hidden_kernel", "pool", "gauss_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(
-                    f"ArchitectureSettings.{name} must be >= 1, got {getattr(self, name)}"
-                )
-        if self.pyramid_levels < 0:
-            raise ValueError(
-                f"ArchitectureSettings.pyramid_levels must be >= 0: {self.pyramid_levels}"
-            )
-        if self.gauss_size % 2 == 0:
-            raise ValueError(f"ArchitectureSettings.gauss_size must be odd, got {self.gauss_size}")
-        for name in ("gamma_laplace", "gamma_group", "gamma_readout"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(
-                    f"ArchitectureSettings.{name} must be >= 0, got {getattr(self, name)}"
-                )
-
-    @property
-    def features(self) -> int:
-        """Core output channels of one model (all layers concatenated)."""
-        return self.channels * self.layers
-
-    @property
-    def readout_features(self) -> int:
-        """Readout feature weights of one model: core features x (pyramid levels + residual)."""
-        return self.features * (self.pyramid_levels + 1)
 
 
 class CheckpointError(RuntimeError):

@@ -16,23 +16,9 @@ import numpy as np
 import torch
 
 from meiflow.models.network import PerNeuronCNN, model_rows, model_tensors
+from meiflow.models.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Optimization settings (``models.training`` in the config)."""
-
-    max_epochs: int = 200
-    batch_size: int = 16
-    lr: float = 0.005
-    lr_decay: float = 0.3
-    max_decays: int = 3
-    patience: int = 5
-    tolerance: float = 1e-4
-    loss: str = "trials"  # "trials": Poisson over trials; "means": Poisson over per-image means
-    seed: int = 0
 
 
 @dataclass

@@ -5,8 +5,6 @@ A seeded split of the scenes, per-image targets, and the readout candidates (whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
@@ -18,25 +16,6 @@ from meiflow.stats import zscore_rows
 from meiflow.stimuli.geometry import ScreenGeometry
 
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class SplitSettings:
-    """Shares of the scenes held out, and the split's seed (config key ``models.split``).
-
-    Attributes:
-        validation: share of the scenes for validation (early stopping, readout choice).
-        test: share of the scenes for test (every score).
-        seed: seed of the shuffle; the same split for every unit, chunk and area of a session.
-    """
-
-    validation: float = 0.1
-    test: float = 0.1
-    seed: int = 0
-
-    def of(self, frames: np.ndarray) -> np.ndarray:
-        """:func:`split_scenes` of ``frames`` with these settings; (n_frames,) str."""
-        return split_scenes(frames, self.validation, self.test, self.seed)
 
 
 def split_scenes(frames: np.ndarray, validation: float, test: float, seed: int) -> np.ndarray:

@@ -16,5 +16,7 @@ Modules:
         :func:`~meiflow.ranking.selection.rank_and_select`,
         :func:`~meiflow.ranking.selection.ranking_dataset`,
         :func:`~meiflow.ranking.selection.area_ranking`, with
-        :class:`~meiflow.ranking.selection.RankingSettings`.
+        :class:`~meiflow.ranking.settings.RankingSettings`.
+    settings: The stage's settings (``ranking``):
+        :class:`~meiflow.ranking.settings.RankingSettings`.
 """

@@ -9,7 +9,7 @@ sessions and simulated ones go through the same code.
 
 Modules:
     session: :func:`~meiflow.simulation.session.simulate_session` (its settings
-        :class:`~meiflow.simulation.session.SimulationSettings`): the stimulus schedule, Poisson
+        :class:`~meiflow.simulation.settings.SimulationSettings`): the stimulus schedule, Poisson
         spikes, quality metrics, the ground-truth dataset.
     neurons: The model neurons (simple, complex and untuned units):
         :func:`~meiflow.simulation.neurons.rates`,
@@ -21,4 +21,6 @@ Modules:
         :func:`~meiflow.simulation.ground_truth.model_checks`,
         :func:`~meiflow.simulation.ground_truth.mei_checks`,
         :func:`~meiflow.simulation.ground_truth.true_rates`.
+    settings: The simulator's settings (``simulation``):
+        :class:`~meiflow.simulation.settings.SimulationSettings`.
 """

@@ -10,7 +10,7 @@ in AllenSDK's cache format by :mod:`meiflow.io.allen_format`; the ground truth g
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from meiflow.simulation.neurons import (
     receptive_fields,
     sample_unit_params,
 )
+from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.allen import (
     GABOR_ORIENTATIONS,
     GABOR_POSITIONS,
@@ -60,34 +61,6 @@ STRUCTURE_IDS = {
 FIRST_UNIT_ID = 950_000_000
 FIRST_CHANNEL_ID = 850_000_000
 FIRST_PROBE_ID = 800_000_000
-
-
-@dataclass(frozen=True)
-class SimulationSettings:
-    """The simulator behind ``source: simulated`` (config section ``simulation``).
-
-    Attributes:
-        seed: seed of every random choice (scenes, neurons, stimulus order, spikes).
-        units_per_area: units per brain area (one probe per area).
-        cell_types: shares of cell types among units of visual areas (CA1 units are untuned).
-        fraction_failing_quality: share of units whose quality metrics fail AllenSDK's default
-            unit filter.
-        scene_repeats: repeats of each natural scene and of the blank (three blocks).
-        gabor_repeats: repeats of each gabor condition (orientation x position).
-        latency_s: response latency of the model neurons after a stimulus onset (s).
-    """
-
-    seed: int = 0
-    units_per_area: dict[str, int] = field(
-        default_factory=lambda: {"VISp": 40, "VISam": 40, "VISl": 40, "CA1": 8}
-    )
-    cell_types: dict[str, float] = field(
-        default_factory=lambda: {"simple": 0.4, "complex": 0.35, "untuned": 0.25}
-    )
-    fraction_failing_quality: float = 0.15
-    scene_repeats: int = 50
-    gabor_repeats: int = 15
-    latency_s: float = 0.05
 
 
 @dataclass

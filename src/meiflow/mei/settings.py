@@ -1,0 +1,142 @@
+"""The MEI stage's settings: MEI recipe and starts, Gabor controls, phase-scrambling test.
+
+Config sections ``meis``, ``gabors`` and ``phase_invariance``; plain frozen dataclasses,
+importable without torch, whose defaults are ``config/config.yaml``'s (see :mod:`meiflow.settings`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["GaborSettings", "MEISettings", "METHODS", "METHOD_DEFAULTS", "PhaseInvarianceSettings"]
+
+
+METHODS = ("notebook", "walker")
+
+
+# Constants of each method; a field of MEISettings left at None takes its method's value.
+METHOD_DEFAULTS = {
+    "notebook": {
+        "step_size": 0.1,
+        "final_step_size": 0.1,
+        "step_gain": 1.0,
+        "blur_sigma": 7.0,
+        "final_blur_sigma": 0.001,
+        "fourier_exponent": 0.25,
+        "contrast_weight": 2.0,
+    },
+    "walker": {
+        "step_size": 3.0,
+        "final_step_size": 0.125,
+        "step_gain": 0.1 / 255,
+        "blur_sigma": 1.5,
+        "final_blur_sigma": 0.01,
+        "fourier_exponent": 0.2,
+        "contrast_weight": 0.0,
+    },
+}
+
+
+@dataclass(frozen=True)
+class MEISettings:
+    """Method and constants of the MEI gradient ascent, and its starts (config section ``meis``).
+
+    Every constant left at None takes the value of ``method`` (``METHOD_DEFAULTS``), so
+    ``MEISettings(method="walker")`` is Walker et al.'s recipe; after construction all fields
+    are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
+    ``initializations`` and ``seed`` give the starting images (see :func:`initial_images`).
+    """
+
+    method: str = "walker"
+    steps: int = 1000
+    step_size: float | None = None  # at the first step; linear decay to final_step_size
+    final_step_size: float | None = None
+    step_gain: float | None = None  # factor of every step (walker: 0.1 / 255)
+    blur_sigma: float | None = None  # px, at the first step
+    final_blur_sigma: float | None = None  # px, at the last step
+    fourier_exponent: float | None = None  # gradient weight 1 / |f|^exponent; 0 = none
+    contrast_weight: float | None = None  # weight of |C* - std(image)| in the objective
+    initializations: tuple[str, ...] = ("noise:0", "noise:1", "black", "gray:0")
+    seed: int = 0  # of the noise starts
+
+    def __post_init__(self) -> None:
+        """Fill every constant left at None from ``METHOD_DEFAULTS`` and check the settings.
+
+        Raises:
+            ValueError: an unknown method, ``steps`` not an integer >= 1, or a constant that is not
+                a number, not finite or out of range (step sizes, step gain and blur sigmas > 0;
+                fourier_exponent and contrast_weight >= 0).
+        """
+        if self.method not in METHODS:
+            raise ValueError(f"MEISettings.method must be one of {METHODS}, got {self.method!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"MEISettings.steps must be an integer >= 1, got {self.steps!r}")
+        for name, default in METHOD_DEFAULTS[self.method].items():
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, default)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"MEISettings.{name} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        positive = ("step_size", "final_step_size", "step_gain", "blur_sigma", "final_blur_sigma")
+        for name in positive:
+            if not 0.0 < getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"MEISettings.{name} must be > 0 and finite: {getattr(self, name)}"
+                )
+        for name in ("fourier_exponent", "contrast_weight"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"MEISettings.{name} must be >= 0 and finite: {getattr(self, name)}"
+                )
+
+    def schedule(self) -> tuple[list[float], list[float]]:
+        """(step sizes, blur sigmas) of every step: two lists of ``steps`` floats."""
+        fraction = [t / max(self.steps - 1, 1) for t in range(self.steps)]
+        steps = [self.step_size + (self.final_step_size - self.step_size) * p for p in fraction]
+        if self.method == "notebook":
+            ratio = self.final_blur_sigma / self.blur_sigma
+            sigmas = [self.blur_sigma * ratio**p for p in fraction]
+        else:
+            change = self.final_blur_sigma - self.blur_sigma
+            sigmas = [self.blur_sigma + change * p for p in fraction]
+        return steps, sigmas
+
+
+@dataclass(frozen=True)
+class GaborSettings:
+    """The Gabor controls of every MEI (config section ``gabors``).
+
+    Attributes:
+        recorded_top_k: the recorded best Gabor averages the unit's top conditions of the gabors
+            stimulus (by mean count), rendered at their recorded positions and orientations.
+        window: [rows, columns] of Walker et al.'s grid positions nearest the MEI's centre that
+            the in-silico search tries (None: every position).
+        top_k: candidates of the grid search refined by gradient steps.
+        refine_steps: gradient steps on the continuous parameters of each refined candidate.
+        batch_size: candidates per unit per model call (memory).
+    """
+
+    recorded_top_k: int = 3
+    window: tuple[int, int] | None = (3, 3)
+    top_k: int = 8
+    refine_steps: int = 100
+    batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class PhaseInvarianceSettings:
+    """The phase-scrambling test (config section ``phase_invariance``).
+
+    Attributes:
+        seeds: random phase fields, seeded ``seed``, ``seed + 1``, ...
+        seed: the first phase field's seed.
+        radius_deg: outer radius of the scrambled window around the model's readout position
+            (deg; 3 x a receptive-field sd of 5 deg).
+    """
+
+    seeds: int = 4
+    seed: int = 0
+    radius_deg: float = 15.0
