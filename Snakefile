@@ -31,4 +31,5 @@ include: "workflow/rules/summary.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        all_outputs,
+        chunk_outputs,

@@ -3,9 +3,11 @@ the same config gives identical numbers."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import (
     REPO,
@@ -17,6 +19,9 @@ from helpers import (
     tiny_config,
     write_config,
 )
+
+from meiflow.io.netcdf import read_netcdf
+from meiflow.metrics.image_metrics import image_mask
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +69,44 @@ def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
     run_snakemake(finished_copy, configfile=config)
     assert {p: p.stat().st_mtime_ns for p in counts} == counts  # counting did not rerun
     assert all(p.stat().st_mtime_ns > t for p, t in later.items())  # models and MEIs did
+    assert planned_jobs(finished_copy, config) == {}
+
+
+def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tiny_run, tmp_path):
+    session = finished_copy / "results" / str(TINY_SESSION)
+    # a per-chunk and a per-session file: the next run plans their rule and what depends on it
+    plans = {}
+    for name in ("VISp/models/chunk_0.pt", "psth.nc"):
+        (session / name).rename(tmp_path / "away")
+        plans[name] = planned_jobs(finished_copy)
+        (tmp_path / "away").rename(session / name)
+    after_training = ("generate_meis", "compare_gabors", "phase_invariance", "collect_models")
+    after_metrics = ("image_metrics", "plot_models", "plot_meis", "summarize_area")
+    behind_chunk = ("train_models", *after_training, *after_metrics, "check_ground_truth", "all")
+    assert plans["VISp/models/chunk_0.pt"] == dict.fromkeys(behind_chunk, 1)  # VISp's only
+    assert plans["psth.nc"]["extract_counts"] == 1
+    assert plans["psth.nc"]["plot_ranking"] == plans["psth.nc"]["check_ground_truth"] == 2
+    assert "simulate_session" not in plans["psth.nc"]
+
+    # the checkpoint's output, with a config change behind it: all of VISam reruns, on the new value
+    ranking = session / "VISam" / "ranking.nc"
+    before = read_netcdf(ranking)
+    model = session / "VISam" / "models" / "chunk_0.pt"
+    trained = model.stat().st_mtime_ns
+    ranking.unlink()
+    config = edited_config(tmp_path, "metrics", "mask_fraction", 0.8)
+    run_snakemake(finished_copy, configfile=config)
+    assert read_netcdf(ranking).equals(before)  # made again, with the same numbers
+    assert model.stat().st_mtime_ns > trained  # what depends on it reran
+    metrics = read_netcdf(session / "VISam" / "metrics.nc")
+    assert json.loads(metrics.attrs["meiflow_config"])["metrics"] == {"mask_fraction": 0.8}
+    gabors = read_netcdf(session / "VISam" / "gabors.nc").sel(unit=metrics["unit"])
+    kinds = ["recorded_gabor", "insilico_gabor"]
+    images = np.stack([gabors[kind].to_numpy() for kind in kinds], axis=1)  # (unit, kind, y, x)
+    radius = metrics["mask_radius"].sel(image_kind=kinds).transpose("unit", "image_kind")
+    np.testing.assert_allclose(radius, image_mask(images, fraction=0.8)[2])
+    old = read_netcdf(tiny_run / session.relative_to(finished_copy) / "VISam" / "metrics.nc")
+    assert not np.allclose(radius, old["mask_radius"].sel(image_kind=kinds, unit=metrics["unit"]))
     assert planned_jobs(finished_copy, config) == {}
 
 

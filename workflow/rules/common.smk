@@ -2,6 +2,8 @@
 
 import math
 
+from snakemake.exceptions import WorkflowError
+
 from meiflow.io.allen_cache import session_table
 from meiflow.io.config import expand_sessions, session_areas, validate_config
 from meiflow.io.netcdf import read_netcdf
@@ -72,37 +74,81 @@ def cache_ready(wildcards):
     return {"record": f"results/{wildcards.session}/download.json"}
 
 
-def chunk_files(wildcards, stage):
-    """An area's per-chunk files of ``stage`` (models, meis, gabors, phase_invariance):
-    ceil(selected units / models.chunk_size) of them, known once ranking has run."""
-    ranking = checkpoints.rank_neurons.get(**wildcards).output.nc
+#: The wildcards of the rules' jobs: one job per session, per area of a session, or per chunk.
+JOB_WILDCARDS = ({"session"}, {"session", "area"}, {"session", "area", "chunk"})
+
+#: Rules that run for the sessions of one source only; every other rule runs for every session.
+RULE_SOURCES = {
+    "simulate_session": "simulated",
+    "check_ground_truth": "simulated",
+    "download_session": "allen",
+}
+
+
+def n_chunks(session, area):
+    """How many chunks of `models.chunk_size` selected units an area has, known once its
+    ranking has run (until then the checkpoint stands in for them, and Snakemake asks
+    again after it)."""
+    ranking = checkpoints.rank_neurons.get(session=session, area=area).output.nc
     n_selected = int(read_netcdf(ranking, ("selected",))["selected"].sum())
-    n_chunks = math.ceil(n_selected / config["models"]["chunk_size"])
+    return math.ceil(n_selected / config["models"]["chunk_size"])
+
+
+def chunk_files(wildcards, stage):
+    """An area's per-chunk files of ``stage`` (models, meis, gabors, phase_invariance), one per
+    chunk (:func:`n_chunks`)."""
     return [
         f"results/{wildcards.session}/{wildcards.area}/{stage}/chunk_{i}.nc"
-        for i in range(n_chunks)
+        for i in range(n_chunks(wildcards.session, wildcards.area))
     ]
 
 
-def all_outputs():
-    """Every final output of the configured sessions and areas."""
+def rule_outputs(values):
+    """The outputs of every rule whose wildcards are the keys of ``values`` (session; session and
+    area; or session, area and chunk), filled in with them: the rules of the session's
+    source only."""
+    source = session_source(values["session"])
+    return [
+        str(path)  # without flags such as report(), which `all` cannot fill in
+        for r in workflow.rules
+        if r.wildcard_names == set(values)
+        and RULE_SOURCES.get(r.name, source) == source
+        for path in r.expand_output(values)[0]
+    ]
+
+
+def all_outputs(wildcards):
+    """Every output of every rule, for each configured session and each of its areas: the data
+    contract, targets of `all`. Snakemake makes a missing file again only when a target or a job
+    that runs asks for it, so a file deleted after a finished run comes back (and what depends on
+    it reruns) because `all` asks for it. Per-chunk files: :func:`chunk_outputs`."""
+    strays = [
+        r.name
+        for r in workflow.rules
+        if r.wildcard_names and r.wildcard_names not in JOB_WILDCARDS
+    ]
+    if strays:
+        raise WorkflowError(
+            f"rules {', '.join(strays)}: wildcards other than session, area and chunk, so "
+            "all_outputs (workflow/rules/common.smk) cannot make their outputs targets of `all`"
+        )
     outputs = []
     for session in SESSIONS:
-        outputs += [
-            f"results/{session}/counts/natural_scenes.nc",
-            f"results/{session}/counts/gabors.nc",
-            f"results/{session}/images.nc",
-        ]
+        outputs += rule_outputs({"session": session})
         for area in session_areas(config, session):
-            outputs += [
-                f"results/{session}/{area}/ranking.csv",
-                f"results/{session}/{area}/model_scores.nc",
-                f"results/{session}/{area}/metrics.csv",
-                f"results/{session}/{area}/summary.csv",
-                *(f"results/{session}/{area}/figures/{f}.png" for f in MODEL_FIGURES),
-                *(f"results/{session}/{area}/figures/{f}.png" for f in MEI_FIGURES),
-                *(f"results/{session}/{area}/figures/{f}.png" for f in RANKING_FIGURES),
-            ]
-            if session_source(session) == "simulated":
-                outputs.append(f"results/{session}/{area}/ground_truth.csv")
+            outputs += rule_outputs({"session": session, "area": area})
     return outputs
+
+
+def chunk_outputs(wildcards):
+    """Every output of every per-chunk rule, for each chunk of each area: also targets of `all`,
+    since being inputs of collect_models and image_metrics is not enough (those rerun only when
+    their own outputs are missing or out of date). Apart from :func:`all_outputs`, since the
+    number of chunks is known only once the areas' rankings have run."""
+    return [
+        path
+        for session in SESSIONS
+        for area in session_areas(config, session)
+        for chunk in range(n_chunks(session, area))
+        for path in rule_outputs({"session": session, "area": area, "chunk": chunk})
+    ]
