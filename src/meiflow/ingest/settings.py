@@ -27,9 +27,7 @@ class CountingWindow:
     def __post_init__(self) -> None:
         """Check that the window is not empty."""
         if not self.stop > self.start:
-            raise ValueError(
-                f"counting_window: stop ({self.stop}) must be after start ({self.start})"
-            )
+            raise ValueError(f"stop ({self.stop}) must be after start ({self.start})")
 
 
 @dataclass(frozen=True)

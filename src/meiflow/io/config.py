@@ -131,7 +131,9 @@ def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:
     names = {field.name for field in dataclasses.fields(cls) if field.init}
     unknown = sorted(set(section) - names)
     if unknown:
-        raise ConfigError(f"{key or 'config'}: unknown key(s) {unknown}; known: {sorted(names)}")
+        raise ConfigError(
+            f"config key '{key or 'config'}': unknown key(s) {unknown}; known: {sorted(names)}"
+        )
     values = {}
     for name, value in section.items():
         nested = _dataclass_of(hints[name])
@@ -143,7 +145,7 @@ def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{key or 'config'}: {error}") from error
+        raise ConfigError(f"config key '{key or 'config'}': {error}") from error
 
 
 def _dataclass_of(hint) -> type | None:

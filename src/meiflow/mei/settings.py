@@ -45,7 +45,10 @@ class MEISettings:
     Every constant left at None takes the value of ``method`` (``METHOD_DEFAULTS``), so
     ``MEISettings(method="walker")`` is Walker et al.'s recipe; after construction all fields
     are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
-    ``initializations`` and ``seed`` give the starting images (see :func:`initial_images`).
+    ``initializations`` and ``seed`` give the starting images (see
+    :func:`meiflow.mei.synthesis.initial_images`). Since the constants are filled in at
+    construction, ``dataclasses.replace(settings, method="notebook")`` keeps the other method's
+    constants: build ``MEISettings(method="notebook", ...)`` anew to take a method's own.
     """
 
     method: str = "walker"
