@@ -167,6 +167,6 @@ def nan_median(values: ArrayLike) -> float:
 
     Returns NaN, without a warning, where there is none (no value, or all NaN).
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)  # in its own precision, as np.nanmedian: float32 stays float32
     defined = values[~np.isnan(values)]
     return float(np.median(defined)) if defined.size else np.nan
