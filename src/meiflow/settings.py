@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 from meiflow.ingest.settings import CountingWindow, TimingSettings
 from meiflow.io.allen_cache import AllenSettings, UnitFilter
@@ -48,7 +49,7 @@ class Settings:
         simulation: the simulator.
     """
 
-    counting_window: CountingWindow | str = field(default_factory=CountingWindow)
+    counting_window: CountingWindow | Literal["auto"] = field(default_factory=CountingWindow)
     timing: TimingSettings = field(default_factory=TimingSettings)
     ranking: RankingSettings = field(default_factory=RankingSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)

@@ -246,6 +246,29 @@ def test_a_key_or_value_that_the_settings_refuse_is_named():
         Settings.from_config({"counting_window": {"start": 0.3, "stop": 0.1}})
 
 
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"models": {"chunk_size": 2.0}}, "'models.chunk_size': 2.0 is not of type int"),
+        ({"models": {"split": {"seed": True}}}, "'models.split.seed': True is not of type int"),
+        ({"ranking": {"include_blank": 1}}, "'ranking.include_blank': 1 is not of type bool"),
+        ({"ranking": {"min_fev": "x"}}, "'ranking.min_fev': 'x' is not of type float | None"),
+        ({"counting_window": "bogus"}, "'counting_window': 'bogus' is not of type CountingWindow"),
+    ],
+)
+def test_settings_built_from_an_unvalidated_config_check_types(section, message):
+    """The settings built from a config that skipped the schema (a notebook's dict) are as exact
+    as the schema: a float is no integer, 1 no bool, a string no window."""
+    with pytest.raises(ConfigError) as error:
+        Settings.from_config(section)
+    assert message in str(error.value)
+    # and the values the schema normalizes to pass: an integer for a float key, None, "auto"
+    settings = Settings.from_config(
+        {"ranking": {"oracle_percentile": 60, "min_fev": None}, "counting_window": "auto"}
+    )
+    assert settings.ranking.oracle_percentile == 60 and settings.counting_window == "auto"
+
+
 def test_snakemake_stops_before_any_job_on_a_value_a_stage_refuses(tmp_path):
     """The schema accepts an even pyramid kernel; the models' settings do not, and the workflow
     stops at once rather than after the jobs before training."""

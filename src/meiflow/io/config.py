@@ -7,6 +7,7 @@ so that a bad value stops the workflow before any job with a message that says w
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -136,16 +137,58 @@ def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:
         )
     values = {}
     for name, value in section.items():
+        path = f"{key}.{name}" if key else name
         nested = _dataclass_of(hints[name])
         if nested is not None and isinstance(value, Mapping):
-            value = settings_from(nested, value, f"{key}.{name}" if key else name)
+            value = settings_from(nested, value, path)
         elif isinstance(value, list):
             value = tuple(value)
+        if not _has_type(value, hints[name]):
+            raise ConfigError(
+                f"config key '{path}': {value!r} is not of type {_type_name(hints[name])}"
+            )
         values[name] = value
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config key '{key or 'config'}': {error}") from error
+
+
+def _has_type(value, hint) -> bool:
+    """Whether ``value`` is of the type a settings field is annotated with.
+
+    Exact, as the schema's integer check: a bool is no number, a float (``2.0``) no integer; an
+    integer is a float (the schema's ``number``); ``X | None`` takes None; ``Literal["auto"]``
+    takes that value only; ``tuple[...]`` and ``dict[...]`` check the container only.
+    """
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is not None:
+        return isinstance(value, origin)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _type_name(hint) -> str:
+    """A settings field's type as written: ``int``, ``float | None``, ``X | 'auto'``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(option) for option in typing.get_args(hint))
+    if origin is typing.Literal:
+        return " | ".join(repr(value) for value in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 def _dataclass_of(hint) -> type | None:
