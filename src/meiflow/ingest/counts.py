@@ -94,7 +94,7 @@ def trial_validity(
     return valid
 
 
-def valid_subsets(counts: xr.Dataset) -> list[xr.Dataset]:
+def valid_subsets(counts: xr.Dataset) -> list[tuple[slice | np.ndarray, xr.Dataset]]:
     """A count table split into parts whose units share their valid trials.
 
     Each part holds the units with one pattern of the ``valid`` mask and only the presentations
@@ -102,11 +102,13 @@ def valid_subsets(counts: xr.Dataset) -> list[xr.Dataset]:
     out. Units keep their table order within a part.
 
     Returns:
-        ``[counts]`` itself when every trial is valid (or the table has no ``valid``); else one
-        part per distinct pattern, in the order of the patterns' first units.
+        (columns, part) pairs, ``columns`` the positions of the part's units in ``counts``, to
+        place a part's per-unit results: ``[(slice(None), counts)]``, the table itself, when
+        every trial is valid (or the table has no ``valid``); else one pair per distinct pattern,
+        in the order of the patterns' first units, ``columns`` an int array.
     """
     if "valid" not in counts or bool(counts["valid"].all()):
-        return [counts]
+        return [(slice(None), counts)]
     valid = counts["valid"].transpose("presentation", "unit").to_numpy()
     _, first, which = np.unique(valid.T, axis=0, return_index=True, return_inverse=True)
     which = np.asarray(which).ravel()
@@ -114,7 +116,7 @@ def valid_subsets(counts: xr.Dataset) -> list[xr.Dataset]:
     for pattern in np.argsort(first):
         units = np.flatnonzero(which == pattern)
         trials = np.flatnonzero(valid[:, units[0]])
-        parts.append(counts.isel(presentation=trials, unit=units))
+        parts.append((units, counts.isel(presentation=trials, unit=units)))
     return parts
 
 
@@ -150,11 +152,11 @@ def count_table(
     start, stop = window
     onsets = presentations["start_time"].to_numpy()
     counts = count_spikes([spike_times[u] for u in units.index], onsets + start, onsets + stop)
-    if invalid_times is None or len(invalid_times) == 0:
-        invalid_times = pd.DataFrame(columns=["start_time", "stop_time", "tags"])
-        valid = np.ones(counts.shape, dtype=bool)
-    else:
+    n_intervals = 0 if invalid_times is None else len(invalid_times)
+    if n_intervals:
         valid = trial_validity(onsets + start, onsets + stop, units["probe"], invalid_times)
+    else:
+        valid = np.ones(counts.shape, dtype=bool)
     presentation_coords = {
         column: ("presentation", presentations[column].to_numpy()) for column in presentations
     }
@@ -193,7 +195,7 @@ def count_table(
         "counting_window_start_s": float(start),
         "counting_window_stop_s": float(stop),
         "counting_window": "[onset + start, onset + stop), seconds relative to each onset",
-        "invalid_intervals": int(len(invalid_times)),
+        "invalid_intervals": n_intervals,
         "invalid_trials": int((~valid).sum()),
     }
     return ds

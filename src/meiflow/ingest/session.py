@@ -14,12 +14,7 @@ from meiflow.ingest.settings import CountingWindow, TimingSettings
 from meiflow.io.allen_cache import SessionData
 from meiflow.stimuli.allen import PRESENTATION_S
 
-__all__ = [
-    "COUNTED_STIMULI",
-    "SessionTables",
-    "counting_window",
-    "ingest_session",
-]
+__all__ = ["COUNTED_STIMULI", "SessionTables", "counting_window", "ingest_session"]
 
 log = logging.getLogger(__name__)
 

@@ -127,7 +127,9 @@ def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:
             key's dotted path.
     """
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{key}: expected a mapping of settings, got {section!r}")
+        raise ConfigError(
+            f"config key '{key or 'config'}': expected a mapping of settings, got {section!r}"
+        )
     hints = typing.get_type_hints(cls)
     names = {field.name for field in dataclasses.fields(cls) if field.init}
     unknown = sorted(set(section) - names)

@@ -17,14 +17,12 @@ from meiflow.models.chunks import chunk_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
 from meiflow.models.network import PerNeuronCNN, select
-from meiflow.models.settings import (
-    ModelsSettings,
-)
+from meiflow.models.settings import ModelsSettings
 from meiflow.models.training import correlations, predict, train_chunk
 from meiflow.models.training_data import image_targets, pixel_to_grid, readout_candidates
 from meiflow.stimuli.geometry import ScreenGeometry
 
-__all__ = ["ModelsSettings", "TrainedChunk", "fit_chunk", "model_seed"]
+__all__ = ["TrainedChunk", "fit_chunk", "model_seed"]
 
 log = logging.getLogger(__name__)
 

@@ -66,12 +66,8 @@ def model_scores(
     lin = lin.to_numpy()
     names = ("test_correlation", "feve", "test_correlation_single_trial", "linear_test_correlation")
     scores = {name: np.full(units.size, np.nan) for name in names}
-    parts = valid_subsets(scenes.sel(unit=units))  # each unit scored on its valid trials
-    column = {int(unit): k for k, unit in enumerate(units)}
-    for part in parts:
-        columns = (
-            slice(None) if len(parts) == 1 else [column[int(u)] for u in part["unit"].to_numpy()]
-        )
+    # each unit scored on its valid trials
+    for columns, part in valid_subsets(scenes.sel(unit=units)):
         frames = part["frame"].to_numpy().astype(np.int64)
         trials = np.isin(frames, test_frames)
         observed = part["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]

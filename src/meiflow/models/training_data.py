@@ -59,13 +59,11 @@ def image_targets(counts: xr.Dataset, units: np.ndarray, frames: np.ndarray) -> 
         ValueError: a frame without a (valid) presentation, naming the frames and the units.
     """
     parts = valid_subsets(counts.sel(unit=units))
-    targets = [_image_targets(part, frames) for part in parts]
     if len(parts) == 1:
-        return targets[0]
-    column = {int(unit): k for k, unit in enumerate(units)}
+        return _image_targets(parts[0][1], frames)
     means, repeats = np.empty((len(frames), len(units))), np.empty((len(frames), len(units)), int)
-    for part, (m, r) in zip(parts, targets, strict=True):
-        columns = [column[int(unit)] for unit in part["unit"].to_numpy()]
+    for columns, part in parts:
+        m, r = _image_targets(part, frames)
         means[:, columns], repeats[:, columns] = m, r[:, None]
     return means, repeats
 

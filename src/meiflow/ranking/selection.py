@@ -104,10 +104,11 @@ def unit_scores(counts: xr.Dataset, settings: RankingSettings) -> pd.DataFrame:
         table's ``valid``; see :func:`meiflow.ingest.counts.valid_subsets`).
     """
     window_s = counts.attrs["counting_window_stop_s"] - counts.attrs["counting_window_start_s"]
-    parts = [_unit_scores(part, settings, window_s) for part in valid_subsets(counts)]
+    parts = [_unit_scores(part, settings, window_s) for _, part in valid_subsets(counts)]
     unit_ids = counts["unit"].to_numpy()
     table = pd.concat([p for p, _ in parts]).loc[unit_ids]
-    # C order, as image_means gives them: the column sums below run in the same order
+    # in C order, as image_means gives them, so that the standardization and the products in
+    # max_mean_correlation sum in the same order as on image_means' own array
     means = pd.concat([m for _, m in parts], axis=1).sort_index()[unit_ids].to_numpy()
     means = np.ascontiguousarray(means)
     valid = (table["reason"] == "").to_numpy()
@@ -228,7 +229,7 @@ def area_ranking(
             seed=settings.seed,
             alpha=settings.rf_alpha,
         )
-        for part in valid_subsets(gabors)  # each unit's map from its valid trials
+        for _, part in valid_subsets(gabors)  # each unit's map from its valid trials
     ]
     rf = rf[0] if len(rf) == 1 else xr.concat(rf, "unit", join="outer").sel(unit=gabors["unit"])
     ranking = ranking_dataset(table, rf)
