@@ -1,28 +1,36 @@
-"""Rule check_ground_truth (simulated sessions): results against the simulator's truth."""
+"""Rule check_ground_truth (simulated sessions): an area's results against the simulator's truth."""
 
-from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf
 from meiflow.io.runtime import log_to
-from meiflow.simulation.ground_truth import ground_truth_table
-from meiflow.stimuli.geometry import ScreenGeometry
+from meiflow.simulation.ground_truth import ground_truth_table, heldout_predictions, unit_checks
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
+    truth = read_netcdf(smk.input.truth, ("reliability", "heldout_images"))
+    units = unit_checks(
+        scores=read_netcdf(smk.input.scores),
+        linear=read_netcdf(smk.input.linear),
+        per_neuron_heldout=heldout_predictions(
+            list(zip(smk.input.chunks, smk.input.checkpoints, strict=True)),
+            truth["heldout_images"].to_numpy(),
+            smk.params.device,
+        ),
+        meis=read_netcdf(smk.input.meis),
+        gabors=read_netcdf(smk.input.gabors),
+        metrics=read_netcdf(smk.input.metrics),
+        truth=truth,
+    )
     table = ground_truth_table(
         session=int(smk.wildcards.session),
         area=smk.wildcards.area,
         ranking=read_netcdf(smk.input.ranking, ("oracle",)),
-        truth=read_netcdf(smk.input.truth, ("reliability",)),
+        truth=truth,
         psth=read_netcdf(smk.input.psth),
-        scores=read_netcdf(smk.input.scores),
-        meis=read_netcdf(smk.input.meis),
-        gabors=read_netcdf(smk.input.gabors),
-        metrics=read_netcdf(smk.input.metrics),
-        images=read_netcdf(smk.input.images, ("images",)),
-        geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
+        units=units,
     )
-    table.to_csv(smk.output[0], index=False)
+    units.to_csv(smk.output.units, index=False)
+    table.to_csv(smk.output.table, index=False)
 
 
 main(snakemake)  # noqa: F821

@@ -8,6 +8,7 @@ from meiflow.io.netcdf import write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.simulation.session import simulate_session
 from meiflow.simulation.settings import SimulationSettings
+from meiflow.stimuli.budget import BudgetSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 
@@ -20,6 +21,7 @@ def main(smk) -> None:
         settings_from(SimulationSettings, smk.params.simulation, "simulation"),
         settings_from(ScreenGeometry, smk.params.screen, "screen"),
         settings_from(ImageSettings, smk.params.images, "images"),
+        settings_from(BudgetSettings, smk.params.budget, "budget"),
     )
     n_spikes = sum(s.size for s in session.tables.spike_times.values())
     log.info(

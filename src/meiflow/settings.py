@@ -24,6 +24,7 @@ from meiflow.metrics.settings import MetricsSettings
 from meiflow.models.settings import ModelsSettings
 from meiflow.ranking.settings import RankingSettings
 from meiflow.simulation.settings import SimulationSettings
+from meiflow.stimuli.budget import BudgetSettings
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 __all__ = ["Settings"]
@@ -47,6 +48,7 @@ class Settings:
         unit_filter: the unit quality filter.
         allen: the AllenSDK cache of real sessions.
         simulation: the simulator.
+        budget: the stimulus budget.
     """
 
     counting_window: CountingWindow | Literal["auto"] = field(default_factory=CountingWindow)
@@ -62,6 +64,7 @@ class Settings:
     unit_filter: UnitFilter = field(default_factory=UnitFilter)
     allen: AllenSettings = field(default_factory=AllenSettings)
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
 
     @classmethod
     def from_config(cls, config: Mapping) -> Settings:

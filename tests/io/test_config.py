@@ -284,7 +284,9 @@ def test_snakemake_stops_before_any_job_on_a_value_a_stage_refuses(tmp_path):
 def test_a_section_in_another_key_order_is_the_same_parameter():
     config = copy.deepcopy(DEFAULT)
     config["models"]["training"] = dict(reversed(list(config["models"]["training"].items())))
-    config["simulation"]["cell_types"] = {"untuned": 0.25, "complex": 0.35, "simple": 0.4}
+    config["simulation"]["cell_types"] = dict(
+        reversed(list(config["simulation"]["cell_types"].items()))
+    )
     normalized = validate_config(config, SCHEMA)
     assert json.dumps(normalized) == json.dumps(validate_config(DEFAULT, SCHEMA))  # order kept
     # free-form maps (area -> units) keep the order given

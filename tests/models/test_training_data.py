@@ -14,7 +14,7 @@ from meiflow.models.training_data import (
     readout_candidates,
 )
 from meiflow.simulation.natural_scenes import natural_scenes
-from meiflow.simulation.neurons import drive, receptive_fields, sample_unit_params
+from meiflow.simulation.neurons import receptive_fields, sample_unit_params
 from meiflow.stats import pearson_rows
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -37,13 +37,15 @@ def test_grid_and_pixel_coordinates_round_trip(pool):
 
 
 def complex_cells_on_scenes(n_units: int = 8):
-    """Noise-free responses of simulated complex cells to 94 natural scenes at 60 x 96, and
-    their true receptive-field centres (col, row) in pixels."""
+    """Noise-free energy-model responses of complex cells (the simulator's quadrature pairs) to
+    94 natural scenes at 60 x 96, and their true receptive-field centres (col, row) in pixels."""
     geometry = ScreenGeometry()
     scenes = natural_scenes(seed=3, n_scenes=94, height=60, width=96) / 255.0
     params = sample_unit_params(np.random.default_rng(1), n_units, {"complex": 1.0}, geometry)
-    filters = receptive_fields(params, geometry, 60, 96)
-    responses = drive(filters, scenes, params["cell_type"].to_numpy()).T
+    # the classic energy model (Adelson & Bergen), without the simulator's normalization
+    pair = receptive_fields(params, geometry, 60, 96)[:, :2].reshape(n_units, 2, -1)
+    projections = pair @ (scenes.reshape(len(scenes), -1) - 0.5).T
+    responses = np.sqrt(np.square(projections).sum(axis=1)).T
     centre = geometry.deg_to_pixel(params["center_x_deg"], params["center_y_deg"], 60, 96)
     return geometry, scenes, responses, np.stack(centre, axis=1)
 

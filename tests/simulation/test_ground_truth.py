@@ -1,136 +1,240 @@
-"""MEI checks against the simulator's truth: hand-made datasets with known answers, and a small
-simulated session whose units are shown images."""
+"""The ground truth of a small simulated session, and the checks of results against it: the true
+rates against the simulated spikes, and the per-unit and summary checks with known answers."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
-from helpers import small_simulation
+from scipy.stats import poisson
 
-from meiflow.ingest.scene_images import model_images, with_blank
-from meiflow.simulation.ground_truth import mei_checks, mei_true_checks, true_rates
-from meiflow.simulation.neurons import optimal_stimulus
+from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
+from meiflow.simulation.ground_truth import summary_checks, unit_checks
+from meiflow.simulation.neurons import true_rates
 from meiflow.simulation.session import simulate_session
-from meiflow.stimuli.allen import PRESENTATION_S
-from meiflow.stimuli.gabor import gabor
+from meiflow.simulation.settings import SimulationSettings
+from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
+from meiflow.stimuli.gabor import allen_gabor_stimulus
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 H, W = 30, 48
-
-
-def datasets():
-    geometry = ScreenGeometry()
-    units = np.array([1, 2, 3, 4])
-    cell_type = np.array(["simple", "simple", "complex", "complex"])
-    x_deg, y_deg = geometry.pixel_grid(H, W)
-    rf = gabor(x_deg, y_deg, [0, 10, 0, -10], [0, 5, 0, 0], [0, 30, 60, 90], 0.08, 0, 5.0)
-    optimum = optimal_stimulus(rf[:, None], cell_type, 0.02)  # unsaturated: 0.5 + k * rf
-    truth = xr.Dataset(
-        {
-            "cell_type": ("unit", cell_type),
-            "center_x_deg": ("unit", [0.0, 10.0, 0.0, -10.0]),
-            "center_y_deg": ("unit", [0.0, 5.0, 0.0, 0.0]),
-            "sigma_deg": ("unit", [5.0, 5.0, 5.0, 5.0]),
-            "optimal_stimulus": (("unit", "y", "x"), optimum),
-            "rf": (("unit", "y", "x"), rf),
-        },
-        coords={"unit": units},
-    )
-    mei = np.stack([optimum, 1 - optimum], axis=1)  # start 0 = the optimum, start 1 = negative
-    meis = xr.Dataset(
-        {"mei": (("unit", "init", "y", "x"), mei), "best_init": ("unit", [0, 1, 0, 0])},
-        coords={"unit": units},
-    )
-    gabors = xr.Dataset(
-        {
-            "mei_over_insilico_gabor": ("unit", [1.0, 0.9, 1.2, 1.3]),
-            "mei_over_best_scene": ("unit", [2.0, 1.5, 0.8, 1.1]),
-        },
-        coords={"unit": units},
-    )
-    metrics = xr.Dataset({"phase_invariance": ("unit", [0.1, 0.2, 0.7, 0.6])}, {"unit": units})
-    return meis, gabors, metrics, truth, geometry
-
-
-def test_mei_checks_known_answers():
-    checks = mei_checks(*datasets())
-    # simple cells: r = 1 (unit 1) and -1 (unit 2, its best init is the negative), against
-    # the stored optimum and against the optimum at the MEI's own contrast (the same here)
-    assert checks["mei_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-9)
-    assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(0.0, abs=1e-6)
-    assert checks["mei_filter_correlation_simple"] == pytest.approx(0.0, abs=1e-6)
-    # the stored optimum is 0.5 + k * filter
-    assert checks["filter_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
-    assert checks["mei_beats_scene_fraction"] == 0.75
-    assert checks["mei_over_insilico_simple"] == 0.95
-    assert checks["mei_reaches_insilico_simple_fraction"] == 0.5
-    assert checks["phase_invariance_auc"] == 1.0
-
-
-def test_mei_checks_of_an_empty_area_are_nan():
-    meis, gabors, metrics, truth, geometry = datasets()
-    empty = meis.isel(unit=slice(0, 0))
-    assert all(np.isnan(v) for v in mei_checks(empty, gabors, metrics, truth, geometry).values())
-
-
-def test_matched_optimum_has_the_meis_contrast():
-    meis, gabors, metrics, truth, geometry = datasets()
-    rf = truth["rf"].to_numpy()[:1, None]
-    mei = meis["mei"].to_numpy().copy()
-    mei[0, 0] = optimal_stimulus(rf, np.array(["simple"]), 0.03)[0]  # a faint MEI
-    truth["optimal_stimulus"][0] = optimal_stimulus(rf, np.array(["simple"]), 0.3)[0]
-    meis["mei"] = (meis["mei"].dims, mei)
-    keep = [0, 2, 3]  # unit 1 is the only simple cell left
-    checks = mei_checks(meis.isel(unit=keep), gabors, metrics, truth, geometry)
-    assert checks["mei_matched_optimal_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
-    assert checks["mei_filter_correlation_simple"] == pytest.approx(1.0, abs=1e-6)
-    # saturated at the scenes' contrast: neither the faint MEI nor the filter itself matches it
-    assert checks["mei_optimal_correlation_simple"] < 0.99
-    assert checks["filter_optimal_correlation_simple"] == pytest.approx(
-        checks["mei_optimal_correlation_simple"], abs=1e-6
-    )
+REPEATS = 20
 
 
 @pytest.fixture(scope="module")
 def simulated():
-    """A small simulated session: its truth and its scenes at model resolution."""
-    session = simulate_session(8, small_simulation(9, 3), ScreenGeometry(), ImageSettings(H, W))
-    images, _ = with_blank(model_images(session.scenes, H, W), np.arange(len(session.scenes)))
-    return session.ground_truth, images
-
-
-def test_true_rates_reproduce_the_simulators_rates(simulated):
-    truth, images = simulated  # images[0] is the blank (frame -1), then the scenes
-    scene_rates, rates = true_rates(truth, images[1:], images, ScreenGeometry())  # Hz
-    counts = truth["true_rate"].transpose("unit", "frame")  # spikes per presentation
-    np.testing.assert_allclose(rates * PRESENTATION_S, counts, rtol=1e-6)
-    np.testing.assert_allclose(scene_rates, rates[:, 1:], rtol=1e-12)
-
-
-def test_mei_true_checks_show_the_meis_to_the_simulated_units(simulated):
-    truth, images = simulated
-    cell_type = truth["cell_type"].to_numpy().astype(str)
-    assert {"simple", "untuned"} <= set(cell_type)
-    keep = np.flatnonzero(cell_type != "complex")  # simple and untuned units
-    t = truth.isel(unit=keep)
-    # start 0: the saturated optimum (0.5 +- 0.5 by the sign of the filter), the image of
-    # highest drive a simple cell can get in [0, 1]; start 1: mean gray, drive 0
-    best = optimal_stimulus(t["rf"].to_numpy()[:, None], t["cell_type"].to_numpy(), 10.0)
-    mei = np.stack([best, np.full_like(best, 0.5)], axis=1)
-    for start, beats in ((0, 1.0), (1, 0.0)):
-        meis = xr.Dataset(
-            {
-                "mei": (("unit", "init", "y", "x"), mei),
-                "best_init": ("unit", np.full(len(keep), start)),
-            },
-            coords={"unit": t["unit"].to_numpy()},
-        )
-        checks = mei_true_checks(meis, truth, images[1:], ScreenGeometry())
-        # the untuned units are left out (their rate is the same for every image)
-        assert checks["mei_true_beats_scene_fraction"] == beats
-        assert (checks["mei_true_over_best_scene"] > 1.0) == bool(beats)
-    untuned = meis.isel(unit=np.flatnonzero(t["cell_type"].to_numpy().astype(str) == "untuned"))
-    assert all(
-        np.isnan(v) for v in mei_true_checks(untuned, truth, images[1:], ScreenGeometry()).values()
+    """A small session of every cell type: its truth, tables, and scenes at model resolution."""
+    settings = SimulationSettings(
+        seed=4,
+        units_per_area={"VISp": 15},
+        cell_types={
+            "simple": 0.2,
+            "complex": 0.2,
+            "center_surround": 0.2,
+            "conjunction": 0.2,
+            "untuned": 0.2,
+        },
+        fraction_failing_quality=0.0,
+        scene_repeats=REPEATS,
+        gabor_repeats=4,
+        heldout_images=60,
     )
+    session = simulate_session(8, settings, ScreenGeometry(), ImageSettings(H, W))
+    images, _ = with_blank(model_images(session.scenes, H, W), np.arange(len(session.scenes)))
+    return session, images
+
+
+def test_true_rates_reproduce_every_stored_rate(simulated):
+    session, images = simulated
+    truth = session.ground_truth
+    rates = true_rates(truth, images)  # Hz, frames in order: blank, then the scenes
+    counts = truth["true_rate"].transpose("unit", "frame").to_numpy()
+    np.testing.assert_allclose(rates * PRESENTATION_S, counts, rtol=1e-9)
+    np.testing.assert_allclose(rates[:, 0], truth["gray_rate"], rtol=1e-9)
+    np.testing.assert_allclose(rates[:, 1:].max(axis=1), truth["best_scene_rate"], rtol=1e-9)
+    np.testing.assert_allclose(
+        true_rates(truth, truth["heldout_images"].to_numpy()), truth["heldout_true_rate"], rtol=1e-5
+    )
+    for image, rate in (("optimal_stimulus", "optimal_rate"), ("best_gabor", "best_gabor_rate")):
+        name = image if image.endswith("stimulus") else f"{image}_stimulus"
+        own = np.diagonal(true_rates(truth, truth[name].to_numpy()))
+        np.testing.assert_allclose(own, truth[rate], rtol=1e-5)  # images stored as float32
+    # any subset of units, in any order
+    subset = truth["unit"].to_numpy()[[5, 2]]
+    np.testing.assert_allclose(true_rates(truth.sel(unit=subset), images), rates[[5, 2]])
+
+
+def test_true_rates_refuse_images_of_another_size(simulated):
+    session, images = simulated
+    with pytest.raises(ValueError, match=f"\\(n, {H}, {W}\\)"):
+        true_rates(session.ground_truth, images[:, :-1])
+
+
+def test_true_rates_agree_with_the_simulated_spike_counts(simulated):
+    session, images = simulated
+    truth, tables = session.ground_truth, session.tables
+    shown = tables.presentations[tables.presentations["stimulus_name"] == "natural_scenes"]
+    latency = truth.attrs["latency_s"]
+    start = shown["start_time"].to_numpy() + latency
+    stop = shown["stop_time"].to_numpy() + latency
+    frames = shown["frame"].to_numpy().astype(int)
+    expected = true_rates(truth, images) * PRESENTATION_S  # (unit, blank + scenes)
+    inside = []
+    for k, unit in enumerate(truth["unit"].to_numpy()):
+        spikes = tables.spike_times[unit]
+        counts = np.searchsorted(spikes, stop) - np.searchsorted(spikes, start)
+        total = np.bincount(frames - BLANK_FRAME, weights=counts, minlength=expected.shape[1])
+        shows = np.bincount(frames - BLANK_FRAME, minlength=expected.shape[1])
+        low, high = poisson.interval(0.99, shows * expected[k])
+        inside.append((total >= low) & (total <= high))
+    assert np.mean(inside) >= 0.95
+
+
+def test_true_rates_agree_with_the_drifting_gabor_rates(simulated):
+    session, _ = simulated
+    truth = session.ground_truth
+    conditions = gabor_conditions().iloc[::20]
+    x_deg, y_deg = ScreenGeometry().pixel_grid(H, W)
+    phases = 2 * np.pi * np.arange(8) / 8
+    frames = allen_gabor_stimulus(
+        x_deg,
+        y_deg,
+        conditions["x_position"].to_numpy()[:, None],
+        conditions["y_position"].to_numpy()[:, None],
+        conditions["orientation"].to_numpy()[:, None],
+        phases,
+    )
+    rates = true_rates(truth, frames.reshape(-1, H, W)).reshape(-1, len(conditions), 8).mean(-1)
+    stored = truth["true_gabor_rate"].stack(condition=("orientation", "y_position", "x_position"))
+    stored = stored.sel(
+        condition=list(
+            zip(
+                conditions["orientation"],
+                conditions["y_position"],
+                conditions["x_position"],
+                strict=True,
+            )
+        )
+    )
+    np.testing.assert_allclose(rates, stored.transpose("unit", "condition"), rtol=1e-9)
+
+
+def test_the_truth_holds_every_type_and_its_optimum_beats_scenes_and_gabor(simulated):
+    truth = simulated[0].ground_truth
+    cell_type = truth["cell_type"].to_numpy().astype(str)
+    assert set(cell_type) == {"simple", "complex", "center_surround", "conjunction", "untuned"}
+    tuned = cell_type != "untuned"
+    optimal = truth["optimal_rate"].to_numpy()[tuned]
+    assert (optimal > truth["best_scene_rate"].to_numpy()[tuned]).all()
+    assert (optimal >= truth["best_gabor_rate"].to_numpy()[tuned] - 1e-6).all()
+    # the optimum gives the peak rate to the modulated part of the gain
+    spont, m = truth["spontaneous_rate_hz"].to_numpy(), truth["modulation"].to_numpy()
+    span = truth["peak_rate_hz"].to_numpy() - spont
+    peak = spont + span * (m + (1 - m) * truth["mean_gain"].to_numpy())
+    np.testing.assert_allclose(optimal, peak[tuned], rtol=1e-5)
+
+
+def checks_inputs(truth: xr.Dataset, mei_of: dict[str, str]):
+    """Hand-made area results for the truth's units: perfect per-neuron predictions, a linear
+    model with the units' first filter, MEIs as named per cell type (else gray)."""
+    units = truth["unit"].to_numpy()
+    frames = truth["frame"].to_numpy()
+    split = np.where(np.arange(frames.size) % 3 == 0, "test", "train")
+    true_rate = truth["true_rate"].transpose("unit", "frame").to_numpy()
+    scores = xr.Dataset(
+        {
+            "predicted_rate": (("unit", "frame"), true_rate),
+            "linear_predicted_rate": (("unit", "frame"), true_rate[::-1]),
+        },
+        coords={"unit": units, "frame": frames, "split": ("frame", split)},
+    )
+    linear = xr.Dataset({"weights": truth["rf"]})
+    heldout = truth["heldout_true_rate"] * PRESENTATION_S
+    cell_type = truth["cell_type"].to_numpy().astype(str)
+    images = {
+        "optimum": truth["optimal_stimulus"].to_numpy(),
+        "gray": np.full((units.size, H, W), 127 / 255),
+    }
+    mei = np.stack([images[mei_of.get(kind, "gray")][k] for k, kind in enumerate(cell_type)])
+    meis = xr.Dataset(
+        {
+            "mei": (("unit", "init", "y", "x"), mei[:, None]),
+            "best_init": ("unit", [0] * units.size),
+        },
+        coords={"unit": units},
+    )
+    gabors = xr.Dataset(
+        {
+            "mei_over_insilico_gabor": ("unit", np.where(np.isin(cell_type, ["simple"]), 1.0, 1.5)),
+            "mei_over_best_scene": ("unit", np.linspace(0.5, 1.5, units.size)),
+        },
+        coords={"unit": units},
+    )
+    metrics = xr.Dataset(
+        {"phase_invariance": ("unit", np.where(cell_type == "complex", 0.9, 0.1))},
+        coords={"unit": units},
+    )
+    return scores, linear, heldout, meis, gabors, metrics
+
+
+def test_unit_checks_known_answers(simulated):
+    truth = simulated[0].ground_truth
+    mei_of = {"simple": "optimum", "complex": "optimum", "conjunction": "optimum"}
+    table = unit_checks(*checks_inputs(truth, mei_of), truth)
+    by_type = table.set_index("cell_type")
+    tuned = table["cell_type"] != "untuned"
+    np.testing.assert_allclose(table.loc[tuned, "per_neuron_true_rate_correlation"], 1.0)
+    np.testing.assert_allclose(table.loc[tuned, "per_neuron_heldout_correlation"], 1.0)
+    # the linear model of a simple cell is its filter: correlated with its rate, not equal
+    assert (by_type.loc["simple", "linear_heldout_correlation"] > 0.3).all()
+    # MEI = the optimum: ratio 1, above the best scene and the best Gabor, r = 1 in the RF
+    optimum = table["cell_type"].isin(["simple", "complex", "conjunction"])
+    np.testing.assert_allclose(table.loc[optimum, "mei_over_optimum"], 1.0, rtol=1e-5)
+    assert table.loc[optimum, "mei_beats_best_scene"].all()
+    np.testing.assert_allclose(table.loc[optimum, "mei_optimum_rf_correlation"], 1.0, rtol=1e-5)
+    # a corner's optimum beats its best Gabor by far
+    assert (table.loc[table["cell_type"] == "conjunction", "mei_beats_best_gabor"] == 1).all()
+    # MEI = gray: driven rate 0 (the blank is mean gray, 127/255), beats nothing
+    gray = table["cell_type"] == "center_surround"
+    assert (table.loc[gray, "mei_over_optimum"].abs() < 0.05).all()
+    assert (table.loc[gray, ["mei_beats_best_scene", "mei_beats_best_gabor"]] == 0).all(axis=None)
+    # untuned units have no optimum: NaN
+    assert table.loc[~tuned, "mei_over_optimum"].isna().all()
+
+
+def test_summary_checks_known_answers():
+    units = pd.DataFrame(
+        {
+            "cell_type": [
+                "simple",
+                "simple",
+                "complex",
+                "conjunction",
+                "center_surround",
+                "untuned",
+            ],
+            "per_neuron_heldout_correlation": [0.9, 0.7, 0.5, 0.4, 0.3, 0.0],
+            "mei_over_optimum": [1.0, 0.8, 0.6, 0.4, 0.2, np.nan],
+            "mei_beats_best_scene": [1.0, 1.0, 0.0, 1.0, 0.0, np.nan],
+            "mei_beats_best_gabor": [0.0, 0.0, 0.0, 1.0, 0.0, np.nan],
+            "mei_over_insilico_gabor": [1.0, 0.9, 1.0, 1.4, 1.2, 1.0],
+            "mei_over_best_scene": [2.0, 0.5, 1.5, np.nan, 1.1, 1.0],
+            "phase_invariance": [0.1, 0.2, 0.9, 0.5, 0.5, 0.5],
+        }
+    )
+    row = summary_checks(units)
+    assert row["n_modelled"] == 6
+    assert row["per_neuron_heldout_correlation_simple"] == pytest.approx(0.8)
+    assert row["per_neuron_heldout_correlation_conjunction"] == pytest.approx(0.4)
+    assert np.isnan(row["linear_heldout_correlation_simple"])  # no such column
+    assert row["mei_over_optimum"] == pytest.approx(0.6)  # median of the tuned units
+    assert row["mei_beats_best_scene_fraction"] == pytest.approx(3 / 5)
+    assert row["mei_beats_best_gabor_non_gabor_fraction"] == pytest.approx(1 / 2)
+    assert row["mei_beats_scene_predicted_fraction"] == pytest.approx(3 / 5)  # NaN left out
+    assert row["mei_over_insilico_simple"] == pytest.approx(0.95)
+    assert row["mei_reaches_insilico_simple_fraction"] == pytest.approx(0.5)
+    assert row["mei_gabor_auc"] == 1.0  # 1.4, 1.2 against 1.0, 0.9
+    assert row["phase_invariance_auc"] == 1.0
+    empty = summary_checks(units.iloc[:0])
+    assert empty["n_modelled"] == 0 and np.isnan(empty["mei_gabor_auc"])

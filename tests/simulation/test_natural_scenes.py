@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from meiflow.simulation.natural_scenes import amplitude_spectrum_slope, natural_scenes
+from meiflow.ingest.resize import area_resize
+from meiflow.simulation.natural_scenes import (
+    HELDOUT_PHOTOS,
+    SOURCE_PHOTOS,
+    _load_gray,
+    amplitude_spectrum_slope,
+    heldout_images,
+    natural_scenes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +58,53 @@ def test_slope_of_synthetic_power_law_noise(exponent):
     )
     images = np.fft.irfft2(spectrum, s=(height, width))
     assert amplitude_spectrum_slope(images) == pytest.approx(exponent, abs=0.1)
+
+
+def _standardized(images: np.ndarray) -> np.ndarray:
+    """(n, ...) -> (n, pixels) float64 rows of zero mean and unit norm (dot product = Pearson r)."""
+    rows = images.reshape(len(images), -1).astype(float)
+    rows -= rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    return heldout_images(seed=0)
+
+
+def test_heldout_images_shape_dtype_and_range(heldout):
+    assert heldout.shape == (500, 60, 96)
+    assert heldout.dtype == np.float32
+    assert heldout.min() >= 0.0 and heldout.max() <= 1.0
+    levels = heldout * 255
+    assert np.array_equal(levels, np.rint(levels))  # 8-bit levels, as the scenes
+    assert 0.4 < heldout.mean() < 0.6
+    assert heldout.std(axis=(1, 2)).min() > 0.05  # every image has structure
+    assert heldout_images(seed=2, n_images=5, height=30, width=40).shape == (5, 30, 40)
+
+
+def test_heldout_images_same_seed_is_byte_identical_and_other_seed_differs(heldout):
+    assert heldout_images(seed=0).tobytes() == heldout.tobytes()
+    assert not np.array_equal(heldout_images(seed=1), heldout)
+
+
+@pytest.mark.parametrize(
+    "n_images, height, width", [(0, 60, 96), (-1, 60, 96), (5, 0, 96), (5, 60, 0)]
+)
+def test_heldout_images_refuse_empty_sizes(n_images, height, width):
+    with pytest.raises(ValueError, match="at least 1"):
+        heldout_images(0, n_images, height, width)
+
+
+def test_heldout_photos_are_not_scene_photos():
+    assert not set(HELDOUT_PHOTOS) & set(SOURCE_PHOTOS)
+    # no held-out photo is a scene photo under another name (as cat is chelsea)
+    small = [area_resize(_load_gray(name), 32, 32) for name in HELDOUT_PHOTOS + SOURCE_PHOTOS]
+    corr = (
+        _standardized(np.stack(small[: len(HELDOUT_PHOTOS)]))
+        @ _standardized(np.stack(small[len(HELDOUT_PHOTOS) :])).T
+    )
+    assert np.abs(corr).max() < 0.9
+    cat = _standardized(area_resize(_load_gray("cat"), 32, 32)[None])
+    chelsea = _standardized(area_resize(_load_gray("chelsea"), 32, 32)[None])
+    assert (cat @ chelsea.T).item() > 0.9  # the check catches a renamed photo

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CONTRACTS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
 #: The only rule scripts that may import the simulator.
-SIMULATOR_SCRIPTS = {"simulate_session.py", "check_ground_truth.py"}
+SIMULATOR_SCRIPTS = {"simulate_session.py", "check_ground_truth.py", "pool_ground_truth.py"}
 
 
 def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:

@@ -82,7 +82,8 @@ def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tin
         (tmp_path / "away").rename(session / name)
     after_training = ("generate_meis", "compare_gabors", "phase_invariance", "collect_models")
     after_metrics = ("image_metrics", "plot_models", "plot_meis", "summarize_area")
-    behind_chunk = ("train_models", *after_training, *after_metrics, "check_ground_truth", "all")
+    checks = ("check_ground_truth", "pool_ground_truth")
+    behind_chunk = ("train_models", *after_training, *after_metrics, *checks, "all")
     assert plans["VISp/models/chunk_0.pt"] == dict.fromkeys(behind_chunk, 1)  # VISp's only
     assert plans["psth.nc"]["extract_counts"] == 1
     assert plans["psth.nc"]["plot_ranking"] == plans["psth.nc"]["check_ground_truth"] == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from helpers import (
     REPO,
     SNAKEMAKE,
@@ -25,6 +26,8 @@ from helpers import (
 from meiflow.io.allen_cache import check_network
 from meiflow.io.netcdf import read_netcdf
 from meiflow.models.training_data import image_targets
+from meiflow.simulation.neurons import CELL_TYPES
+from meiflow.stimuli.budget import StimulusBudget
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +100,19 @@ def test_ground_truth_follows_the_data_contract(tiny_cache):
     truth = read_netcdf(tiny_cache / "ground_truth.nc")
     n_units = 8 + 8 + 4 + 3
     assert truth.sizes["unit"] == n_units
-    assert set(truth["cell_type"].to_numpy()) <= {"simple", "complex", "untuned"}
+    assert set(truth["cell_type"].to_numpy()) <= set(CELL_TYPES)
     assert truth["rf"].shape == (n_units, 30, 48)
-    assert truth["optimal_stimulus"].shape == (n_units, 30, 48)
-    assert (
-        float(truth["optimal_stimulus"].min()) >= 0 and float(truth["optimal_stimulus"].max()) <= 1
-    )
+    budget = StimulusBudget(truth.attrs["budget_mean"], truth.attrs["budget_contrast"])
+    for name in ("optimal_stimulus", "best_gabor_stimulus"):
+        assert truth[name].dims == ("unit", "y", "x")
+        assert budget.holds(torch.as_tensor(truth[name].to_numpy()), tolerance=1e-5).all()
+    tuned = (truth["cell_type"] != "untuned").to_numpy()
+    optimal, gray = truth["optimal_rate"].to_numpy(), truth["gray_rate"].to_numpy()
+    assert (optimal[tuned] >= truth["best_gabor_rate"].to_numpy()[tuned] - 1e-9).all()
+    assert (optimal[tuned] > truth["best_scene_rate"].to_numpy()[tuned]).all()
+    assert (truth["best_scene_rate"].to_numpy()[tuned] > gray[tuned]).all()
+    assert truth["heldout_images"].shape == (500, 30, 48)
+    assert truth["heldout_true_rate"].dims == ("unit", "heldout")
     assert truth["true_rate"].dims == ("unit", "frame") and truth.sizes["frame"] == 119
     assert (truth["true_rate"] > 0).all()
     untuned = truth["cell_type"] == "untuned"
@@ -350,11 +360,16 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
         png = (area_dir / "figures" / f"{figure}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
     row = pd.read_csv(area_dir / "ground_truth.csv")
-    for column in ("mei_optimal_correlation_simple", "mei_beats_scene_fraction"):
+    for column in ("mei_optimum_rf_correlation_simple", "mei_beats_scene_predicted_fraction"):
         assert column in row.columns
-    # the MEIs shown to the simulated neurons: a true rate, relative to the best scene's
-    assert 0.0 < row.loc[0, "mei_true_over_best_scene"] < 2.0
-    assert 0.0 <= row.loc[0, "mei_true_beats_scene_fraction"] <= 1.0
+    # the MEIs shown to the simulated neurons: driven rates relative to the optimum's
+    assert np.isfinite(row.loc[0, "mei_over_optimum"])
+    assert 0.0 <= row.loc[0, "mei_beats_best_scene_fraction"] <= 1.0
+    units = pd.read_csv(area_dir / "ground_truth_units.csv")
+    assert set(units["unit"]) == set(meis["unit"].to_numpy())
+    assert units["per_neuron_heldout_correlation"].between(-1, 1).all()
+    pooled = pd.read_csv(area_dir.parent / "ground_truth.csv")
+    assert len(pooled) == 1 and pooled.loc[0, "area"] == "all"
 
 
 def run_without_selection(tiny_run, workdir: Path, ranking: dict, areas=None) -> Path:
@@ -378,8 +393,8 @@ def assert_empty_area(area_dir, reason: str) -> None:
         assert ds.sizes["unit"] == 0, name
         assert reason in ds.attrs["empty_reason"], name
     row = pd.read_csv(area_dir / "ground_truth.csv")
-    assert np.isnan(row.loc[0, "mei_beats_scene_fraction"])
-    assert np.isnan(row.loc[0, "mei_true_over_best_scene"])
+    assert np.isnan(row.loc[0, "mei_beats_scene_predicted_fraction"])
+    assert np.isnan(row.loc[0, "mei_over_optimum"])
     assert (area_dir / "figures" / "mei_gallery.png").stat().st_size > 10_000
 
 

@@ -81,6 +81,7 @@ JOB_WILDCARDS = ({"session"}, {"session", "area"}, {"session", "area", "chunk"})
 RULE_SOURCES = {
     "simulate_session": "simulated",
     "check_ground_truth": "simulated",
+    "pool_ground_truth": "simulated",
     "download_session": "allen",
 }
 

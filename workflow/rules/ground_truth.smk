@@ -7,18 +7,23 @@ rule check_ground_truth:
         psth="results/{session}/psth.nc",
         truth="resources/simulated/{session}/ground_truth.nc",
         scores="results/{session}/{area}/model_scores.nc",
+        linear="results/{session}/{area}/linear.nc",
+        chunks=lambda w: chunk_files(w, "models"),
+        checkpoints=lambda w: [
+            f[: -len(".nc")] + ".pt" for f in chunk_files(w, "models")
+        ],
         meis="results/{session}/{area}/meis.nc",
         gabors="results/{session}/{area}/gabors.nc",
         metrics="results/{session}/{area}/metrics.nc",
-        images="results/{session}/images.nc",
     output:
-        report(
+        table=report(
             "results/{session}/{area}/ground_truth.csv",
             caption="../report/ground_truth_table.rst",
             category="7. Ground truth",
             subcategory="session {session}",
             labels={"session": "{session}", "area": "{area}"},
         ),
+        units="results/{session}/{area}/ground_truth_units.csv",
     log:
         "results/{session}/logs/{area}/check_ground_truth.log",
     benchmark:
@@ -26,6 +31,31 @@ rule check_ground_truth:
     conda:
         "../../envs/allensdk.yaml"
     params:
-        screen=config["screen"],
+        device=config["models"]["device"],
     script:
         "../../scripts/check_ground_truth.py"
+
+
+rule pool_ground_truth:
+    input:
+        units=lambda w: expand(
+            "results/{session}/{area}/ground_truth_units.csv",
+            session=w.session,
+            area=session_areas(config, int(w.session)),
+        ),
+    output:
+        report(
+            "results/{session}/ground_truth.csv",
+            caption="../report/ground_truth_session.rst",
+            category="7. Ground truth",
+            subcategory="session {session}",
+            labels={"session": "{session}", "area": "all"},
+        ),
+    log:
+        "results/{session}/logs/pool_ground_truth.log",
+    benchmark:
+        "results/{session}/benchmarks/pool_ground_truth.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/pool_ground_truth.py"

@@ -21,6 +21,7 @@ rule simulate_session:
         runtime=20,
     params:
         simulation=config["simulation"],
+        budget=config["budget"],
         images=config["images"],
         screen=config["screen"],
     script:

@@ -140,6 +140,12 @@ class BestGabors:
 def render_gabor(x_deg: Tensor, y_deg: Tensor, parameters: Tensor) -> Tensor:
     """Differentiable Gabor patches, the formula of :func:`meiflow.stimuli.gabor.gabor` in torch.
 
+    On a pixel grid whose x varies along columns only and y along rows only (the screen's,
+    :meth:`~meiflow.stimuli.geometry.ScreenGeometry.pixel_grid`) the patch is rendered as a sum
+    of two outer products: the envelope is separable and cos(A(x) + B(y)) = cos A cos B -
+    sin A sin B, so a patch costs O(H + W) transcendental functions and 2 H W multiply-adds
+    instead of about 15 operations per pixel; equal to the formula to float rounding.
+
     Args:
         x_deg: (H, W) pixel x positions in deg (ScreenGeometry.pixel_grid as tensors).
         y_deg: (H, W) pixel y positions in deg (ScreenGeometry.pixel_grid as tensors).
@@ -148,7 +154,24 @@ def render_gabor(x_deg: Tensor, y_deg: Tensor, parameters: Tensor) -> Tensor:
     Returns:
         P + (H, W) patches, peak value 1, dtype and device of the inputs.
     """
-    return gabor_formula(torch, x_deg, y_deg, *(p[..., None, None] for p in parameters.unbind(-1)))
+    columns, rows = x_deg[0], y_deg[:, 0]
+    if not (
+        torch.equal(x_deg, columns.expand_as(x_deg))
+        and torch.equal(y_deg, rows[:, None].expand_as(y_deg))
+    ):
+        return gabor_formula(
+            torch, x_deg, y_deg, *(p[..., None, None] for p in parameters.unbind(-1))
+        )
+    cx, cy, orientation, sf, phase, sigma = (p[..., None] for p in parameters.unbind(-1))
+    dx, dy = columns - cx, rows - cy  # P + (W,), P + (H,)
+    theta = torch.deg2rad(orientation)
+    along_x = 2 * math.pi * sf * torch.cos(theta) * dx
+    along_y = phase - 2 * math.pi * sf * torch.sin(theta) * dy
+    envelope_x = torch.exp(-(dx**2) / (2 * sigma**2))
+    envelope_y = torch.exp(-(dy**2) / (2 * sigma**2))
+    left = torch.stack((envelope_y * torch.cos(along_y), -envelope_y * torch.sin(along_y)), -1)
+    right = torch.stack((envelope_x * torch.cos(along_x), envelope_x * torch.sin(along_x)), -2)
+    return left @ right
 
 
 def match_mean_std(patches: Tensor, mean: Tensor, std: Tensor) -> Tensor:

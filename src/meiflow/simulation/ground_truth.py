@@ -1,7 +1,17 @@
 """Checks of a simulated session's results against the simulator's ground truth.
 
-Each function returns plain numbers for ``results/{session}/{area}/ground_truth.csv``, one row per
-area; later stages add their own columns.
+Two levels, one definition:
+
+- :func:`unit_checks`: one row per modelled unit of an area
+  (``results/{session}/{area}/ground_truth_units.csv``): its cell type, each model's correlation
+  with the true rate on the test scenes and on the held-out images, and its MEI shown to the true
+  neuron (the in-silico closed loop of Walker et al. 2019).
+- :func:`summary_checks`: medians, shares and ROC AUCs per cell type of such a table; the same
+  function makes an area's row (``ground_truth.csv``, after :func:`ranking_checks`) and the
+  session's row pooled over its areas (``results/{session}/ground_truth.csv``).
+
+Driven rate: rate minus the unit's rate for the blank gray screen (``gray_rate``); every ratio of
+rates here is a ratio of driven rates.
 """
 
 from __future__ import annotations
@@ -10,17 +20,39 @@ import logging
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 from scipy.stats import spearmanr
 
-from meiflow.ingest.scene_images import BLANK_FRAME
 from meiflow.mei.synthesis import at_best_init
+from meiflow.models.chunks import load_chunk
 from meiflow.models.training_data import frames_of
-from meiflow.simulation.neurons import drive, optimal_stimulus, rates, receptive_fields
+from meiflow.simulation.neurons import (
+    NON_GABOR_TYPES,
+    TUNED_TYPES,
+    receptive_fields,
+    true_rates,
+    unit_table,
+)
 from meiflow.stats import masked_correlation, nan_median, pearson_rows, roc_auc
 from meiflow.stimuli.geometry import ScreenGeometry
 
+__all__ = [
+    "MODELS",
+    "heldout_predictions",
+    "ranking_checks",
+    "rf_masks",
+    "summary_checks",
+    "unit_checks",
+]
+
 log = logging.getLogger(__name__)
+
+#: The encoding models checked (one word each across config, files and columns).
+MODELS = ("per_neuron", "linear")
+#: Share of a unit's filter energy that its receptive-field mask holds (:func:`rf_masks`): the
+#: envelope with its flanks (a tighter mask holds only the saturated core of a small optimum).
+RF_ENERGY = 0.99
 
 
 def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> dict[str, float]:
@@ -35,14 +67,16 @@ def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> 
         ``oracle_reliability_spearman``: Spearman correlation of ``oracle`` with the true
         ``reliability`` over the area's valid units (untuned units have reliability 0);
         ``oracle_notebook_reliability_spearman`` likewise; ``selected_tuned_fraction``: share of the
-        selected units that are simple or complex cells; ``rf_significant_tuned_fraction`` and
-        ``rf_significant_untuned_fraction`` (the latter near the test's alpha);
+        selected units that are tuned (any type but untuned); ``rf_significant_tuned_fraction``
+        and ``rf_significant_untuned_fraction`` (the latter near the test's alpha);
         ``rf_center_error_median_deg``: median distance between measured and true receptive-field
-        centres over significant tuned units; ``latency_error_s``: measured minus true latency.
+        centres over significant tuned units; ``latency_error_s``: measured minus true latency;
+        ``selected_{cell_type}``: selected units of each tuned type.
     """
     t = truth.sel(unit=ranking["unit"])
     reliability = t["reliability"].to_numpy()
-    tuned = t["cell_type"].to_numpy() != "untuned"
+    cell_type = t["cell_type"].to_numpy().astype(str)
+    tuned = cell_type != "untuned"
     selected = ranking["selected"].to_numpy().astype(bool)
     significant = ranking["rf_significant"].to_numpy().astype(bool)
 
@@ -60,6 +94,7 @@ def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> 
         "n_units": int(ranking.sizes["unit"]),
         "n_valid": int(np.isfinite(ranking["oracle"].to_numpy()).sum()),
         "n_selected": int(selected.sum()),
+        **{f"selected_{kind}": int((selected & (cell_type == kind)).sum()) for kind in TUNED_TYPES},
         "oracle_reliability_spearman": spearman("oracle"),
         "oracle_notebook_reliability_spearman": spearman("oracle_notebook"),
         "selected_tuned_fraction": float(tuned[selected].mean()) if selected.any() else np.nan,
@@ -74,175 +109,208 @@ def ranking_checks(ranking: xr.Dataset, truth: xr.Dataset, latency_s: float) -> 
     }
 
 
-def model_checks(scores: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
-    """How well the encoding models predict the simulated noise-free rates on the test scenes.
+def heldout_predictions(
+    chunks: list[tuple[str, str]], images: np.ndarray, device: str
+) -> xr.DataArray:
+    """The per-neuron models' predictions for the held-out images, from their checkpoints.
+
+    Args:
+        chunks: (``models/chunk_{k}.nc``, ``models/chunk_{k}.pt``) of every chunk of an area.
+        images: (n_heldout, H, W) luminance in [0, 1] (``heldout_images`` of the ground truth).
+        device: ``models.device`` (``auto``: CUDA when present).
 
     Returns:
-        The medians, over the area's modelled simple and complex cells, of the correlation between
-        ``predicted_rate`` (CNN) or the ridge baseline's prediction and ``true_rate`` on the test
-        scenes (``cnn_true_rate_correlation_simple``, ``..._complex``,
-        ``linear_true_rate_correlation_simple``, ``..._complex``); NaN without such units.
+        (unit, heldout) predicted spike counts per presentation, the members' mean; no unit
+        for an area without chunks.
     """
-    if scores.sizes.get("unit", 0) == 0:
-        return {
-            f"{m}_true_rate_correlation_{t}": np.nan
-            for m in ("cnn", "linear")
-            for t in ("simple", "complex")
-        }
-    units = scores["unit"].to_numpy()
-    test = frames_of(scores, "test")
-    true = truth["true_rate"].sel(unit=units, frame=test).transpose("unit", "frame").to_numpy()
-    cell_type = truth["cell_type"].sel(unit=units).to_numpy()
-    result = {}
-    for model, name in (("cnn", "predicted_rate"), ("linear", "linear_predicted_rate")):
-        predicted = scores[name].sel(frame=test).transpose("unit", "frame").to_numpy()
-        r = pearson_rows(predicted, true)
-        for kind in ("simple", "complex"):
-            chosen = r[cell_type == kind]
-            result[f"{model}_true_rate_correlation_{kind}"] = nan_median(chosen)
-    return result
+    parts = []
+    for chunk_path, checkpoint_path in chunks:
+        chunk, ensemble, dev = load_chunk(chunk_path, checkpoint_path, device)
+        batch = torch.as_tensor(images[:, None], dtype=torch.float32, device=dev)
+        predicted = ensemble.predict(batch).T.cpu().double().numpy()
+        parts.append(
+            xr.DataArray(
+                predicted, dims=("unit", "heldout"), coords={"unit": chunk["unit"].to_numpy()}
+            )
+        )
+    if not parts:
+        return xr.DataArray(
+            np.empty((0, len(images))), dims=("unit", "heldout"), coords={"unit": []}
+        )
+    return xr.concat(parts, dim="unit")
 
 
-def mei_checks(
+def rf_masks(truth: xr.Dataset) -> np.ndarray:
+    """(n_units, H, W) bool: each unit's receptive field, where its filters have their energy.
+
+    The smallest set of pixels holding RF_ENERGY of the summed squared filters of the unit
+    (:func:`meiflow.simulation.neurons.receptive_fields`): the Gabor's envelope, the
+    difference of Gaussians' centre and inner surround, both subunits of a conjunction unit.
+    """
+    geometry = ScreenGeometry(
+        width_deg=float(truth.attrs["screen_width_deg"]),
+        height_deg=float(truth.attrs["screen_height_deg"]),
+    )
+    size = (truth.sizes["y"], truth.sizes["x"])
+    energy = np.square(receptive_fields(unit_table(truth), geometry, *size)).sum(axis=1)
+    flat = energy.reshape(len(energy), -1)
+    order = np.sort(flat, axis=1)[:, ::-1]
+    cumulative = np.cumsum(order, axis=1)
+    needed = (cumulative < RF_ENERGY * cumulative[:, -1:]).sum(axis=1)
+    threshold = order[np.arange(len(order)), np.minimum(needed, flat.shape[1] - 1)]
+    return energy >= threshold[:, None, None]
+
+
+def unit_checks(
+    scores: xr.Dataset,
+    linear: xr.Dataset,
+    per_neuron_heldout: xr.DataArray,
     meis: xr.Dataset,
     gabors: xr.Dataset,
     metrics: xr.Dataset,
     truth: xr.Dataset,
-    geometry: ScreenGeometry,
-    rf_sigmas: float = 2.0,
-) -> dict[str, float]:
-    """MEIs, their controls and the phase-invariance test against the simulator's neurons.
-
-    Returns:
-        ``mei_optimal_correlation_simple`` (median over the area's simple cells of the Pearson r
-        between the best-start MEI and the simulator's ``optimal_stimulus``, over the pixels within
-        ``rf_sigmas`` envelope sds of the true RF centre),
-        ``mei_matched_optimal_correlation_simple`` (the same against the simulator's optimum at the
-        MEI's own pixel std, :func:`meiflow.simulation.neurons.optimal_stimulus`),
-        ``mei_filter_correlation_simple`` (the same against the unit's true filter ``rf``, the
-        pattern a faint MEI of a perfect model takes), ``filter_optimal_correlation_simple`` (the
-        true filter against ``optimal_stimulus``: what such an MEI scores in the first column, its
-        ceiling unless the MEI saturates as the stored optimum does), ``mei_beats_scene_fraction``
-        (share of units whose MEI's predicted response exceeds the best natural scene's),
-        ``mei_over_insilico_simple`` (median over simple cells of MEI / in-silico best Gabor
-        response), ``mei_reaches_insilico_simple_fraction`` (share of simple cells where that ratio
-        is >= 0.95) and ``phase_invariance_auc`` (area under the ROC curve of ``phase_invariance``
-        for complex against simple cells); NaN where the area has no such unit.
-    """
-    names = (
-        "mei_optimal_correlation_simple",
-        "mei_matched_optimal_correlation_simple",
-        "mei_filter_correlation_simple",
-        "filter_optimal_correlation_simple",
-        "mei_beats_scene_fraction",
-        "mei_over_insilico_simple",
-        "mei_reaches_insilico_simple_fraction",
-        "phase_invariance_auc",
-    )
-    units = meis["unit"].to_numpy() if "unit" in meis.coords else np.array([])
-    if units.size == 0:
-        return dict.fromkeys(names, np.nan)
-    t = truth.sel(unit=units)
-    cell_type = t["cell_type"].to_numpy().astype(str)
-    simple, complex_ = cell_type == "simple", cell_type == "complex"
-    mei = at_best_init(meis)
-    x_deg, y_deg = geometry.pixel_grid(*mei.shape[-2:])
-    distance = np.hypot(
-        x_deg - t["center_x_deg"].to_numpy()[:, None, None],
-        y_deg - t["center_y_deg"].to_numpy()[:, None, None],
-    )
-    inside = distance <= rf_sigmas * t["sigma_deg"].to_numpy()[:, None, None]
-    optimum = t["optimal_stimulus"].transpose("unit", "y", "x").to_numpy()
-    r = masked_correlation(mei[simple], optimum[simple], inside[simple])
-    # the optimum under the MEI's own contrast (the stored one has the scenes' mean contrast,
-    # whose whole-image std saturates the carrier into a square wave across the RF)
-    rf = t["rf"].transpose("unit", "y", "x").to_numpy()[simple]
-    matched = optimal_stimulus(
-        rf[:, None], cell_type[simple], mei[simple].std(axis=(-2, -1))[:, None, None]
-    )
-    r_matched = masked_correlation(mei[simple], matched, inside[simple])
-    r_filter = masked_correlation(mei[simple], rf, inside[simple])
-    r_ceiling = masked_correlation(rf, optimum[simple], inside[simple])
-    ratio_insilico = gabors["mei_over_insilico_gabor"].sel(unit=units).to_numpy()
-    beats = gabors["mei_over_best_scene"].sel(unit=units).to_numpy() > 1.0
-    invariance = metrics["phase_invariance"].sel(unit=units).to_numpy()
-    typed = (simple | complex_) & np.isfinite(invariance)
-    auc = (
-        roc_auc(invariance[typed], complex_[typed])
-        if complex_[typed].any() and simple[typed].any()
-        else np.nan
-    )
-    correlations = {
-        "mei_optimal_correlation_simple": r,
-        "mei_matched_optimal_correlation_simple": r_matched,
-        "mei_filter_correlation_simple": r_filter,
-        "filter_optimal_correlation_simple": r_ceiling,
-    }
-    return {
-        **{k: nan_median(v) for k, v in correlations.items()},
-        "mei_beats_scene_fraction": float(beats.mean()),
-        "mei_over_insilico_simple": nan_median(ratio_insilico[simple]),
-        "mei_reaches_insilico_simple_fraction": (
-            float(np.mean(ratio_insilico[simple] >= 0.95)) if simple.any() else np.nan
-        ),
-        "phase_invariance_auc": float(auc),
-    }
-
-
-def true_rates(
-    truth: xr.Dataset, scenes: np.ndarray, stimuli: np.ndarray, geometry: ScreenGeometry
-) -> tuple[np.ndarray, np.ndarray]:
-    """The simulated units' noise-free rates for any images, as the simulator computes them.
+) -> pd.DataFrame:
+    """One row per modelled unit of an area: models and MEI against the truth.
 
     Args:
-        truth: ``ground_truth.nc`` (all units or a selection): the unit parameters (variables on
-            ``unit`` alone).
-        scenes: (n_scenes, H, W) the natural scenes at model resolution (``images.nc`` without the
-            blank), on which the simulator calibrates each unit's drive (its 99th percentile).
-        stimuli: (n_stimuli, H, W) images in [0, 1] of the same size.
-        geometry: the screen geometry of the session.
+        scores: the area's ``model_scores.nc`` (``predicted_rate``, ``linear_predicted_rate``
+            on the test frames).
+        linear: the area's ``linear.nc`` (ridge ``weights``).
+        per_neuron_heldout: :func:`heldout_predictions` of the area.
+        meis: the area's ``meis.nc``.
+        gabors: the area's ``gabors.nc`` (``mei_over_insilico_gabor``, ``mei_over_best_scene``).
+        metrics: the area's ``metrics.nc`` (``phase_invariance``).
+        truth: the session's ``ground_truth.nc``.
 
     Returns:
-        (n_units, n_scenes) and (n_units, n_stimuli) float64 rates in Hz for the scenes and the
-        stimuli (:func:`meiflow.simulation.neurons.rates`).
+        Columns ``unit``, ``cell_type``; ``{model}_true_rate_correlation`` (test scenes) and
+        ``{model}_heldout_correlation`` (held-out images) for model in MODELS; where the unit
+        has an MEI: ``mei_true_rate`` (Hz), ``mei_over_optimum`` (driven rate of the MEI over
+        that of the true optimum), ``mei_beats_best_scene`` and ``mei_beats_best_gabor``
+        (true rate of the MEI above the unit's best natural scene's, best Gabor's),
+        ``mei_optimum_rf_correlation`` (MEI and optimum inside :func:`rf_masks`), and the
+        pipeline's own ``mei_over_insilico_gabor``, ``mei_over_best_scene`` and
+        ``phase_invariance``.
     """
-    per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
-    params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
-    params["cell_type"] = params["cell_type"].astype(str)
-    cell_type = params["cell_type"].to_numpy()
-    filters = receptive_fields(params, geometry, *scenes.shape[-2:])
-    return rates(params, drive(filters, scenes, cell_type), drive(filters, stimuli, cell_type))
-
-
-def mei_true_checks(
-    meis: xr.Dataset, truth: xr.Dataset, scenes: np.ndarray, geometry: ScreenGeometry
-) -> dict[str, float]:
-    """The MEIs shown to the simulated neurons.
-
-    The in-silico version of Walker et al.'s closed loop, where MEIs were shown back to the
-    recorded neurons.
-
-    Returns:
-        ``mei_true_over_best_scene``: median over the area's modelled tuned (simple and complex)
-        units of the true rate for the best-start MEI over the unit's highest true rate over the
-        natural scenes, and ``mei_true_beats_scene_fraction``: the share of those units whose ratio
-        exceeds 1; NaN without tuned units. The simulated units saturate (Naka-Rushton), so the best
-        scene already drives a unit near its ceiling and ratios stay near 1.
-    """
-    names = ("mei_true_over_best_scene", "mei_true_beats_scene_fraction")
-    units = meis["unit"].to_numpy() if "unit" in meis.coords else np.array([])
+    units = scores["unit"].to_numpy() if "unit" in scores.coords else np.array([], dtype=int)
     t = truth.sel(unit=units)
-    tuned = t["cell_type"].to_numpy().astype(str) != "untuned"
-    if not tuned.any():
-        return dict.fromkeys(names, np.nan)
-    t = t.isel(unit=np.flatnonzero(tuned))
-    mei = at_best_init(meis.sel(unit=t["unit"]))
-    scene_rates, mei_rates = true_rates(t, scenes, mei, geometry)
-    ratio = np.diagonal(mei_rates) / scene_rates.max(axis=1)  # unit k's own MEI
-    return {
-        "mei_true_over_best_scene": float(np.median(ratio)),
-        "mei_true_beats_scene_fraction": float(np.mean(ratio > 1.0)),
+    table = pd.DataFrame({"unit": units, "cell_type": t["cell_type"].to_numpy().astype(str)})
+    if units.size == 0:
+        return table
+    test = frames_of(scores, "test")
+    true_test = t["true_rate"].sel(frame=test).transpose("unit", "frame").to_numpy()
+    true_heldout = t["heldout_true_rate"].transpose("unit", "heldout").to_numpy()
+    images = truth["heldout_images"].to_numpy().astype(np.float64)
+    weights = linear["weights"].sel(unit=units).to_numpy().astype(np.float64)
+    predicted_heldout = {
+        "per_neuron": per_neuron_heldout.sel(unit=units).to_numpy(),
+        "linear": np.einsum("uhw,nhw->un", weights, images),  # the intercept leaves r unchanged
     }
+    predicted_test = {"per_neuron": "predicted_rate", "linear": "linear_predicted_rate"}
+    for model in MODELS:
+        test_prediction = scores[predicted_test[model]].sel(frame=test).transpose("unit", "frame")
+        table[f"{model}_true_rate_correlation"] = pearson_rows(test_prediction, true_test)
+        table[f"{model}_heldout_correlation"] = pearson_rows(predicted_heldout[model], true_heldout)
+
+    has_mei = np.isin(units, meis["unit"].to_numpy()) if "unit" in meis.coords else units < 0
+    if not has_mei.any():
+        return table
+    with_mei = units[has_mei]
+    m = t.sel(unit=with_mei)
+    mei = at_best_init(meis.sel(unit=with_mei))
+    rate = np.diagonal(true_rates(m, mei))  # unit k's rate for its own MEI
+    gray = m["gray_rate"].to_numpy()
+    optimum = m["optimal_stimulus"].transpose("unit", "y", "x").to_numpy()
+    driven = m["optimal_rate"].to_numpy() - gray
+    untuned = m["cell_type"].to_numpy().astype(str) == "untuned"  # no optimum, no best Gabor
+
+    def truth_only(values: np.ndarray) -> np.ndarray:
+        return np.where(untuned, np.nan, np.asarray(values, dtype=float))
+
+    columns = {
+        "mei_true_rate": rate,
+        "mei_over_optimum": truth_only(
+            np.divide(rate - gray, driven, out=np.full(rate.shape, np.nan), where=driven > 0)
+        ),
+        "mei_beats_best_scene": truth_only(rate > m["best_scene_rate"].to_numpy()),
+        "mei_beats_best_gabor": truth_only(rate > m["best_gabor_rate"].to_numpy()),
+        "mei_optimum_rf_correlation": truth_only(masked_correlation(mei, optimum, rf_masks(m))),
+        "mei_over_insilico_gabor": gabors["mei_over_insilico_gabor"].sel(unit=with_mei).to_numpy(),
+        "mei_over_best_scene": gabors["mei_over_best_scene"].sel(unit=with_mei).to_numpy(),
+        "phase_invariance": metrics["phase_invariance"].sel(unit=with_mei).to_numpy(),
+    }
+    for name, values in columns.items():
+        table[name] = np.nan
+        table.loc[has_mei, name] = np.asarray(values, dtype=float)
+    return table
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC of scores for positive against negative rows (finite scores), NaN without both."""
+    chosen = (positive | negative) & np.isfinite(scores)
+    if not (positive & chosen).any() or not (negative & chosen).any():
+        return np.nan
+    return float(roc_auc(scores[chosen], positive[chosen]))
+
+
+def _share(values: np.ndarray) -> float:
+    """Share of the defined (not NaN) values that are non-zero (True); NaN without any."""
+    defined = values[~np.isnan(values)]
+    return float(np.mean(defined != 0)) if defined.size else np.nan
+
+
+def summary_checks(units: pd.DataFrame) -> dict[str, float]:
+    """Medians, shares and ROC AUCs of a :func:`unit_checks` table (an area's or a session's).
+
+    Returns:
+        ``n_modelled``; per tuned cell type T: ``{model}_true_rate_correlation_T`` and
+        ``{model}_heldout_correlation_T`` (medians) and ``mei_optimum_rf_correlation_T``; over
+        the tuned units: ``mei_over_optimum`` (median), ``mei_beats_best_scene_fraction``;
+        ``mei_beats_best_gabor_non_gabor_fraction`` (over the non-Gabor types); the pipeline's
+        ``mei_beats_scene_predicted_fraction`` (MEI above the best scene in the model),
+        ``mei_over_insilico_simple`` (median) and ``mei_reaches_insilico_simple_fraction``
+        (ratio >= 0.95); ``mei_gabor_auc`` (ROC AUC of the model-predicted MEI / in-silico Gabor
+        ratio, non-Gabor types against simple cells) and ``phase_invariance_auc`` (complex
+        against simple cells). NaN where the table has no such unit.
+    """
+    cell_type = units["cell_type"].to_numpy().astype(str) if len(units) else np.array([], str)
+
+    def column(name: str) -> np.ndarray:
+        return units[name].to_numpy(dtype=float) if name in units else np.full(len(units), np.nan)
+
+    row: dict[str, float] = {"n_modelled": len(units)}
+    for kind in TUNED_TYPES:
+        of_kind = cell_type == kind
+        for model in MODELS:
+            for measure in ("true_rate_correlation", "heldout_correlation"):
+                row[f"{model}_{measure}_{kind}"] = nan_median(column(f"{model}_{measure}")[of_kind])
+        row[f"mei_optimum_rf_correlation_{kind}"] = nan_median(
+            column("mei_optimum_rf_correlation")[of_kind]
+        )
+    tuned = np.isin(cell_type, TUNED_TYPES)
+    non_gabor = np.isin(cell_type, NON_GABOR_TYPES)
+    simple, complex_ = cell_type == "simple", cell_type == "complex"
+    ratio = column("mei_over_insilico_gabor")
+    over_scene = column("mei_over_best_scene")
+    row |= {
+        "mei_over_optimum": nan_median(column("mei_over_optimum")[tuned]),
+        "mei_beats_best_scene_fraction": _share(column("mei_beats_best_scene")[tuned]),
+        "mei_beats_best_gabor_non_gabor_fraction": _share(
+            column("mei_beats_best_gabor")[non_gabor]
+        ),
+        "mei_beats_scene_predicted_fraction": _share(
+            np.where(np.isnan(over_scene), np.nan, over_scene > 1.0)
+        ),
+        "mei_over_insilico_simple": nan_median(ratio[simple]),
+        "mei_reaches_insilico_simple_fraction": (
+            float(np.mean(ratio[simple & np.isfinite(ratio)] >= 0.95))
+            if (simple & np.isfinite(ratio)).any()
+            else np.nan
+        ),
+        "mei_gabor_auc": _auc(ratio, non_gabor, simple),
+        "phase_invariance_auc": _auc(column("phase_invariance"), complex_, simple),
+    }
+    return row
 
 
 def ground_truth_table(
@@ -251,28 +319,27 @@ def ground_truth_table(
     ranking: xr.Dataset,
     truth: xr.Dataset,
     psth: xr.Dataset,
-    scores: xr.Dataset,
-    meis: xr.Dataset,
-    gabors: xr.Dataset,
-    metrics: xr.Dataset,
-    images: xr.Dataset,
-    geometry: ScreenGeometry,
+    units: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row (``ground_truth.csv``) of every check of an area's results against the truth.
 
-    The checks are :func:`ranking_checks`, :func:`model_checks`, :func:`mei_checks` and
-    :func:`mei_true_checks`, after the ``session`` and ``area`` columns.
-
-    ``truth`` is the simulator's ``ground_truth.nc``, ``psth`` the session's ``psth.nc`` (its
-    ``latency_s`` attribute), ``images`` the scenes at model resolution (``images.nc``; the
-    blank is left out); the others are the area's outputs of the same names.
+    ``session`` and ``area``, then :func:`ranking_checks` (``psth`` is the session's
+    ``psth.nc``, for its ``latency_s``) and :func:`summary_checks` of the area's
+    :func:`unit_checks` table ``units``.
     """
     row = {"session": int(session), "area": area}
     row |= ranking_checks(ranking, truth, psth.attrs["latency_s"])
-    row |= model_checks(scores, truth)
-    row |= mei_checks(meis, gabors, metrics, truth, geometry)
-    scenes = images["images"].sel(frame=images["frame"] != BLANK_FRAME).to_numpy()
-    row |= mei_true_checks(meis, truth, scenes, geometry)
+    row |= summary_checks(units)
     for key, value in row.items():
         log.info("%s: %s", key, value)
     return pd.DataFrame([row])
+
+
+def session_table(session: int, units: list[pd.DataFrame]) -> pd.DataFrame:
+    """The session's row (``results/{session}/ground_truth.csv``), its areas pooled.
+
+    :func:`summary_checks` of every area's :func:`unit_checks` table, concatenated, after
+    ``session`` and ``area`` = ``all``.
+    """
+    pooled = pd.concat(units, ignore_index=True) if units else pd.DataFrame(columns=["cell_type"])
+    return pd.DataFrame([{"session": int(session), "area": "all"} | summary_checks(pooled)])

@@ -4,6 +4,8 @@ The real set is 118 8-bit grayscale photographs of 918 x 1174 pixels. Here every
 crop (random scale and position, target aspect ratio) of one of a handful of natural photographs
 that ship with scikit-image (they load offline), randomly mirrored, resized with area weights and
 rescaled to a random mean luminance and contrast around the screen's mean gray.
+``heldout_images`` cuts images the same way from other photographs, none of them a source of the
+scenes, directly at model resolution.
 """
 
 import numpy as np
@@ -28,6 +30,11 @@ SOURCE_PHOTOS = (
     "immunohistochemistry",
     "retina",
 )
+#: scikit-image sample photographs for held-out images: natural content, none of them a source
+#: of the scenes (``cat`` is left out: it is the same photograph as ``chelsea``).
+HELDOUT_PHOTOS = ("moon", "hubble_deep_field", "cell", "clock")
+#: Height and width (pixels) of the Allen scenes; held-out crops keep their aspect ratio.
+SCENE_SHAPE = (918, 1174)
 #: Longer side (pixels) to which larger source photographs are first reduced (bounds the cost).
 MAX_SOURCE_SIDE = 640
 #: Crop height as a fraction of the largest crop of the target aspect ratio: log-uniform range.
@@ -50,6 +57,50 @@ def _load_gray(name: str) -> np.ndarray:
     return gray.astype(np.float32)
 
 
+def _random_crops(
+    photos: tuple[str, ...],
+    rng: np.random.Generator,
+    n: int,
+    height: int,
+    width: int,
+    aspect: float,
+) -> np.ndarray:
+    """(n, height, width) uint8: random crops of photos, each photo used equally often (+-1).
+
+    Each crop has a random scale (CROP_SCALE_RANGE) and position at the given width / height
+    aspect ratio, is resized to (height, width) by crop_resize (area averages when shrinking),
+    mapped affinely to a random mean luminance (MEAN_LUMINANCE) and contrast (CONTRAST_RANGE),
+    clipped and rounded to 8 bits, and mirrored left-right with probability 1/2.
+    """
+    crops_out = np.empty((n, height, width), dtype=np.uint8)
+    source = rng.permutation(np.arange(n) % len(photos))
+    for k, name in enumerate(photos):
+        index = np.flatnonzero(source == k)
+        if index.size == 0:
+            continue
+        photo = _load_gray(name)
+        h_src, w_src = photo.shape
+        m = index.size
+        crop_h = min(h_src, w_src / aspect) * np.exp(rng.uniform(*np.log(CROP_SCALE_RANGE), m))
+        crop_w = crop_h * aspect
+        top = rng.uniform(0.0, 1.0, m) * (h_src - crop_h)
+        left = rng.uniform(0.0, 1.0, m) * (w_src - crop_w)
+        crops = crop_resize(photo, top, left, crop_h, crop_w, height, width)
+        # affine map of each crop to a random mean luminance and contrast, then clip
+        mean = crops.mean(axis=(1, 2), dtype=float)
+        std = np.sqrt(np.maximum(np.square(crops).mean(axis=(1, 2), dtype=float) - mean**2, 1e-12))
+        gain = rng.uniform(*CONTRAST_RANGE, m) / std
+        offset = rng.normal(*MEAN_LUMINANCE, m) - gain * mean
+        crops *= (255 * gain).astype(np.float32)[:, None, None]
+        crops += (255 * offset).astype(np.float32)[:, None, None]
+        np.clip(crops, 0, 255, out=crops)
+        batch = np.rint(crops, out=crops).astype(np.uint8)
+        flip = rng.random(m) < 0.5
+        batch[flip] = batch[flip, :, ::-1]
+        crops_out[index] = batch
+    return crops_out
+
+
 def natural_scenes(
     seed: int, n_scenes: int = 118, height: int = 918, width: int = 1174
 ) -> np.ndarray:
@@ -65,34 +116,38 @@ def natural_scenes(
         (n_scenes, height, width) uint8.
     """
     rng = np.random.default_rng(seed)
-    scenes = np.empty((n_scenes, height, width), dtype=np.uint8)
-    source = rng.permutation(np.arange(n_scenes) % len(SOURCE_PHOTOS))
-    aspect = width / height
-    for k, name in enumerate(SOURCE_PHOTOS):
-        index = np.flatnonzero(source == k)
-        if index.size == 0:
-            continue
-        photo = _load_gray(name)
-        h_src, w_src = photo.shape
-        n = index.size
-        crop_h = min(h_src, w_src / aspect) * np.exp(rng.uniform(*np.log(CROP_SCALE_RANGE), n))
-        crop_w = crop_h * aspect
-        top = rng.uniform(0.0, 1.0, n) * (h_src - crop_h)
-        left = rng.uniform(0.0, 1.0, n) * (w_src - crop_w)
-        crops = crop_resize(photo, top, left, crop_h, crop_w, height, width)
-        # affine map of each crop to a random mean luminance and contrast, then clip
-        mean = crops.mean(axis=(1, 2), dtype=float)
-        std = np.sqrt(np.maximum(np.square(crops).mean(axis=(1, 2), dtype=float) - mean**2, 1e-12))
-        gain = rng.uniform(*CONTRAST_RANGE, n) / std
-        offset = rng.normal(*MEAN_LUMINANCE, n) - gain * mean
-        crops *= (255 * gain).astype(np.float32)[:, None, None]
-        crops += (255 * offset).astype(np.float32)[:, None, None]
-        np.clip(crops, 0, 255, out=crops)
-        batch = np.rint(crops, out=crops).astype(np.uint8)
-        flip = rng.random(n) < 0.5
-        batch[flip] = batch[flip, :, ::-1]
-        scenes[index] = batch
-    return scenes
+    return _random_crops(SOURCE_PHOTOS, rng, n_scenes, height, width, width / height)
+
+
+def heldout_images(seed: int, n_images: int = 500, height: int = 60, width: int = 96) -> np.ndarray:
+    """Random natural images cut from photographs that none of the scenes comes from.
+
+    Made like the scenes of natural_scenes (random crop scale and position at the scenes'
+    aspect ratio SCENE_SHAPE, random mirror, random mean luminance and contrast, 8-bit levels),
+    but from HELDOUT_PHOTOS, which are disjoint from SOURCE_PHOTOS, and cut directly at the
+    requested (model) resolution: each crop is resized straight to (height, width) by area
+    averaging (crop_resize).
+
+    Args:
+        seed: seed of np.random.default_rng; the same seed gives byte-identical images.
+        n_images: number of images (each photograph gives an equal share of them, +-1).
+        height: image height in pixels.
+        width: image width in pixels.
+
+    Returns:
+        (n_images, height, width) float32 luminance in [0, 1], on the 8-bit levels k / 255.
+
+    Raises:
+        ValueError: if n_images, height or width is below 1.
+    """
+    if min(n_images, height, width) < 1:
+        raise ValueError(
+            f"n_images, height and width must be at least 1, got {n_images}, {height}, {width}"
+        )
+    rng = np.random.default_rng(seed)
+    aspect = SCENE_SHAPE[1] / SCENE_SHAPE[0]
+    crops = _random_crops(HELDOUT_PHOTOS, rng, n_images, height, width, aspect)
+    return crops.astype(np.float32) / np.float32(255)
 
 
 def amplitude_spectrum_slope(

@@ -1,50 +1,120 @@
-"""Ground-truth model neurons of the session simulator.
+"""Ground-truth model neurons of the session simulator, written once in torch.
 
-Every unit is a Gabor-filter model seen through the screen geometry:
+Every unit sees the image x (luminance in [0, 1], centred on the mean gray 0.5) through up to
+four linear filters f_k, projections p_k = <f_k, x - 0.5>, and a cell type:
 
-- simple: drive = relu(<f0, x - 0.5>);
-- complex: drive = sqrt(<f0, x - 0.5>^2 + <f1, x - 0.5>^2) (energy model, phase invariant);
-- untuned: constant rate, whatever the stimulus.
+- ``simple``: drive = relu(p0), f0 a unit-norm Gabor filter;
+- ``complex``: drive = sqrt(p0^2 + p1^2), f0, f1 a quadrature pair (energy model, phase
+  invariant; Adelson & Bergen 1985, J Opt Soc Am A 2:284);
+- ``center_surround``: drive = relu(p0), f0 a unit-norm difference of Gaussians, ON or OFF
+  (``polarity``): not oriented, so its best image is a spot with a ring, not a Gabor. Mouse V1
+  holds many such poorly orientation-selective units (Niell & Stryker 2008, J Neurosci 28:7520);
+- ``conjunction``: drive = sqrt(E_a * E_b), E_a = sqrt(p0^2 + p1^2) and E_b = sqrt(p2^2 + p3^2)
+  the energies of two phase-invariant subunits whose bars meet at ``angle_deg`` in a corner:
+  both are needed (the geometric mean is an AND), so one Gabor drives it only partly. Angle- and
+  corner-selective units as in macaque V2 (Ito & Komatsu 2004, J Neurosci 24:3313); MEIs of
+  mouse V1 neurons with such non-Gabor features: Walker et al. 2019, Nat Neurosci 22:2060;
+- ``untuned``: constant rate, whatever the stimulus.
 
-The rate of a tuned unit is a saturating (Naka-Rushton) function of its drive, exponent 1.5 .. 2.5
-and semi-saturation 0.2 .. 0.5 of the drive of its 99th-percentile scene: contrast saturation as in
-V1, which also lets the high-contrast Allen Gabors drive simple cells strongly enough for
-receptive-field mapping (with a pure power law, their mean rate over a drift cycle barely moves).
+Divisive normalization (Carandini & Heeger 2012, Nat Rev Neurosci 13:51): each of these drives is
+divided by ``normalization`` + sqrt(sum_px w (x - 0.5)^2), the local RMS contrast in the unit's
+pool w (its filters' energy, normalized to sum 1). The drive of a matched pattern then saturates
+with contrast (half way at a local RMS contrast of ``normalization``), so a moderate-contrast
+Allen gabor in the receptive field drives a unit a good part of the way, while the pattern, not
+the contrast, sets how far: the best image on the stimulus budget (:mod:`meiflow.stimuli.budget`)
+is still the unit's preferred pattern at high local contrast.
 
-f0, f1 is a quadrature pair of unit-norm Gabor filters and x an image with luminance in [0, 1].
-Rates are calibrated on the natural scenes: a fully modulated unit reaches its peak rate at the
-99th percentile of its drive over the scenes; the same calibration applies to any other stimulus.
+Rates. z = drive / d_opt, d_opt the unit's drive by its optimum on the budget; the gain is a
+Naka-Rushton function h(z) = (1 + c^n) z^n / (c^n + z^n) with h(1) = 1 (exponent n), whose
+semi-saturation c = ``semi_saturation`` * d99 / d_opt is set by the natural scenes (d99 the
+99th-percentile drive over the session's scenes): contrast gain adapted to the ensemble the
+animal is shown (Ohzawa, Sclar & Freeman 1982, Nature 298:266). So the optimum drives every
+tuned unit at its ``peak_rate_hz`` and the best scene only part way: the ratio of driven rates is
+about 1 + semi_saturation^n, bounded whatever the scene statistics. With modulation m,
+
+    rate = spont + (peak - spont) * (m * h(z) + (1 - m) * mean over scenes of h(z)):
+
+an unmodulated unit keeps the mean rate of a modulated one but no tuning. Untuned units fire at
+spont + UNTUNED_DRIVEN_FRACTION * (peak - spont).
+
+The calibration (``drive_optimum``, ``drive_scene_99``, ``mean_gain``) is stored per unit in the
+ground truth, so :func:`true_rates` reproduces every rate from ``ground_truth.nc`` alone.
 """
+
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+import xarray as xr
+from torch import Tensor
 
 from meiflow.stimuli.gabor import allen_gabor_stimulus, gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
-CELL_TYPES = ("simple", "complex", "untuned")
+__all__ = [
+    "CELL_TYPES",
+    "GABOR_TYPES",
+    "NON_GABOR_TYPES",
+    "TUNED_TYPES",
+    "TrueNeurons",
+    "calibrate",
+    "drifting_gabor_rates",
+    "implied_oracle",
+    "naka_rushton",
+    "receptive_fields",
+    "sample_unit_params",
+    "true_rates",
+]
+
+CELL_TYPES = ("simple", "complex", "center_surround", "conjunction", "untuned")
+#: Cell types whose best image is a Gabor patch (simple) or a phase family of them (complex).
+GABOR_TYPES = ("simple", "complex")
+#: Cell types whose best image is not a Gabor patch.
+NON_GABOR_TYPES = ("center_surround", "conjunction")
+TUNED_TYPES = GABOR_TYPES + NON_GABOR_TYPES
+#: Filters per unit (the conjunction's two quadrature pairs).
+N_FILTERS = 4
 #: Untuned units fire at spont + this fraction of (peak - spont), close to the mean of tuned units.
 UNTUNED_DRIVEN_FRACTION = 0.15
 #: Sampling ranges of the unit parameters (centres are also kept inside the screen).
 CENTER_X_RANGE_DEG = (-35.0, 35.0)
 CENTER_Y_RANGE_DEG = (-30.0, 30.0)
 SF_RANGE_CPD = (0.04, 0.12)
-SIGMA_RANGE_DEG = (3.0, 6.0)
+SIGMA_RANGE_DEG = (5.0, 8.0)
 SPONTANEOUS_RANGE_HZ = (0.5, 4.0)
-PEAK_RANGE_HZ = (5.0, 25.0)
-EXPONENT_RANGE = (1.5, 2.5)
-SEMI_SATURATION_RANGE = (0.2, 0.5)
+PEAK_RANGE_HZ = (10.0, 45.0)
+EXPONENT_RANGE = (0.7, 1.3)
+MODULATION_RANGE = (0.15, 1.0)
+SEMI_SATURATION_RANGE = (1.8, 2.6)
+#: Divisive normalization: the local RMS contrast (luminance) at which the drive of a matched
+#: pattern reaches half its maximum (a c50).
+NORMALIZATION_RANGE = (0.05, 0.15)
+#: Conjunction units: angle between the two subunits' bars (deg).
+ANGLE_RANGE_DEG = (75.0, 105.0)
+#: Conjunction units: subunit envelope sd and its distance from the corner, in sigma_deg.
+SUBUNIT_SIGMA = 1.4
+SUBUNIT_ARM = 2.2
+#: Centre-surround units: centre and surround sd in sigma_deg; surround weight (its volume over
+#: the centre's) range.
+CENTER_SIGMA = 0.6
+SURROUND_SIGMA = 1.8
+SURROUND_WEIGHT_RANGE = (0.9, 1.0)
+#: Added under the square roots of the energies: a finite gradient at a zero drive.
+ENERGY_FLOOR = 1e-12
+#: Per-unit calibration columns (see the module docstring).
+CALIBRATION = ("drive_optimum", "drive_scene_99", "mean_gain")
 
 
 def _type_counts(fractions: dict[str, float], n_units: int) -> np.ndarray:
-    """Units per cell type (order of CELL_TYPES): largest-remainder rounding, summing to n_units."""
+    """Units per cell type (order of CELL_TYPES): shares normalized, largest-remainder rounding."""
     unknown = set(fractions) - set(CELL_TYPES)
     if unknown:
         raise ValueError(f"unknown cell types {sorted(unknown)}; expected some of {CELL_TYPES}")
     share = np.array([fractions.get(t, 0.0) for t in CELL_TYPES], dtype=float)
-    if (share < 0).any() or not np.isclose(share.sum(), 1.0):
-        raise ValueError(f"cell type fractions must be >= 0 and sum to 1, got {fractions}")
-    exact = share * n_units
+    if (share < 0).any() or not share.sum() > 0:
+        raise ValueError(f"cell type fractions must be >= 0 and not all 0, got {fractions}")
+    exact = share / share.sum() * n_units
     counts = np.floor(exact).astype(int)
     extra = np.argsort(-(exact - counts), kind="stable")[: n_units - counts.sum()]
     counts[extra] += 1
@@ -67,19 +137,23 @@ def sample_unit_params(
     Args:
         rng: random generator (all draws come from it, in a fixed order).
         n_units: number of units.
-        fractions: share of each cell type (keys from CELL_TYPES, summing to 1); counts are
-            rounded exactly to n_units and the types shuffled.
+        fractions: share of each cell type (keys from CELL_TYPES, normalized to sum 1); counts
+            are rounded exactly to n_units and the types shuffled.
         geometry: the screen; centres lie in x -35..35 deg, y -30..30 deg (inside the Allen
             Gabor grid of -40..40 deg) and inside the screen.
 
     Returns:
-        DataFrame, one row per unit: cell_type (str), center_x_deg, center_y_deg,
-        orientation_deg (0..180, 0 = vertical bars, clockwise), sf_cpd (cycles/deg,
-        log-uniform), sigma_deg (Gaussian envelope sd, deg), phase_rad, spontaneous_rate_hz,
-        peak_rate_hz (rate of a fully modulated unit at the 99th-percentile scene),
-        modulation (0..1, share of the drive that follows the stimulus; the rest is replaced by
-        its mean over the scenes), exponent (1.5..2.5) and semi_saturation (0.2..0.5, in units
-        of the 99th-percentile scene drive) of the Naka-Rushton nonlinearity, see rates().
+        DataFrame, one row per unit: cell_type (str), center_x_deg, center_y_deg (receptive-field
+        centre; a conjunction unit's is the mean of its subunits' centres), orientation_deg
+        (0..180, 0 = vertical bars, clockwise; a conjunction unit's corner bisector),
+        sf_cpd (cycles/deg, log-uniform), sigma_deg (Gaussian envelope sd, deg), phase_rad,
+        spontaneous_rate_hz, peak_rate_hz (rate of a fully modulated unit at its optimum),
+        modulation (0..1, share of the gain that follows the stimulus), exponent and
+        semi_saturation (in units of the 99th-percentile scene drive) of the Naka-Rushton gain,
+        angle_deg (conjunction: angle between the subunits' bars), polarity (+1 ON, -1 OFF;
+        centre-surround), surround_weight (centre-surround) and normalization (the local RMS
+        contrast of half-maximal normalized drive); every column is drawn for every unit and used
+        by the types named.
     """
     counts = _type_counts(fractions, n_units)
     cell_type = rng.permutation(np.repeat(np.array(CELL_TYPES), counts))
@@ -97,110 +171,309 @@ def sample_unit_params(
             "phase_rad": rng.uniform(0.0, 2 * np.pi, n_units),
             "spontaneous_rate_hz": rng.uniform(*SPONTANEOUS_RANGE_HZ, n_units),
             "peak_rate_hz": rng.uniform(*PEAK_RANGE_HZ, n_units),
-            "modulation": rng.uniform(0.0, 1.0, n_units),
+            "modulation": rng.uniform(*MODULATION_RANGE, n_units),
             "exponent": rng.uniform(*EXPONENT_RANGE, n_units),
             "semi_saturation": rng.uniform(*SEMI_SATURATION_RANGE, n_units),
+            "angle_deg": rng.uniform(*ANGLE_RANGE_DEG, n_units),
+            "polarity": rng.choice([-1.0, 1.0], n_units),
+            "surround_weight": rng.uniform(*SURROUND_WEIGHT_RANGE, n_units),
+            "normalization": rng.uniform(*NORMALIZATION_RANGE, n_units),
         }
     )
+
+
+def _unit_norm(filters: np.ndarray) -> np.ndarray:
+    """Each (H, W) filter scaled to sum of squares 1 (an all-zero filter stays zero)."""
+    norm = np.sqrt(np.square(filters).sum(axis=(-2, -1), keepdims=True))
+    return np.divide(filters, norm, out=np.zeros_like(filters), where=norm > 0)
 
 
 def receptive_fields(
     params: pd.DataFrame, geometry: ScreenGeometry, height: int, width: int
 ) -> np.ndarray:
-    """(n_units, 2, height, width) float64: quadrature pair of unit-norm Gabor filters per unit.
+    """(n_units, 4, height, width) float64: each unit's filters, unit norm (module docstring).
 
-    Filter 0 has the unit's phase, filter 1 the phase + pi/2; each has sum of squares 1 over the
-    image (rendered with gabor() at the pixel centres given by geometry).
+    simple and complex: a quadrature pair of Gabors (phase, phase + pi/2) in slots 0 and 1;
+    center_surround: polarity * (G(CENTER_SIGMA * sigma) - w G(SURROUND_SIGMA * sigma)) in slot 0,
+    G a Gaussian of unit volume and w ``surround_weight``; conjunction: two quadrature pairs
+    (slots 0, 1 and 2, 3) of sd SUBUNIT_SIGMA * sigma, bars at orientation -/+ angle / 2,
+    centred SUBUNIT_ARM * sigma from the corner along their bars (a V whose centroid is the
+    unit's centre); untuned: zeros. Rendered with :func:`meiflow.stimuli.gabor.gabor` at the
+    pixel centres given by geometry.
     """
     x_deg, y_deg = geometry.pixel_grid(height, width)
-    filters = gabor(
+    cell_type = params["cell_type"].to_numpy().astype(str)
+    cx, cy = _column(params, "center_x_deg"), _column(params, "center_y_deg")
+    theta, sigma = _column(params, "orientation_deg"), _column(params, "sigma_deg")
+    sf, phase = _column(params, "sf_cpd"), _column(params, "phase_rad") + np.array([0, np.pi / 2])
+    filters = np.zeros((len(params), N_FILTERS, height, width))
+    pair = gabor(x_deg, y_deg, cx, cy, theta, sf, phase, sigma)
+    filters[:, :2] = np.where(np.isin(cell_type, GABOR_TYPES)[:, None, None, None], pair, 0.0)
+
+    half = _column(params, "angle_deg") / 2
+    bars = theta + np.array([-1.0, 1.0]) * half  # (n_units, 2)
+    arm = SUBUNIT_ARM * sigma
+    # bar direction of orientation t is (sin t, cos t); the corner sits arm * cos(half) behind
+    # the centroid along the bisector
+    sub_x = cx + arm * (
+        np.sin(np.deg2rad(bars)) - np.cos(np.deg2rad(half)) * np.sin(np.deg2rad(theta))
+    )
+    sub_y = cy + arm * (
+        np.cos(np.deg2rad(bars)) - np.cos(np.deg2rad(half)) * np.cos(np.deg2rad(theta))
+    )
+    subunits = gabor(
         x_deg,
         y_deg,
-        _column(params, "center_x_deg"),
-        _column(params, "center_y_deg"),
-        _column(params, "orientation_deg"),
-        _column(params, "sf_cpd"),
-        _column(params, "phase_rad") + np.array([0.0, np.pi / 2]),
-        _column(params, "sigma_deg"),
+        sub_x[..., None],
+        sub_y[..., None],
+        bars[..., None],
+        sf[..., None],
+        phase[:, None, :],
+        SUBUNIT_SIGMA * sigma[..., None],
+    ).reshape(len(params), N_FILTERS, height, width)
+    conjunction = (cell_type == "conjunction")[:, None, None, None]
+    filters = np.where(conjunction, subunits, filters)
+
+    r2 = (x_deg - cx[..., None]) ** 2 + (y_deg - cy[..., None]) ** 2
+    center_sd, surround_sd = CENTER_SIGMA * sigma[..., None], SURROUND_SIGMA * sigma[..., None]
+    dog = (
+        np.exp(-r2 / (2 * center_sd**2)) / center_sd**2
+        - _column(params, "surround_weight")[..., None]
+        * np.exp(-r2 / (2 * surround_sd**2))
+        / surround_sd**2
     )
-    return filters / np.sqrt(np.square(filters).sum(axis=(-2, -1), keepdims=True))
+    dog = _column(params, "polarity")[..., None] * dog
+    filters[:, 0] = np.where((cell_type == "center_surround")[:, None, None], dog, filters[:, 0])
+    return _unit_norm(filters)
 
 
-def drive(filters: np.ndarray, images: np.ndarray, cell_type: np.ndarray) -> np.ndarray:
-    """(n_units, n_images) unitless drive of each unit by each image.
+def naka_rushton(
+    drive: Tensor,
+    drive_optimum: Tensor,
+    drive_scene_99: Tensor,
+    semi_saturation: Tensor,
+    exponent: Tensor,
+) -> Tensor:
+    """The gain h(z) = (1 + c^n) z^n / (c^n + z^n) of the module docstring, broadcast.
 
-    Args:
-        filters: (n_units, 2, H, W) from receptive_fields.
-        images: (n_images, H, W) luminance in [0, 1]; centred on 0.5 (mean gray) before use.
-        cell_type: (n_units,) entries of CELL_TYPES.
-
-    Returns:
-        simple: relu(<f0, x>); complex: sqrt(<f0, x>^2 + <f1, x>^2); untuned: 0.
+    z = drive / drive_optimum and c = semi_saturation * drive_scene_99 / drive_optimum, n the
+    exponent; h(1) = 1. A drive_optimum of 0 gives z = 0 (gain 0).
     """
-    cell_type = np.asarray(cell_type)
+    inverse = torch.where(drive_optimum > 0, 1.0 / drive_optimum, 0.0)
+    c_n = (semi_saturation * drive_scene_99 * inverse) ** exponent
+    z_n = (drive * inverse) ** exponent
+    return (1.0 + c_n) * z_n / (c_n + z_n).clamp_min(torch.finfo(z_n.dtype).tiny)
+
+
+def _type_masks(cell_type: np.ndarray) -> dict[str, np.ndarray]:
+    cell_type = np.asarray(cell_type).astype(str)
     if not np.isin(cell_type, CELL_TYPES).all():
-        raise ValueError(f"cell types must be among {CELL_TYPES}")
-    n_units, _, height, width = filters.shape
-    centred = images.reshape(-1, height * width) - 0.5
-    proj = (filters.reshape(2 * n_units, -1) @ centred.T).reshape(n_units, 2, -1)
-    simple = np.maximum(proj[:, 0], 0.0)
-    energy = np.hypot(proj[:, 0], proj[:, 1])
-    return np.select(
-        [cell_type[:, None] == "simple", cell_type[:, None] == "complex"], [simple, energy], 0.0
+        raise ValueError(
+            f"cell types must be among {CELL_TYPES}, got {sorted(set(cell_type) - set(CELL_TYPES))}"
+        )
+    return {name: cell_type == name for name in CELL_TYPES}
+
+
+class TrueNeurons(torch.nn.Module):
+    """The simulated units as one differentiable module (module docstring).
+
+    Args:
+        params: unit table (sample_unit_params's columns, plus the CALIBRATION columns once
+            calibrated), n_units rows.
+        geometry: the screen the filters are rendered for.
+        height: image height in pixels (model resolution).
+        width: image width in pixels.
+        dtype: of the filters and constants (float64: the truth is exact to float resolution).
+
+    Attributes:
+        calibrated: whether the CALIBRATION columns were given (rates need them; drives do not).
+    """
+
+    def __init__(
+        self,
+        params: pd.DataFrame,
+        geometry: ScreenGeometry,
+        height: int,
+        width: int,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        """Render the filters and hold the constants as buffers (class docstring)."""
+        super().__init__()
+        masks = _type_masks(params["cell_type"].to_numpy())
+        self.height, self.width = height, width
+        self.cell_type = params["cell_type"].to_numpy().astype(str)
+
+        def buffer(name: str, values) -> None:
+            self.register_buffer(name, torch.as_tensor(np.asarray(values), dtype=dtype))
+
+        filters = receptive_fields(params, geometry, height, width)
+        buffer("filters", filters)
+        energy = np.square(filters).sum(axis=1)
+        total = energy.sum(axis=(-2, -1), keepdims=True)
+        buffer("pool", np.divide(energy, total, out=np.zeros_like(energy), where=total > 0))
+        for name in CELL_TYPES:
+            self.register_buffer(f"is_{name}", torch.as_tensor(masks[name]))
+        spont = params["spontaneous_rate_hz"].to_numpy(dtype=float)
+        buffer("spont", spont)
+        buffer("span", params["peak_rate_hz"].to_numpy(dtype=float) - spont)
+        for name in ("modulation", "exponent", "semi_saturation", "normalization"):
+            buffer(name, params[name].to_numpy(dtype=float))
+        self.calibrated = all(name in params for name in CALIBRATION)
+        if self.calibrated:
+            for name in CALIBRATION:
+                buffer(name, params[name].to_numpy(dtype=float))
+            tuned = ~masks["untuned"]
+            bad = tuned & ~(params["drive_optimum"].to_numpy(dtype=float) > 0)
+            if bad.any():
+                raise ValueError(
+                    f"tuned units need drive_optimum > 0; units at rows {np.flatnonzero(bad)}"
+                )
+
+    def _projections(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Projections <f_k, x - 0.5> (n_units, N_FILTERS, n) and normalizers (n_units, n).
+
+        The normalizer is ``normalization`` + the local RMS contrast sqrt(sum w (x - 0.5)^2),
+        w the unit's pool (its filters' energy, sum 1). In the images' dtype when that is
+        floating point (a float32 search stays float32); images as in :meth:`drive`.
+        """
+        if images.shape[-2:] != (self.height, self.width):
+            raise ValueError(
+                f"images are {tuple(images.shape[-2:])} pixels, the neurons "
+                f"({self.height}, {self.width})"
+            )
+        dtype = images.dtype if images.is_floating_point() else self.filters.dtype
+        filters, pool = self.filters.to(dtype), self.pool.to(dtype)
+        centred = images.to(dtype) - 0.5
+        pattern = "ukhw,nhw->ukn" if images.dim() == 3 else "ukhw,unhw->ukn"
+        p = torch.einsum(pattern, filters, centred)
+        energy = torch.einsum(pattern.replace("k", ""), pool, centred**2)
+        return p, self.normalization.to(dtype)[:, None] + energy.clamp_min(0.0).sqrt()
+
+    def _drive(self, p: Tensor) -> Tensor:
+        """(n_units, n) drive from the projections (n_units, N_FILTERS, n)."""
+        energy_a = (p[:, 0] ** 2 + p[:, 1] ** 2 + ENERGY_FLOOR).sqrt()
+        energy_b = (p[:, 2] ** 2 + p[:, 3] ** 2 + ENERGY_FLOOR).sqrt()
+        rectified = p[:, 0].clamp_min(0.0)
+        drive = torch.zeros_like(rectified)
+        drive = torch.where((self.is_simple | self.is_center_surround)[:, None], rectified, drive)
+        drive = torch.where(self.is_complex[:, None], energy_a, drive)
+        return torch.where(self.is_conjunction[:, None], (energy_a * energy_b).sqrt(), drive)
+
+    def drive(self, images: Tensor) -> Tensor:
+        """Unitless drive (module docstring) of every unit.
+
+        Args:
+            images: (n, H, W) shown to every unit, or (n_units, n, H, W), unit u's own images
+                (the response protocol of :func:`meiflow.mei.synthesis.synthesize`).
+
+        Returns:
+            (n_units, n), in the images' floating dtype (else the module's).
+
+        Raises:
+            ValueError: images of another size than the module's.
+        """
+        p, normalizer = self._projections(images)
+        return self._drive(p) / normalizer
+
+    def search_objective(self, images: Tensor) -> Tensor:
+        """(n_units, n) what a search for a unit's best image maximizes: the drive, not rectified.
+
+        The rectified types (simple, centre-surround) give p0 instead of relu(p0): the same
+        maximizer wherever the drive can be positive, and a gradient at images that do not drive
+        the unit (a gray start); images as in :meth:`drive`.
+        """
+        p, normalizer = self._projections(images)
+        rectified = (self.is_simple | self.is_center_surround)[:, None]
+        return torch.where(rectified, p[:, 0], self._drive(p)) / normalizer
+
+    def gain(self, drive: Tensor) -> Tensor:
+        """(n_units, n) Naka-Rushton gain h(z) of a drive (n_units, n): 1 at the optimum."""
+        if not self.calibrated:
+            raise ValueError(f"the neurons are not calibrated: {CALIBRATION} missing")
+        return naka_rushton(
+            drive,
+            self.drive_optimum[:, None],
+            self.drive_scene_99[:, None],
+            self.semi_saturation[:, None],
+            self.exponent[:, None],
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(n_units, n) firing rates in Hz for images as in :meth:`drive`."""
+        gain = self.gain(self.drive(images))
+        modulated = (
+            self.modulation[:, None] * gain
+            + (1 - self.modulation[:, None]) * (self.mean_gain[:, None])
+        )
+        fraction = torch.where(self.is_untuned[:, None], UNTUNED_DRIVEN_FRACTION, modulated)
+        return self.spont[:, None] + self.span[:, None] * fraction
+
+
+def calibrate(
+    params: pd.DataFrame, drive_optimum: np.ndarray, scene_drive: np.ndarray
+) -> pd.DataFrame:
+    """The unit table with its CALIBRATION columns (module docstring).
+
+    Args:
+        params: unit table (n_units rows).
+        drive_optimum: (n_units,) drive by each unit's optimum on the budget (> 0 for tuned
+            units; untuned units: any value).
+        scene_drive: (n_units, n_scenes) drive by the session's natural scenes.
+    """
+    optimum = np.where(params["cell_type"] == "untuned", 1.0, drive_optimum)
+    scene_99 = np.percentile(scene_drive, 99, axis=1)
+    gain = naka_rushton(
+        *(torch.as_tensor(np.asarray(v, dtype=float)) for v in (scene_drive, optimum[:, None])),
+        torch.as_tensor(scene_99[:, None]),
+        torch.as_tensor(_column(params, "semi_saturation")),
+        torch.as_tensor(_column(params, "exponent")),
+    )
+    return params.assign(
+        drive_optimum=optimum, drive_scene_99=scene_99, mean_gain=gain.mean(dim=1).numpy()
     )
 
 
-def rates(
-    params: pd.DataFrame, drive_scenes: np.ndarray, drive_other: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Firing rates in Hz, calibrated on the natural scenes.
+def unit_table(truth: xr.Dataset) -> pd.DataFrame:
+    """The unit table of a ground-truth dataset (its variables on ``unit`` alone)."""
+    per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
+    params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
+    params["cell_type"] = params["cell_type"].astype(str)
+    return params
 
-    rate = spont + (peak - spont) * (modulation * h(z) + (1 - modulation) * mean over scenes of
-    h(z)), z = drive / d99, d99 = the unit's 99th-percentile drive over the scenes, and h the
-    Naka-Rushton function h(z) = (1 + c^n) z^n / (c^n + z^n), n = exponent, c = semi_saturation,
-    scaled so that h(1) = 1: an unmodulated unit keeps the mean rate of a modulated one but no
-    tuning.
-    A unit whose d99 is 0 gets z = 0. Untuned units fire at
-    spont + UNTUNED_DRIVEN_FRACTION * (peak - spont) for every stimulus.
+
+def true_rates(truth: xr.Dataset, images: np.ndarray) -> np.ndarray:
+    """The simulated units' noise-free rates for any images, as the simulator computes them.
 
     Args:
-        params: unit table from sample_unit_params (n_units rows).
-        drive_scenes: (n_units, n_scenes) drive by the natural scenes.
-        drive_other: optional (n_units, n_other) drive by other stimuli (e.g. Gabors).
+        truth: ``ground_truth.nc`` or any subset of its units (``truth.sel(unit=...)``): the
+            unit parameters and calibration (variables on ``unit`` alone) and the screen
+            geometry (attributes ``screen_width_deg``, ``screen_height_deg``).
+        images: (n, H, W) luminance in [0, 1] at the truth's resolution (its ``y``, ``x``).
 
     Returns:
-        (rates for the scenes (n_units, n_scenes), rates for drive_other (n_units, n_other) or
-        None), float64 Hz.
+        (n_units, n) float64 rates in spikes/s.
+
+    Raises:
+        ValueError: images of another size than the truth's, or a truth without calibration.
     """
-    spont = _column(params, "spontaneous_rate_hz")
-    span = _column(params, "peak_rate_hz") - spont
-    modulation = _column(params, "modulation")
-    exponent = _column(params, "exponent")
-    c_n = _column(params, "semi_saturation") ** exponent
-    untuned = params["cell_type"].to_numpy()[:, None] == "untuned"
-    d99 = np.percentile(drive_scenes, 99, axis=1)
-    inv_d99 = np.divide(1.0, d99, out=np.zeros_like(d99), where=d99 > 0)[:, None]
-
-    def saturating(drive_values: np.ndarray) -> np.ndarray:
-        z_n = (drive_values * inv_d99) ** exponent
-        return (1.0 + c_n) * z_n / (c_n + z_n)
-
-    mean_term = saturating(drive_scenes).mean(axis=1, keepdims=True)
-
-    def to_rate(drive_values: np.ndarray) -> np.ndarray:
-        gain = modulation * saturating(drive_values) + (1.0 - modulation) * mean_term
-        return spont + span * np.where(untuned, UNTUNED_DRIVEN_FRACTION, gain)
-
-    return to_rate(drive_scenes), None if drive_other is None else to_rate(drive_other)
+    images = np.asarray(images)
+    size = (truth.sizes["y"], truth.sizes["x"])
+    if images.ndim != 3 or images.shape[-2:] != size:
+        raise ValueError(f"images must be (n, {size[0]}, {size[1]}), got {images.shape}")
+    geometry = ScreenGeometry(
+        width_deg=float(truth.attrs["screen_width_deg"]),
+        height_deg=float(truth.attrs["screen_height_deg"]),
+    )
+    neurons = TrueNeurons(unit_table(truth), geometry, *size)
+    if not neurons.calibrated:
+        raise ValueError(f"the ground truth lacks the calibration {CALIBRATION}")
+    with torch.no_grad():
+        return neurons(torch.as_tensor(images, dtype=torch.float64)).numpy()
 
 
 def drifting_gabor_rates(
-    params: pd.DataFrame,
-    filters: np.ndarray,
-    drive_scenes: np.ndarray,
+    neurons: TrueNeurons,
     geometry: ScreenGeometry,
-    height: int,
-    width: int,
     orientations: np.ndarray,
     x_positions: np.ndarray,
     y_positions: np.ndarray,
@@ -212,16 +485,11 @@ def drifting_gabor_rates(
     """Mean rate of each unit during each condition of the Allen 'gabors' stimulus.
 
     A presentation drifts at 4 Hz for 250 ms, one full cycle: the rate is averaged over n_phases
-    equally spaced carrier phases of allen_gabor_stimulus rendered at the model resolution,
-    with the scene calibration of rates().
+    equally spaced carrier phases of allen_gabor_stimulus rendered at the neurons' resolution.
 
     Args:
-        params: unit table (n_units rows).
-        filters: (n_units, 2, height, width) from receptive_fields.
-        drive_scenes: (n_units, n_scenes) drive by the natural scenes (the calibration).
-        geometry: the screen the filters were rendered for.
-        height: model resolution height in pixels (that of the filters).
-        width: model resolution width in pixels (that of the filters).
+        neurons: calibrated true neurons (n_units).
+        geometry: the screen the neurons were rendered for.
         orientations: the conditions' orientations in deg; ``orientations``, ``x_positions`` and
             ``y_positions`` broadcast to (n_conditions,).
         x_positions: the conditions' x positions in deg.
@@ -234,10 +502,8 @@ def drifting_gabor_rates(
     Returns:
         (n_units, n_conditions) float64 Hz. Memory: n_conditions * n_phases * H * W floats.
     """
-    if filters.shape[-2:] != (height, width):
-        raise ValueError(f"filters are {filters.shape[-2:]}, not ({height}, {width}) pixels")
     orientation, x_pos, y_pos = np.broadcast_arrays(orientations, x_positions, y_positions)
-    x_deg, y_deg = geometry.pixel_grid(height, width)
+    x_deg, y_deg = geometry.pixel_grid(neurons.height, neurons.width)
     phases = 2 * np.pi * np.arange(n_phases) / n_phases
     frames = allen_gabor_stimulus(
         x_deg,
@@ -250,47 +516,9 @@ def drifting_gabor_rates(
         sf_cpd=sf_cpd,
         contrast=contrast,
     )
-    unit_drive = drive(filters, frames.reshape(-1, height, width), params["cell_type"].to_numpy())
-    _, frame_rates = rates(params, drive_scenes, unit_drive)
-    return frame_rates.reshape(len(params), orientation.size, n_phases).mean(axis=-1)
-
-
-def optimal_stimulus(
-    filters: np.ndarray, cell_type: np.ndarray, contrast: float, n_iter: int = 60
-) -> np.ndarray:
-    """(n_units, H, W) in [0, 1]: the image of pixel std `contrast` that drives each unit most.
-
-    clip(0.5 + k * f0, 0, 1) with k > 0 found by bisection (in log k) so that the std of the
-    clipped image equals `contrast` (e.g. the scenes' mean std). Among images in [0, 1] with a
-    given distance from mean gray this maximizes <f0, x - 0.5> (the KKT solution of the box- and
-    norm-constrained linear program), hence the simple cell's drive; for a complex cell it is one
-    of its (phase-shifted) optima. Because the filter is local and the std is taken over the
-    whole image, a high contrast saturates the carrier well beyond the envelope. Untuned units:
-    uniform 0.5. If `contrast` exceeds what saturation reaches, the saturated image is returned.
-
-    Args:
-        filters: (n_units, 2, H, W) from receptive_fields.
-        cell_type: (n_units,) entries of CELL_TYPES.
-        contrast: target pixel standard deviation (luminance units).
-        n_iter: bisection steps (each halves the bracket of log k, 70 wide).
-
-    Returns:
-        (n_units, H, W) float64.
-    """
-    f0 = filters[:, 0]
-    k0 = contrast / f0.std(axis=(-2, -1), keepdims=True)  # exact without clipping: a lower bound
-    log_lo, log_hi = np.log(k0), np.log(k0) + 70.0
-
-    def clipped(log_k: np.ndarray) -> np.ndarray:
-        return np.clip(0.5 + np.exp(log_k) * f0, 0.0, 1.0)
-
-    for _ in range(n_iter):
-        mid = (log_lo + log_hi) / 2
-        low_std = clipped(mid).std(axis=(-2, -1), keepdims=True) < contrast
-        log_lo, log_hi = np.where(low_std, mid, log_lo), np.where(low_std, log_hi, mid)
-    best = clipped(log_lo)
-    untuned = np.asarray(cell_type)[:, None, None] == "untuned"
-    return np.where(untuned, 0.5, best)
+    with torch.no_grad():
+        frame_rates = neurons(torch.as_tensor(frames.reshape(-1, neurons.height, neurons.width)))
+    return frame_rates.numpy().reshape(-1, orientation.size, n_phases).mean(axis=-1)
 
 
 def implied_oracle(true_counts: np.ndarray, n_repeats: int) -> np.ndarray:

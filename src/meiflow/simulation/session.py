@@ -10,25 +10,26 @@ in AllenSDK's cache format by :mod:`meiflow.io.allen_format`; the ground truth g
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
 from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
 from meiflow.io.allen_cache import UnitFilter
 from meiflow.io.allen_format import SessionTables
-from meiflow.simulation.natural_scenes import natural_scenes
+from meiflow.simulation.natural_scenes import heldout_images, natural_scenes
 from meiflow.simulation.neurons import (
+    TrueNeurons,
+    calibrate,
     drifting_gabor_rates,
-    drive,
     implied_oracle,
-    optimal_stimulus,
-    rates,
-    receptive_fields,
     sample_unit_params,
 )
+from meiflow.simulation.optima import optimal_images, true_best_gabors
 from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.allen import (
     GABOR_ORIENTATIONS,
@@ -38,6 +39,7 @@ from meiflow.stimuli.allen import (
     SCENE_BLOCKS,
     gabor_conditions,
 )
+from meiflow.stimuli.budget import BudgetSettings, StimulusBudget
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 #: Spontaneous periods (s) before the first block, between blocks and after the last.
@@ -61,6 +63,8 @@ STRUCTURE_IDS = {
 FIRST_UNIT_ID = 950_000_000
 FIRST_CHANNEL_ID = 850_000_000
 FIRST_PROBE_ID = 800_000_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -222,11 +226,19 @@ def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
     ).to_numpy()
 
 
-def _units(rng, units_per_area, cell_types, geometry) -> pd.DataFrame:
+def _units(rng, sim: SimulationSettings, geometry) -> pd.DataFrame:
+    """The unit table of every area.
+
+    ``sim.cell_types`` in visual areas (untuned elsewhere); receptive-field sizes and
+    modulations scaled by the area's ``sim.rf_size_scale`` and ``sim.modulation_scale``.
+    """
     frames = []
-    for area, n in units_per_area.items():
-        fractions = cell_types if area.startswith(VISUAL_PREFIX) else {"untuned": 1.0}
-        frames.append(sample_unit_params(rng, n, fractions, geometry).assign(area=area))
+    for area, n in sim.units_per_area.items():
+        fractions = sim.cell_types if area.startswith(VISUAL_PREFIX) else {"untuned": 1.0}
+        params = sample_unit_params(rng, n, fractions, geometry).assign(area=area)
+        params["sigma_deg"] *= sim.rf_size_scale.get(area, 1.0)
+        params["modulation"] *= sim.modulation_scale.get(area, 1.0)
+        frames.append(params)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -270,44 +282,96 @@ def _probe_tables(
     return probes, channels, units
 
 
+def _rates(neurons: TrueNeurons, images: np.ndarray) -> np.ndarray:
+    """(n_units, n) rates (Hz) of numpy images (n, H, W)."""
+    with torch.no_grad():
+        return neurons(torch.as_tensor(images, dtype=torch.float64)).numpy()
+
+
+def _best_images(
+    params: pd.DataFrame,
+    geometry: ScreenGeometry,
+    height: int,
+    width: int,
+    budget: StimulusBudget,
+) -> dict[str, np.ndarray]:
+    """The optimum and the true best Gabor of every tuned unit, on the budget.
+
+    The best Gabor is one of the optimum search's starts, so the optimum is at least as good.
+
+    Returns:
+        ``optimal_stimulus`` and ``best_gabor_stimulus`` (n_units, H, W) and the drive of the
+        optimum ``drive_optimum`` (n_units,); untuned units get the uniform image of the
+        budget's mean luminance (and drive 1, unused).
+    """
+    tuned = np.flatnonzero(params["cell_type"].to_numpy() != "untuned")
+    best = {
+        "optimal_stimulus": np.full((len(params), height, width), budget.mean),
+        "best_gabor_stimulus": np.full((len(params), height, width), budget.mean),
+        "drive_optimum": np.ones(len(params)),
+    }
+    if tuned.size == 0:
+        return best
+    subset = params.iloc[tuned].reset_index(drop=True)
+    neurons = TrueNeurons(subset, geometry, height, width)
+    centers = subset[["center_x_deg", "center_y_deg"]].to_numpy()
+    gabors, _ = true_best_gabors(neurons, budget, geometry, centers)
+    log.info("true best Gabors of %d tuned units", tuned.size)
+    optimum, drive = optimal_images(neurons, budget, starts=gabors[:, None])
+    log.info("optima of %d tuned units on the budget", tuned.size)
+    best["optimal_stimulus"][tuned] = optimum
+    best["best_gabor_stimulus"][tuned] = gabors
+    best["drive_optimum"][tuned] = drive
+    return best
+
+
 def simulate_session(
-    session_id: int, sim: SimulationSettings, geometry: ScreenGeometry, image_size: ImageSettings
+    session_id: int,
+    sim: SimulationSettings,
+    geometry: ScreenGeometry,
+    image_size: ImageSettings,
+    budget_settings: BudgetSettings | None = None,
 ) -> SimulatedSession:
     """Simulate one session (see :class:`SimulationSettings`).
 
     The neurons see the scenes at model resolution (``image_size``, through
     :func:`meiflow.ingest.scene_images.model_images`, exactly as ``images.nc`` will hold them), so
-    the ground truth is exact for the models' input. Every random draw derives from ``sim.seed``
-    and the session id: the same inputs give byte-identical outputs.
+    the ground truth is exact for the models' input. Each tuned unit is calibrated on its
+    optimum on the session's stimulus budget (:class:`~meiflow.stimuli.budget.StimulusBudget`
+    of the scenes, ``budget_settings``; see :mod:`meiflow.simulation.neurons`). Every random
+    draw derives from ``sim.seed`` and the session id: the same inputs give byte-identical
+    outputs.
     """
+    budget_settings = budget_settings or BudgetSettings()
     height, width = image_size.height, image_size.width
-    streams = np.random.SeedSequence([int(sim.seed), int(session_id)]).spawn(5)
-    rng_units, rng_schedule, rng_spikes, rng_quality, rng_scenes = map(
+    streams = np.random.SeedSequence([int(sim.seed), int(session_id)]).spawn(6)
+    rng_units, rng_schedule, rng_spikes, rng_quality, rng_scenes, rng_heldout = map(
         np.random.default_rng, streams
     )
     scenes = natural_scenes(int(rng_scenes.integers(2**31)), N_SCENES)
     images, frames = with_blank(model_images(scenes, height, width), np.arange(N_SCENES))
+    budget = StimulusBudget.from_scenes(images[1:], budget_settings.contrast_scale)
 
-    params = _units(rng_units, sim.units_per_area, sim.cell_types, geometry)
-    cell_type = params["cell_type"].to_numpy()
-    filters = receptive_fields(params, geometry, height, width)
-    # rates are calibrated on the 118 scenes; the blank (column 0) is just another stimulus
-    frame_drive = drive(filters, images, cell_type)
-    scene_drive = frame_drive[:, 1:]
-    scene_rates, blank_rates = rates(params, scene_drive, frame_drive[:, :1])
-    frame_rates = np.concatenate([blank_rates, scene_rates], axis=1)
+    params = _units(rng_units, sim, geometry)
+    with torch.no_grad():
+        scene_drive = TrueNeurons(params, geometry, height, width).drive(
+            torch.as_tensor(images[1:], dtype=torch.float64)
+        )
+    best = _best_images(params, geometry, height, width, budget)
+    params = calibrate(params, best["drive_optimum"], scene_drive.numpy())
+    neurons = TrueNeurons(params, geometry, height, width)
+    # the blank (column 0) is just another stimulus
+    frame_rates = _rates(neurons, images)
     conditions = gabor_conditions()
     gabor_rates = drifting_gabor_rates(
-        params,
-        filters,
-        scene_drive,
+        neurons,
         geometry,
-        height,
-        width,
         conditions["orientation"].to_numpy(),
         conditions["x_position"].to_numpy(),
         conditions["y_position"].to_numpy(),
     )
+    heldout = heldout_images(int(rng_heldout.integers(2**31)), sim.heldout_images, height, width)
+    log.info("%d held-out images", len(heldout))
 
     schedule = stimulus_schedule(rng_schedule, sim.scene_repeats, sim.gabor_repeats)
     is_scene = (schedule["stimulus_name"] == "natural_scenes").to_numpy()
@@ -366,23 +430,26 @@ def simulate_session(
         spike_times=dict(zip(units.index.tolist(), spikes, strict=True)),
         presentations=presentations,
     )
-    contrast = float(images[1:].std(axis=(1, 2)).mean())
     truth = ground_truth(
         params,
         units.index.to_numpy(),
-        filters,
+        neurons,
         frame_rates,
         gabor_rates,
         frames,
-        optimal_stimulus(filters, cell_type, contrast),
+        best,
+        heldout,
         sim.scene_repeats,
         passes_default_filter(metrics),
         geometry,
-        height,
-        width,
     )
     truth.attrs.update(
-        session_id=int(session_id), scenes_mean_contrast=contrast, latency_s=float(sim.latency_s)
+        session_id=int(session_id),
+        latency_s=float(sim.latency_s),
+        budget_mean=budget.mean,
+        budget_contrast=budget.contrast,
+        screen_width_deg=float(geometry.width_deg),
+        screen_height_deg=float(geometry.height_deg),
     )
     return SimulatedSession(tables=tables, scenes=scenes, ground_truth=truth)
 
@@ -390,23 +457,40 @@ def simulate_session(
 def ground_truth(
     params: pd.DataFrame,
     unit_ids: np.ndarray,
-    filters: np.ndarray,
+    neurons: TrueNeurons,
     frame_rates: np.ndarray,
     gabor_rates: np.ndarray,
     frames: np.ndarray,
-    optimum: np.ndarray,
+    best: dict[str, np.ndarray],
+    heldout: np.ndarray,
     scene_repeats: int,
     passes_filter: np.ndarray,
     geometry: ScreenGeometry,
-    height: int,
-    width: int,
 ) -> xr.Dataset:
     """The ground-truth dataset (``ground_truth.nc``) of a simulated session.
 
-    ``frame_rates`` (n_units, n_frames, blank first) and ``gabor_rates`` (n_units, 243) are in
-    Hz; the stored ``true_rate`` is the noise-free mean count per scene presentation (rate x
-    0.25 s).
+    Args:
+        params: the calibrated unit table (every column becomes a variable on ``unit``).
+        unit_ids: (n_units,) the units' ids.
+        neurons: the calibrated true neurons of the same units.
+        frame_rates: (n_units, n_frames) Hz, blank first.
+        gabor_rates: (n_units, 243) Hz, the gabors conditions.
+        frames: (n_frames,) frame numbers, -1 the blank.
+        best: ``optimal_stimulus`` and ``best_gabor_stimulus`` (n_units, H, W) on the budget.
+        heldout: (n_heldout, H, W) the held-out images.
+        scene_repeats: repeats of each scene (for the implied oracle).
+        passes_filter: (n_units,) bool, AllenSDK's default quality filter.
+        geometry: the screen.
+
+    Returns:
+        The unit table's variables, ``cell_type`` and ``area``, the receptive-field centre in
+        pixels, ``rf`` (the first filter), ``optimal_stimulus`` and ``best_gabor_stimulus``
+        (unit, y, x) with ``optimal_rate`` and ``best_gabor_rate``, ``best_scene_rate`` and
+        ``gray_rate`` (Hz, the blank), ``true_rate`` (unit, frame; the noise-free mean count per
+        scene presentation, rate x 0.25 s), ``true_gabor_rate``, ``reliability``, and
+        ``heldout_images`` (heldout, y, x) with ``heldout_true_rate`` (unit, heldout) Hz.
     """
+    height, width = neurons.height, neurons.width
     true_counts = frame_rates * PRESENTATION_S
     col, row = geometry.deg_to_pixel(
         params["center_x_deg"].to_numpy(), params["center_y_deg"].to_numpy(), height, width
@@ -417,21 +501,32 @@ def ground_truth(
     g = gabor_rates.reshape(
         len(unit_ids), len(GABOR_ORIENTATIONS), len(GABOR_POSITIONS), len(GABOR_POSITIONS)
     )
+    own = {name: _own_rates(neurons, best[name]) for name in best if name.endswith("stimulus")}
+    scene = frames != BLANK_FRAME
+    image_dims = ("unit", "y", "x")
     ds = xr.Dataset(
         {
             **per_unit,
             "center_col_px": ("unit", col),
             "center_row_px": ("unit", row),
             "passes_quality_filter": ("unit", passes_filter.astype(np.int8)),
-            "rf": (("unit", "y", "x"), filters[:, 0].astype(np.float32)),
-            "optimal_stimulus": (("unit", "y", "x"), optimum.astype(np.float32)),
+            "rf": (image_dims, neurons.filters[:, 0].numpy().astype(np.float32)),
+            "optimal_stimulus": (image_dims, best["optimal_stimulus"].astype(np.float32)),
+            "optimal_rate": ("unit", own["optimal_stimulus"]),
+            "best_gabor_stimulus": (image_dims, best["best_gabor_stimulus"].astype(np.float32)),
+            "best_gabor_rate": ("unit", own["best_gabor_stimulus"]),
+            "best_scene_rate": ("unit", frame_rates[:, scene].max(axis=1)),
+            "gray_rate": ("unit", frame_rates[:, ~scene][:, 0]),
             "true_rate": (("unit", "frame"), true_counts),
             "true_gabor_rate": (("unit", "orientation", "y_position", "x_position"), g),
             "reliability": ("unit", implied_oracle(true_counts, scene_repeats)),
+            "heldout_images": (("heldout", "y", "x"), heldout.astype(np.float32)),
+            "heldout_true_rate": (("unit", "heldout"), _rates(neurons, heldout)),
         },
         coords={
             "unit": unit_ids,
             "frame": frames,
+            "heldout": np.arange(len(heldout)),
             "y": np.arange(height),
             "x": np.arange(width),
             "orientation": list(GABOR_ORIENTATIONS),
@@ -439,26 +534,37 @@ def ground_truth(
             "x_position": list(GABOR_POSITIONS),
         },
     )
-    ds["true_rate"].attrs = {
-        "long_name": "noise-free mean spike count per presentation (response window of 0.25 s)",
-        "units": "spikes",
+    attrs = {
+        "true_rate": ("noise-free mean spike count per presentation (window of 0.25 s)", "spikes"),
+        "true_gabor_rate": ("noise-free rate for the drifting Gabor, mean over its phases", "Hz"),
+        "reliability": (
+            "jackknife oracle correlation implied by Poisson noise around "
+            "true_rate at the simulated repeats",
+            "1",
+        ),
+        "rf": (
+            "the unit's first filter (simple, complex: the even Gabor of the pair; "
+            "conjunction: the first subunit's; centre-surround: the difference of "
+            "Gaussians), unit norm",
+            "1",
+        ),
+        "optimal_stimulus": ("most exciting image on the stimulus budget", "1"),
+        "optimal_rate": ("rate for optimal_stimulus (the peak rate of a modulated unit)", "Hz"),
+        "best_gabor_stimulus": ("the true best Gabor patch on the stimulus budget", "1"),
+        "best_gabor_rate": ("rate for best_gabor_stimulus", "Hz"),
+        "best_scene_rate": ("highest rate over the natural scenes", "Hz"),
+        "gray_rate": ("rate for the blank gray screen", "Hz"),
+        "heldout_images": ("natural images never shown in the session", "1"),
+        "heldout_true_rate": ("noise-free rate for each held-out image", "Hz"),
+        "passes_quality_filter": ("1 if the unit passes AllenSDK's default quality filter", "1"),
     }
-    ds["true_gabor_rate"].attrs = {
-        "long_name": "noise-free rate for the drifting Gabor, mean over its phases",
-        "units": "Hz",
-    }
-    ds["reliability"].attrs = {
-        "long_name": "jackknife oracle correlation implied by Poisson "
-        "noise around true_rate at the simulated repeats"
-    }
-    ds["rf"].attrs = {
-        "long_name": "receptive field (even filter of the quadrature pair), unit norm"
-    }
-    ds["optimal_stimulus"].attrs = {
-        "long_name": "most exciting image of mean gray and the scenes' mean contrast",
-        "units": "1",
-    }
-    ds["passes_quality_filter"].attrs = {
-        "long_name": "1 if the unit passes AllenSDK's default quality filter"
-    }
+    for name, (long_name, units) in attrs.items():
+        ds[name].attrs = {"long_name": long_name, "units": units}
     return ds
+
+
+def _own_rates(neurons: TrueNeurons, images: np.ndarray) -> np.ndarray:
+    """(n_units,) each unit's rate (Hz) for its own image of images (n_units, H, W)."""
+    with torch.no_grad():
+        rates = neurons(torch.as_tensor(images, dtype=torch.float64)[:, None])
+    return rates[:, 0].numpy()

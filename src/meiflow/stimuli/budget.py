@@ -1,0 +1,191 @@
+"""The stimulus budget: the set of images an MEI, a Gabor control or a true optimum may be.
+
+An image x of N pixels is on the budget (mean luminance mu, contrast sigma) when
+
+- every pixel lies in [0, 1] (the screen's range);
+- its mean luminance equals mu, the mean luminance of the session's natural scenes;
+- its RMS contrast, the pixel standard deviation over the whole image (population, ddof 0), is at
+  most sigma, the mean RMS contrast of the scenes (times a configurable scale).
+
+The contrast condition is a ball around the uniform image of luminance mu, not a sphere, so a
+unit whose best image lies below full contrast (a normalized one) is handled too. Both numbers
+are measured from each session's own scenes (``images.nc``), so the budget holds for real
+sessions as for simulated ones.
+
+:meth:`StimulusBudget.project` is the Euclidean projection onto the budget. By the KKT
+conditions of minimizing ||x - y||^2 over the box, the hyperplane and the ball, the projection of
+y has the form clip(a * y + b, 0, 1) with 0 < a <= 1 (a = 1 / (1 + the ball's multiplier), b from
+the mean's multiplier): it is found by bisection on b (the mean is monotone in b) inside a
+bisection on a (the contrast is monotone in a). :meth:`StimulusBudget.step` is a cheap
+approximation for the inner loop of a gradient ascent (one pass of alternating projections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used: the settings need no torch
+    from torch import Tensor
+
+__all__ = ["BudgetSettings", "StimulusBudget"]
+
+#: Bisection steps of each of the two nested searches of the exact projection (each halves a
+#: bracket of width <= 2: 2^-50 is at float64 resolution).
+BISECTION_STEPS = 50
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """The stimulus budget's configurable part (config section ``budget``).
+
+    Attributes:
+        contrast_scale: factor on the scenes' mean RMS contrast that gives the budget's maximal
+            contrast (> 0).
+
+    Raises:
+        ValueError: a contrast_scale that is not > 0 and finite.
+    """
+
+    contrast_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Check contrast_scale."""
+        if not 0.0 < self.contrast_scale < np.inf:
+            raise ValueError(f"budget.contrast_scale must be > 0, got {self.contrast_scale}")
+
+
+def _std(images: Tensor) -> Tensor:
+    """Population pixel std of (..., H, W) images, (...)."""
+    return images.var(dim=(-2, -1), correction=0).clamp_min(0.0).sqrt()
+
+
+@dataclass(frozen=True)
+class StimulusBudget:
+    """Mean luminance and maximal RMS contrast of the images a unit may be shown.
+
+    Attributes:
+        mean: mean luminance of every image on the budget, in (0, 1).
+        contrast: maximal pixel standard deviation (population) over the whole image, > 0.
+
+    Raises:
+        ValueError: mean outside (0, 1) or contrast not > 0 (or not finite).
+    """
+
+    mean: float
+    contrast: float
+
+    def __post_init__(self) -> None:
+        """Check the two numbers (see the class docstring)."""
+        if not 0.0 < self.mean < 1.0:
+            raise ValueError(f"the budget's mean luminance must lie in (0, 1), got {self.mean}")
+        if not 0.0 < self.contrast < np.inf:
+            raise ValueError(f"the budget's contrast must be > 0 and finite, got {self.contrast}")
+
+    @classmethod
+    def from_scenes(cls, scenes: np.ndarray, contrast_scale: float = 1.0) -> StimulusBudget:
+        """The budget of a session: its scenes' mean luminance and mean RMS contrast.
+
+        Args:
+            scenes: (n_scenes, H, W) the natural scenes at model resolution, luminance in [0, 1]
+                (``images.nc`` without the blank).
+            contrast_scale: factor on the scenes' mean RMS contrast (> 0).
+
+        Raises:
+            ValueError: no scene, or scenes that give an invalid budget.
+        """
+        scenes = np.asarray(scenes, dtype=np.float64)
+        if scenes.ndim != 3 or scenes.shape[0] == 0:
+            raise ValueError(f"scenes must be (n_scenes >= 1, H, W), got {scenes.shape}")
+        return cls(
+            mean=float(scenes.mean()),
+            contrast=float(scenes.std(axis=(1, 2)).mean() * contrast_scale),
+        )
+
+    def holds(self, images: Tensor, tolerance: float = 1e-4) -> Tensor:
+        """(...,) bool: which of the (..., H, W) images lie on the budget, within tolerance."""
+        low, high = images.amin(dim=(-2, -1)), images.amax(dim=(-2, -1))
+        mean = images.mean(dim=(-2, -1))
+        return (
+            (low >= -tolerance)
+            & (high <= 1.0 + tolerance)
+            & ((mean - self.mean).abs() <= tolerance)
+            & (_std(images) <= self.contrast + tolerance)
+        )
+
+    def project(self, images: Tensor, steps: int = BISECTION_STEPS) -> Tensor:
+        """The Euclidean projection of (..., H, W) images onto the budget (module docstring).
+
+        clip(a * y + b, 0, 1): for each image y, b by bisection so that the mean is ``mean``,
+        inside a bisection on a in (0, 1] for the largest a whose contrast is at most
+        ``contrast``. Each evaluation of a pair (a, b) is exact and costs O(log N): the clipped
+        pixels are found in the sorted pixels of y (sorted once) and the rest summed from
+        prefix sums of y and y^2, in float64.
+
+        Args:
+            images: (..., H, W) floating point, any values.
+            steps: bisection steps of each nested search (each halves its bracket).
+
+        Returns:
+            (..., H, W) images on the budget (its mean to float resolution, contrast at most
+            ``contrast``, pixels in [0, 1]), dtype and device of ``images``.
+        """
+        import torch
+
+        y = images.detach().reshape(-1, images.shape[-2] * images.shape[-1]).double()
+        n = y.shape[1]
+        ordered = y.sort(dim=1).values
+        zero = ordered.new_zeros((y.shape[0], 1))
+        sum1 = torch.cat((zero, ordered.cumsum(dim=1)), dim=1)
+        sum2 = torch.cat((zero, (ordered**2).cumsum(dim=1)), dim=1)
+
+        def moments(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+            """Mean and variance of clip(a * y + b, 0, 1) per image, a > 0, (B, 1) each."""
+            low = torch.searchsorted(ordered, -b / a, right=True)  # pixels clipped to 0
+            high = torch.searchsorted(ordered, (1.0 - b) / a)  # from here on clipped to 1
+            s1 = sum1.gather(1, high) - sum1.gather(1, low)
+            s2 = sum2.gather(1, high) - sum2.gather(1, low)
+            inside, top = (high - low).double(), (n - high).double()
+            mean = (top + a * s1 + b * inside) / n
+            second = (top + a * a * s2 + 2 * a * b * s1 + b * b * inside) / n
+            return mean, (second - mean**2).clamp_min(0.0)
+
+        def shift(a: Tensor) -> Tensor:
+            """B that gives clip(a * y + b, 0, 1) the budget's mean (bisection)."""
+            low, high = -a * ordered[:, -1:], 1.0 - a * ordered[:, :1]
+            for _ in range(steps):
+                middle = (low + high) / 2
+                below = moments(a, middle)[0] < self.mean
+                low, high = torch.where(below, middle, low), torch.where(below, high, middle)
+            return (low + high) / 2
+
+        one = torch.ones_like(zero)
+        limit = self.contrast**2
+        if (moments(one, shift(one))[1] <= limit).all():
+            scale = one
+        else:
+            low, high = torch.zeros_like(zero), one
+            for _ in range(steps):
+                middle = (low + high) / 2
+                over = moments(middle, shift(middle))[1] > limit
+                low, high = torch.where(over, low, middle), torch.where(over, middle, high)
+            fits = moments(one, shift(one))[1] <= limit
+            scale = torch.where(fits, one, low.clamp_min(torch.finfo(low.dtype).tiny))
+        projected = (scale * y + shift(scale)).clamp(0.0, 1.0)
+        return projected.reshape(images.shape).to(images.dtype)
+
+    def step(self, images: Tensor) -> Tensor:
+        """One cheap pass towards the budget, for every step of a gradient ascent.
+
+        The mean is set to ``mean`` and the deviation from it scaled down to the contrast (the
+        projection onto the hyperplane and the ball), then clipped to [0, 1]: the result is in
+        range, its mean and contrast are close to the budget's; :meth:`project` is exact.
+        """
+        import torch
+
+        deviation = images - images.mean(dim=(-2, -1), keepdim=True)
+        std = _std(deviation)[..., None, None]
+        shrink = torch.where(std > self.contrast, self.contrast / std.clamp_min(1e-30), 1.0)
+        return (self.mean + shrink * deviation).clamp(0.0, 1.0)

@@ -1,0 +1,51 @@
+"""The embedded default session's ground truth discriminates: headroom above the natural scenes,
+non-Gabor units whose best Gabor falls short, realistic rates and reliabilities (issue 17's
+bounds, measured on the simulator's own truth)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meiflow.simulation.session import simulate_session
+from meiflow.simulation.settings import SimulationSettings
+from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """The default config's session (seed 0, 60 x 96), as the workflow simulates it."""
+    return simulate_session(900000001, SimulationSettings(), ScreenGeometry(), ImageSettings())
+
+
+def driven(truth, name: str) -> np.ndarray:
+    return truth[name].to_numpy() - truth["gray_rate"].to_numpy()
+
+
+def test_the_optimum_has_headroom_above_the_best_scene(truth):
+    tuned = truth["cell_type"].to_numpy().astype(str) != "untuned"
+    headroom = driven(truth, "optimal_rate")[tuned] / driven(truth, "best_scene_rate")[tuned]
+    assert (headroom > 1).all()
+    assert 1.5 <= np.median(headroom) <= 3.0  # neither saturated nor linear
+
+
+def test_only_gabor_units_are_reached_by_their_best_gabor(truth):
+    cell_type = truth["cell_type"].to_numpy().astype(str)
+    ratio = driven(truth, "best_gabor_rate") / driven(truth, "optimal_rate")
+    assert ratio[cell_type == "simple"].min() >= 0.95
+    assert 0.6 <= np.median(ratio[cell_type == "center_surround"]) <= 0.8
+    assert np.median(ratio[cell_type == "conjunction"]) < 0.6
+
+
+def test_rates_and_reliabilities_are_in_the_recorded_range(truth):
+    area = truth["area"].to_numpy().astype(str)
+    mean_rate = truth["true_rate"].mean("frame").to_numpy() / 0.25  # spikes/s over the scenes
+    visual = np.char.startswith(area, "VIS")
+    assert np.percentile(mean_rate[visual], 5) >= 1.0
+    assert np.percentile(mean_rate[visual], 95) <= 30.0
+    for name in ("VISp", "VISl", "VISam"):
+        reliability = truth["reliability"].to_numpy()[area == name]
+        assert 0.1 <= np.median(reliability) <= 0.35, name
+        assert np.percentile(reliability, 90) > 0.4, name

@@ -1,0 +1,98 @@
+"""The stimulus budget: its exact projection against a general-purpose solver, and its checks."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+
+from meiflow.stimuli.budget import BudgetSettings, StimulusBudget
+
+BUDGET = StimulusBudget(mean=0.48, contrast=0.2)
+
+
+def images(seed: int, shape=(6, 10, 14), low=-0.4, high=1.5) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return low + (high - low) * torch.rand(*shape, generator=generator, dtype=torch.float64)
+
+
+def slsqp_projection(y: np.ndarray, budget: StimulusBudget) -> np.ndarray:
+    """The Euclidean projection of y onto the budget by scipy's SLSQP (constraints as stated)."""
+    flat = y.ravel()
+    constraints = [
+        {"type": "eq", "fun": lambda x: x.mean() - budget.mean},
+        {"type": "ineq", "fun": lambda x: budget.contrast**2 - x.var()},
+    ]
+    result = minimize(
+        lambda x: np.square(x - flat).sum(),
+        np.full_like(flat, budget.mean),
+        jac=lambda x: 2 * (x - flat),
+        bounds=[(0.0, 1.0)] * flat.size,
+        constraints=constraints,
+        method="SLSQP",
+        options={"maxiter": 1000, "ftol": 1e-14},
+    )
+    return result.x.reshape(y.shape)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_projection_matches_a_general_solver(seed):
+    y = images(seed, (2, 10, 14))
+    projected = BUDGET.project(y)
+    assert BUDGET.holds(projected, tolerance=1e-9).all()
+    for k in range(2):
+        reference = slsqp_projection(y[k].numpy(), BUDGET)
+        distance = np.square(projected[k].numpy() - y[k].numpy()).sum()
+        assert distance <= np.square(reference - y[k].numpy()).sum() + 1e-7
+        np.testing.assert_allclose(projected[k].numpy(), reference, atol=1e-4)
+
+
+def test_images_on_the_budget_stay_and_projection_is_idempotent():
+    projected = BUDGET.project(images(3))
+    torch.testing.assert_close(BUDGET.project(projected), projected, atol=1e-9, rtol=0)
+    # a faint image of the right mean is inside the ball: unchanged
+    faint = BUDGET.mean + 0.05 * (images(4, low=0, high=1) - 0.5)
+    faint = faint - faint.mean(dim=(-2, -1), keepdim=True) + BUDGET.mean
+    torch.testing.assert_close(BUDGET.project(faint), faint, atol=1e-9, rtol=0)
+
+
+def test_projection_keeps_dtype_and_shape():
+    y = images(5, (2, 3, 8, 9)).float()
+    projected = BUDGET.project(y)
+    assert projected.dtype == torch.float32 and projected.shape == y.shape
+    assert BUDGET.holds(projected, tolerance=1e-6).all()
+
+
+def test_the_cheap_step_is_in_range_with_the_mean_and_at_most_the_contrast_before_clipping():
+    stepped = BUDGET.step(images(6))
+    assert stepped.min() >= 0 and stepped.max() <= 1
+    assert (stepped.std(dim=(-2, -1), correction=0) <= BUDGET.contrast + 1e-12).all()
+
+
+def test_holds_names_each_condition():
+    on = BUDGET.project(images(7, (4, 10, 14)))
+    off = on.clone()
+    off[0, 0, 0] = 1.2  # out of range
+    off[1] += 0.01  # mean
+    off[2] = BUDGET.mean + 2 * (off[2] - BUDGET.mean)  # contrast (and perhaps range)
+    assert BUDGET.holds(on).all()
+    assert BUDGET.holds(off).tolist() == [False, False, False, True]
+
+
+def test_from_scenes_measures_mean_and_mean_contrast():
+    scenes = np.stack([np.full((4, 4), 0.3), np.tile([0.2, 0.8], (4, 2))])
+    budget = StimulusBudget.from_scenes(scenes, contrast_scale=2.0)
+    assert budget.mean == pytest.approx(0.4)
+    assert budget.contrast == pytest.approx(2.0 * (0.0 + 0.3) / 2)
+
+
+@pytest.mark.parametrize("mean, contrast", [(0.0, 0.2), (1.0, 0.2), (0.5, 0.0), (0.5, np.inf)])
+def test_invalid_budgets_raise(mean, contrast):
+    with pytest.raises(ValueError):
+        StimulusBudget(mean, contrast)
+
+
+def test_budget_settings_refuse_a_non_positive_scale():
+    with pytest.raises(ValueError, match="contrast_scale"):
+        BudgetSettings(contrast_scale=0.0)
+    with pytest.raises(ValueError, match="n_scenes"):
+        StimulusBudget.from_scenes(np.zeros((0, 4, 4)))
