@@ -67,6 +67,8 @@ def edited(path: str, value):
         ),
         ("models.device", "cuda:07", "'models.device': 'cuda:07' does not match"),
         ("models.split.test", 0.5, "'models.split': validation 0.1 and test 0.5 leave"),
+        ("simulation.modulation_scale", {"VISp": 1.5}, "'simulation.modulation_scale.VISp'"),
+        ("budget.contrast_scale", 0, "'budget.contrast_scale': 0 is less than or equal to"),
     ],
 )
 def test_a_bad_value_names_its_key(path, value, message):

@@ -230,7 +230,7 @@ def auto_config(tmp_path, **simulation):
 
 def test_counting_window_auto_counts_from_the_measured_latency(tmp_path):
     # enough responsive units and repeats for a latency (the tiny session has too few)
-    path = auto_config(tmp_path, units_per_area={"VISp": 40, "VISam": 4}, scene_repeats=12)
+    path = auto_config(tmp_path, units_per_area={"VISp": 60, "VISam": 4}, scene_repeats=20)
     run_snakemake(tmp_path, f"results/{TINY_SESSION}/counts/natural_scenes.nc", configfile=path)
     counts = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "counts" / "natural_scenes.nc")
     latency = read_netcdf(tmp_path / "results" / str(TINY_SESSION) / "psth.nc").attrs["latency_s"]

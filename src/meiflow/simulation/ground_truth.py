@@ -11,7 +11,8 @@ Two levels, one definition:
   session's row pooled over its areas (``results/{session}/ground_truth.csv``).
 
 Driven rate: rate minus the unit's rate for the blank gray screen (``gray_rate``); every ratio of
-rates here is a ratio of driven rates.
+true rates here is a ratio of driven rates (the pipeline's own ratios of predicted responses,
+``mei_over_insilico_gabor`` and ``mei_over_best_scene``, are taken as the MEI stage writes them).
 """
 
 from __future__ import annotations
@@ -30,12 +31,10 @@ from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import (
     NON_GABOR_TYPES,
     TUNED_TYPES,
-    receptive_fields,
     true_rates,
-    unit_table,
+    truth_neurons,
 )
 from meiflow.stats import masked_correlation, nan_median, pearson_rows, roc_auc
-from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = [
     "MODELS",
@@ -147,12 +146,7 @@ def rf_masks(truth: xr.Dataset) -> np.ndarray:
     (:func:`meiflow.simulation.neurons.receptive_fields`): the Gabor's envelope, the
     difference of Gaussians' centre and inner surround, both subunits of a conjunction unit.
     """
-    geometry = ScreenGeometry(
-        width_deg=float(truth.attrs["screen_width_deg"]),
-        height_deg=float(truth.attrs["screen_height_deg"]),
-    )
-    size = (truth.sizes["y"], truth.sizes["x"])
-    energy = np.square(receptive_fields(unit_table(truth), geometry, *size)).sum(axis=1)
+    energy = truth_neurons(truth).pool.numpy()  # squared filters, summed, normalized
     flat = energy.reshape(len(energy), -1)
     order = np.sort(flat, axis=1)[:, ::-1]
     cumulative = np.cumsum(order, axis=1)
@@ -188,7 +182,8 @@ def unit_checks(
         has an MEI: ``mei_true_rate`` (Hz), ``mei_over_optimum`` (driven rate of the MEI over
         that of the true optimum), ``mei_beats_best_scene`` and ``mei_beats_best_gabor``
         (true rate of the MEI above the unit's best natural scene's, best Gabor's),
-        ``mei_optimum_rf_correlation`` (MEI and optimum inside :func:`rf_masks`), and the
+        ``mei_optimum_rf_correlation`` (MEI and optimum inside :func:`rf_masks`, simple and
+        centre-surround units only: :func:`_rf_correlation`), and the
         pipeline's own ``mei_over_insilico_gabor``, ``mei_over_best_scene`` and
         ``phase_invariance``.
     """
@@ -234,7 +229,7 @@ def unit_checks(
         ),
         "mei_beats_best_scene": truth_only(rate > m["best_scene_rate"].to_numpy()),
         "mei_beats_best_gabor": truth_only(rate > m["best_gabor_rate"].to_numpy()),
-        "mei_optimum_rf_correlation": truth_only(masked_correlation(mei, optimum, rf_masks(m))),
+        "mei_optimum_rf_correlation": truth_only(_rf_correlation(mei, optimum, m)),
         "mei_over_insilico_gabor": gabors["mei_over_insilico_gabor"].sel(unit=with_mei).to_numpy(),
         "mei_over_best_scene": gabors["mei_over_best_scene"].sel(unit=with_mei).to_numpy(),
         "phase_invariance": metrics["phase_invariance"].sel(unit=with_mei).to_numpy(),
@@ -243,6 +238,24 @@ def unit_checks(
         table[name] = np.nan
         table.loc[has_mei, name] = np.asarray(values, dtype=float)
     return table
+
+
+#: Cell types whose optimum is one image, not one of a family of phases (complex cells) or of
+#: subunit phases (conjunction units): only theirs is compared pixel by pixel with the MEI.
+UNIQUE_OPTIMUM_TYPES = ("simple", "center_surround")
+
+
+def _rf_correlation(mei: np.ndarray, optimum: np.ndarray, truth: xr.Dataset) -> np.ndarray:
+    """(n_units,) Pearson r of MEI and optimum over :func:`rf_masks`, for UNIQUE_OPTIMUM_TYPES.
+
+    0 where the MEI is constant over the mask (no pattern, no match: a NaN there would leave the
+    unit out of the medians); NaN for the other types (a phase-shifted optimum is as good, so a
+    perfect MEI may correlate 0 with the stored one).
+    """
+    r = masked_correlation(mei, optimum, rf_masks(truth))
+    r = np.where(np.isnan(r), 0.0, r)
+    unique = np.isin(truth["cell_type"].to_numpy().astype(str), UNIQUE_OPTIMUM_TYPES)
+    return np.where(unique, r, np.nan)
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> float:
@@ -264,7 +277,8 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
 
     Returns:
         ``n_modelled``; per tuned cell type T: ``{model}_true_rate_correlation_T`` and
-        ``{model}_heldout_correlation_T`` (medians) and ``mei_optimum_rf_correlation_T``; over
+        ``{model}_heldout_correlation_T`` (medians) and, for T in UNIQUE_OPTIMUM_TYPES,
+        ``mei_optimum_rf_correlation_T``; over
         the tuned units: ``mei_over_optimum`` (median), ``mei_beats_best_scene_fraction``;
         ``mei_beats_best_gabor_non_gabor_fraction`` (over the non-Gabor types); the pipeline's
         ``mei_beats_scene_predicted_fraction`` (MEI above the best scene in the model),
@@ -284,9 +298,10 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         for model in MODELS:
             for measure in ("true_rate_correlation", "heldout_correlation"):
                 row[f"{model}_{measure}_{kind}"] = nan_median(column(f"{model}_{measure}")[of_kind])
-        row[f"mei_optimum_rf_correlation_{kind}"] = nan_median(
-            column("mei_optimum_rf_correlation")[of_kind]
-        )
+        if kind in UNIQUE_OPTIMUM_TYPES:
+            row[f"mei_optimum_rf_correlation_{kind}"] = nan_median(
+                column("mei_optimum_rf_correlation")[of_kind]
+            )
     tuned = np.isin(cell_type, TUNED_TYPES)
     non_gabor = np.isin(cell_type, NON_GABOR_TYPES)
     simple, complex_ = cell_type == "simple", cell_type == "complex"

@@ -29,8 +29,9 @@ Naka-Rushton function h(z) = (1 + c^n) z^n / (c^n + z^n) with h(1) = 1 (exponent
 semi-saturation c = ``semi_saturation`` * d99 / d_opt is set by the natural scenes (d99 the
 99th-percentile drive over the session's scenes): contrast gain adapted to the ensemble the
 animal is shown (Ohzawa, Sclar & Freeman 1982, Nature 298:266). So the optimum drives every
-tuned unit at its ``peak_rate_hz`` and the best scene only part way: the ratio of driven rates is
-about 1 + semi_saturation^n, bounded whatever the scene statistics. With modulation m,
+tuned unit at its ``peak_rate_hz`` and the best scene only part way: with s = ``semi_saturation``
+and q = d99 / d_opt, the ratio of driven rates (optimum over a scene at the 99th percentile) is
+(1 + s^n) / (1 + (s q)^n), bounded by 1 + s^n whatever the scene statistics. With modulation m,
 
     rate = spont + (peak - spont) * (m * h(z) + (1 - m) * mean over scenes of h(z)):
 
@@ -65,6 +66,8 @@ __all__ = [
     "receptive_fields",
     "sample_unit_params",
     "true_rates",
+    "truth_neurons",
+    "unit_table",
 ]
 
 CELL_TYPES = ("simple", "complex", "center_surround", "conjunction", "untuned")
@@ -326,7 +329,8 @@ class TrueNeurons(torch.nn.Module):
             bad = tuned & ~(params["drive_optimum"].to_numpy(dtype=float) > 0)
             if bad.any():
                 raise ValueError(
-                    f"tuned units need drive_optimum > 0; units at rows {np.flatnonzero(bad)}"
+                    "tuned units need drive_optimum > 0: units (index of the unit table) "
+                    f"{params.index.to_numpy()[bad].tolist()}"
                 )
 
     def _projections(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -347,7 +351,7 @@ class TrueNeurons(torch.nn.Module):
         pattern = "ukhw,nhw->ukn" if images.dim() == 3 else "ukhw,unhw->ukn"
         p = torch.einsum(pattern, filters, centred)
         energy = torch.einsum(pattern.replace("k", ""), pool, centred**2)
-        return p, self.normalization.to(dtype)[:, None] + energy.clamp_min(0.0).sqrt()
+        return p, self.normalization.to(dtype)[:, None] + (energy + ENERGY_FLOOR).sqrt()
 
     def _drive(self, p: Tensor) -> Tensor:
         """(n_units, n) drive from the projections (n_units, N_FILTERS, n)."""
@@ -434,11 +438,35 @@ def calibrate(
 
 
 def unit_table(truth: xr.Dataset) -> pd.DataFrame:
-    """The unit table of a ground-truth dataset (its variables on ``unit`` alone)."""
+    """The unit table of a ground-truth dataset: its variables on ``unit`` alone, indexed by unit.
+
+    Args:
+        truth: ``ground_truth.nc`` or a subset of its units.
+
+    Returns:
+        DataFrame, one row per unit (index ``unit``), one column per variable.
+    """
     per_unit = [name for name, v in truth.data_vars.items() if v.dims == ("unit",)]
-    params = pd.DataFrame({name: truth[name].to_numpy() for name in per_unit})
+    params = pd.DataFrame(
+        {name: truth[name].to_numpy() for name in per_unit},
+        index=pd.Index(truth["unit"].to_numpy(), name="unit"),
+    )
     params["cell_type"] = params["cell_type"].astype(str)
     return params
+
+
+def truth_neurons(truth: xr.Dataset) -> TrueNeurons:
+    """The true neurons of a ground-truth dataset (or a subset of its units), as simulated.
+
+    Rendered at the truth's resolution (its ``y``, ``x``) for its screen (attributes
+    ``screen_width_deg``, ``screen_height_deg``); calibrated where the truth holds the
+    calibration.
+    """
+    geometry = ScreenGeometry(
+        width_deg=float(truth.attrs["screen_width_deg"]),
+        height_deg=float(truth.attrs["screen_height_deg"]),
+    )
+    return TrueNeurons(unit_table(truth), geometry, truth.sizes["y"], truth.sizes["x"])
 
 
 def true_rates(truth: xr.Dataset, images: np.ndarray) -> np.ndarray:
@@ -460,11 +488,7 @@ def true_rates(truth: xr.Dataset, images: np.ndarray) -> np.ndarray:
     size = (truth.sizes["y"], truth.sizes["x"])
     if images.ndim != 3 or images.shape[-2:] != size:
         raise ValueError(f"images must be (n, {size[0]}, {size[1]}), got {images.shape}")
-    geometry = ScreenGeometry(
-        width_deg=float(truth.attrs["screen_width_deg"]),
-        height_deg=float(truth.attrs["screen_height_deg"]),
-    )
-    neurons = TrueNeurons(unit_table(truth), geometry, *size)
+    neurons = truth_neurons(truth)
     if not neurons.calibrated:
         raise ValueError(f"the ground truth lacks the calibration {CALIBRATION}")
     with torch.no_grad():

@@ -47,17 +47,32 @@ OPTIMUM_SEARCH = MEISettings(
     initializations=("gray:0", "noise:0"),
 )
 #: ... then a polish of the best start with exact projections onto the budget, without blur
-#: or preconditioning (a projected step in another metric than the projection's stops short).
-OPTIMUM_POLISH = MEISettings(
-    method="walker",
-    steps=20,
-    step_size=5.0,
-    final_step_size=0.05,
-    step_gain=1.0,
-    blur_sigma=0.01,
-    final_blur_sigma=0.01,
-    fourier_exponent=0.0,
-    initializations=("gray:0",),
+#: or preconditioning (a projected step in another metric than the projection's stops short):
+#: coarse steps, then fine ones (normalized units' optima lie inside the box, where coarse steps
+#: only circle them).
+OPTIMUM_POLISH = (
+    MEISettings(
+        method="walker",
+        steps=100,
+        step_size=0.5,
+        final_step_size=0.005,
+        step_gain=1.0,
+        blur_sigma=0.01,
+        final_blur_sigma=0.01,
+        fourier_exponent=0.0,
+        initializations=("gray:0",),
+    ),
+    MEISettings(
+        method="walker",
+        steps=100,
+        step_size=0.05,
+        final_step_size=0.0005,
+        step_gain=1.0,
+        blur_sigma=0.01,
+        final_blur_sigma=0.01,
+        fourier_exponent=0.0,
+        initializations=("gray:0",),
+    ),
 )
 
 
@@ -65,7 +80,7 @@ def optimal_images(
     neurons: TrueNeurons,
     budget: StimulusBudget,
     settings: MEISettings = OPTIMUM_SEARCH,
-    polish: MEISettings = OPTIMUM_POLISH,
+    polish: tuple[MEISettings, ...] = OPTIMUM_POLISH,
     starts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's most exciting image on the budget.
@@ -74,7 +89,8 @@ def optimal_images(
         neurons: the units to search (n_units; drives only, calibration not needed).
         budget: the stimulus budget.
         settings: the gradient ascent and its starts (``initializations``, ``seed``).
-        polish: the steps from the best start with exact projections (``exact_budget``).
+        polish: the step schedules, run one after the other from the best start, with exact
+            projections (``exact_budget``).
         starts: optional (n_units, k, H, W) further starting images of each unit, e.g. its
             true best Gabor, so that the optimum is never worse than that image.
 
@@ -96,15 +112,15 @@ def optimal_images(
     result = synthesize(neurons.search_objective, start, settings, budget.contrast, budget=budget)
     best = result.response.argmax(dim=1)
     images = result.images[torch.arange(n_units), best]
-    polished = synthesize(
-        neurons.search_objective,
-        images[:, None],
-        polish,
-        budget.contrast,
-        budget=budget,
-        exact_budget=True,
-    )
-    images = polished.images[:, 0]
+    for schedule in polish:
+        images = synthesize(
+            neurons.search_objective,
+            images[:, None],
+            schedule,
+            budget.contrast,
+            budget=budget,
+            exact_budget=True,
+        ).images[:, 0]
     with torch.no_grad():
         drive = neurons.drive(images[:, None]).squeeze(1)
         if starts is not None:  # never worse than a given start

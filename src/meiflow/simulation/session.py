@@ -232,6 +232,15 @@ def _units(rng, sim: SimulationSettings, geometry) -> pd.DataFrame:
     ``sim.cell_types`` in visual areas (untuned elsewhere); receptive-field sizes and
     modulations scaled by the area's ``sim.rf_size_scale`` and ``sim.modulation_scale``.
     """
+    for name in ("rf_size_scale", "modulation_scale"):
+        unknown = sorted(set(getattr(sim, name)) - set(sim.units_per_area))
+        if unknown:
+            log.warning(
+                "simulation.%s names areas %s that simulation.units_per_area does not simulate "
+                "(misspelt?); they are ignored",
+                name,
+                unknown,
+            )
     frames = []
     for area, n in sim.units_per_area.items():
         fractions = sim.cell_types if area.startswith(VISUAL_PREFIX) else {"untuned": 1.0}

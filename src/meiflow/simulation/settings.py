@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["SimulationSettings"]
 
 
@@ -60,3 +62,20 @@ class SimulationSettings:
         default_factory=lambda: {"VISp": 1.0, "VISl": 0.85, "VISam": 0.85}
     )
     heldout_images: int = 500
+
+    def __post_init__(self) -> None:
+        """Check the per-area factors and the held-out images.
+
+        Raises:
+            ValueError: a modulation factor outside [0, 1], a size factor not > 0, or fewer than
+                2 held-out images (an area the factors name but ``units_per_area`` does not
+                simulate is ignored, with a warning in the simulation's log).
+        """
+        for name in ("rf_size_scale", "modulation_scale"):
+            factors = getattr(self, name)
+            low, high = (0.0, 1.0) if name == "modulation_scale" else (1e-9, np.inf)
+            bad = {area: f for area, f in factors.items() if not low <= f <= high}
+            if bad:
+                raise ValueError(f"simulation.{name}: factors {bad} outside [{low}, {high}]")
+        if self.heldout_images < 2:
+            raise ValueError(f"simulation.heldout_images must be >= 2, got {self.heldout_images}")
