@@ -46,6 +46,21 @@ def test_projection_matches_a_general_solver(seed):
         np.testing.assert_allclose(projected[k].numpy(), reference, atol=1e-4)
 
 
+def test_projection_reaches_the_boundary_exactly_from_far_and_near():
+    # images far outside (heavy clipping), just outside and inside the ball: the searches end on
+    # convergence, so mean and contrast must hold to float64 resolution, not to a loose tolerance
+    spread = torch.tensor([0.05, 0.3, 0.5, 3.0, 30.0, 300.0], dtype=torch.float64)[:, None, None]
+    generator = torch.Generator().manual_seed(7)
+    y = 0.3 + spread * torch.randn(6, 30, 48, generator=generator, dtype=torch.float64)
+    projected = BUDGET.project(y)
+    mean = projected.mean(dim=(-2, -1))
+    std = projected.std(dim=(-2, -1), correction=0)
+    np.testing.assert_allclose(mean.numpy(), BUDGET.mean, rtol=0, atol=1e-12)
+    assert (std <= BUDGET.contrast * (1 + 1e-12)).all()
+    shrunk = std[1:].numpy()  # every image but the faintest needed a < 1 or clipping
+    np.testing.assert_allclose(shrunk, BUDGET.contrast, rtol=1e-9)
+
+
 def test_images_on_the_budget_stay_and_projection_is_idempotent():
     projected = BUDGET.project(images(3))
     torch.testing.assert_close(BUDGET.project(projected), projected, atol=1e-9, rtol=0)

@@ -70,7 +70,7 @@ def test_a_run_killed_during_training_finishes_on_rerun_with_the_same_results(
 
 def test_a_second_run_on_the_same_directory_is_refused_and_corrupts_nothing(tiny_run, tmp_path):
     workdir = copy_of_run(tiny_run, tmp_path / "work")
-    first = start_snakemake(workdir, "--forcerun", "train_models")  # and what depends on it
+    first = start_snakemake(workdir, "--forcerun", "generate_meis")  # and what depends on it
     locks = workdir / ".snakemake" / "locks"
     wait_for(lambda: locks.is_dir() and any(locks.iterdir()), "the first run to lock")
     second = run_snakemake(workdir, check=False)

@@ -15,13 +15,17 @@ sessions as for simulated ones.
 :meth:`StimulusBudget.project` is the Euclidean projection onto the budget. By the KKT
 conditions of minimizing ||x - y||^2 over the box, the hyperplane and the ball, the projection of
 y has the form clip(a * y + b, 0, 1) with 0 < a <= 1 (a = 1 / (1 + the ball's multiplier), b from
-the mean's multiplier): it is found by bisection on b (the mean is monotone in b) inside a
-bisection on a (the contrast is monotone in a). :meth:`StimulusBudget.step` is a cheap
-approximation for the inner loop of a gradient ascent (one pass of alternating projections).
+the mean's multiplier): b is found for a given a by a safeguarded Newton search (the mean is
+piecewise linear and nondecreasing in b: a Newton step solves the current piece exactly, a
+bisection step is taken where it would leave the bracket; it ends when the step no longer moves,
+in a few iterations), inside a search on a (the contrast is nondecreasing in a; Illinois regula
+falsi, which keeps a bracket). :meth:`StimulusBudget.step` is a cheap approximation for the
+inner loop of a gradient ascent (one pass of alternating projections).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,8 +36,9 @@ if TYPE_CHECKING:  # torch is imported where it is used: the settings need no to
 
 __all__ = ["BudgetSettings", "StimulusBudget"]
 
-#: Bisection steps of each of the two nested searches of the exact projection (each halves a
-#: bracket of width <= 2: 2^-50 is at float64 resolution).
+#: The most iterations of each of the two nested searches of the exact projection (each ends
+#: earlier, when converged; a bisection step halves a bracket of width <= 2: 2^-50 is at float64
+#: resolution).
 BISECTION_STEPS = 50
 
 
@@ -118,15 +123,15 @@ class StimulusBudget:
     def project(self, images: Tensor, steps: int = BISECTION_STEPS) -> Tensor:
         """The Euclidean projection of (..., H, W) images onto the budget (module docstring).
 
-        clip(a * y + b, 0, 1): for each image y, b by bisection so that the mean is ``mean``,
-        inside a bisection on a in (0, 1] for the largest a whose contrast is at most
-        ``contrast``. Each evaluation of a pair (a, b) is exact and costs O(log N): the clipped
-        pixels are found in the sorted pixels of y (sorted once) and the rest summed from
-        prefix sums of y and y^2, in float64.
+        clip(a * y + b, 0, 1): for each image y, b so that the mean is ``mean`` (safeguarded
+        Newton, module docstring), inside a search for the largest a in (0, 1] whose contrast is
+        at most ``contrast`` (:func:`_largest_scale`). Each evaluation of a pair (a, b) is exact
+        and costs O(log N): the clipped pixels are found in the sorted pixels of y (sorted once)
+        and the rest summed from prefix sums of y and y^2, in float64.
 
         Args:
             images: (..., H, W) floating point, any values.
-            steps: bisection steps of each nested search (each halves its bracket).
+            steps: the most iterations of each of the two searches.
 
         Returns:
             (..., H, W) images on the budget (its mean to float resolution, contrast at most
@@ -141,38 +146,54 @@ class StimulusBudget:
         sum1 = torch.cat((zero, ordered.cumsum(dim=1)), dim=1)
         sum2 = torch.cat((zero, (ordered**2).cumsum(dim=1)), dim=1)
 
-        def moments(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-            """Mean and variance of clip(a * y + b, 0, 1) per image, a > 0, (B, 1) each."""
+        def pieces(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            """Pieces of clip(a * y + b, 0, 1) per image, a > 0, (B, 1) each.
+
+            Pixels inside (0, 1), pixels clipped to 1, and the inside pixels' sums of y and y^2.
+            """
             low = torch.searchsorted(ordered, -b / a, right=True)  # pixels clipped to 0
             high = torch.searchsorted(ordered, (1.0 - b) / a)  # from here on clipped to 1
             s1 = sum1.gather(1, high) - sum1.gather(1, low)
             s2 = sum2.gather(1, high) - sum2.gather(1, low)
-            inside, top = (high - low).double(), (n - high).double()
+            return (high - low).double(), (n - high).double(), s1, s2
+
+        def moments(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+            """Mean and variance of clip(a * y + b, 0, 1) per image, a > 0, (B, 1) each."""
+            inside, top, s1, s2 = pieces(a, b)
             mean = (top + a * s1 + b * inside) / n
             second = (top + a * a * s2 + 2 * a * b * s1 + b * b * inside) / n
             return mean, (second - mean**2).clamp_min(0.0)
 
         def shift(a: Tensor) -> Tensor:
-            """B that gives clip(a * y + b, 0, 1) the budget's mean (bisection)."""
+            """B that gives clip(a * y + b, 0, 1) the budget's mean (safeguarded Newton).
+
+            The bracket [low, high] holds the root (mean 0 at low, 1 at high). Each iteration
+            solves the piece of the current b exactly, n * mean = top + a * s1 + b * inside, and
+            takes that b where it lies in the bracket (else the bracket's middle); it ends when
+            no image's b moves (the piece is the root's), after ``steps`` iterations at most.
+            """
             low, high = -a * ordered[:, -1:], 1.0 - a * ordered[:, :1]
+            b = (self.mean - a * sum1[:, -1:] / n).clamp(low, high)
             for _ in range(steps):
-                middle = (low + high) / 2
-                below = moments(a, middle)[0] < self.mean
-                low, high = torch.where(below, middle, low), torch.where(below, high, middle)
-            return (low + high) / 2
+                inside, top, s1, _ = pieces(a, b)
+                below = (top + a * s1 + b * inside) / n < self.mean
+                low, high = torch.where(below, b, low), torch.where(below, high, b)
+                newton = (n * self.mean - top - a * s1) / inside.clamp_min(1.0)
+                usable = (inside > 0) & (newton >= low) & (newton <= high)
+                moved = torch.where(usable, newton, (low + high) / 2)
+                if torch.equal(moved, b):
+                    break
+                b = moved
+            return b
 
         one = torch.ones_like(zero)
         limit = self.contrast**2
-        if (moments(one, shift(one))[1] <= limit).all():
+        excess = moments(one, shift(one))[1] - limit  # > 0: the image needs a < 1
+        if (excess <= 0).all():
             scale = one
         else:
-            low, high = torch.zeros_like(zero), one
-            for _ in range(steps):
-                middle = (low + high) / 2
-                over = moments(middle, shift(middle))[1] > limit
-                low, high = torch.where(over, low, middle), torch.where(over, middle, high)
-            fits = moments(one, shift(one))[1] <= limit
-            scale = torch.where(fits, one, low.clamp_min(torch.finfo(low.dtype).tiny))
+            scale = _largest_scale(lambda a: moments(a, shift(a))[1] - limit, limit, excess, steps)
+            scale = torch.where(excess <= 0, one, scale)
         projected = (scale * y + shift(scale)).clamp(0.0, 1.0)
         return projected.reshape(images.shape).to(images.dtype)
 
@@ -189,3 +210,42 @@ class StimulusBudget:
         std = _std(deviation)[..., None, None]
         shrink = torch.where(std > self.contrast, self.contrast / std.clamp_min(1e-30), 1.0)
         return (self.mean + shrink * deviation).clamp(0.0, 1.0)
+
+
+def _largest_scale(
+    excess_at: Callable[[Tensor], Tensor], limit: float, excess_at_one: Tensor, steps: int
+) -> Tensor:
+    """The largest a in (0, 1] with excess_at(a) <= 0, per image (B, 1), excess nondecreasing.
+
+    Illinois regula falsi (Dowell & Jarratt 1971, BIT 11:168) on the bracket [0, 1], where
+    the excess is -limit at a = 0 (a uniform image) and ``excess_at_one`` at a = 1: each
+    iteration evaluates the secant's root (the bracket's middle where that is not strictly
+    inside), and halves the kept end's value when the same end was kept twice in a row. It
+    ends when every image's feasible end lies within a relative 1e-12 of the boundary, or the
+    bracket is at float resolution, after ``steps`` iterations at most; the feasible end is
+    returned, so the contrast never exceeds the budget's.
+    """
+    import torch
+
+    low, high = torch.zeros_like(excess_at_one), torch.ones_like(excess_at_one)
+    f_low, f_high = -limit, excess_at_one  # kept ends' values (halved by Illinois)
+    low_excess = -limit  # the true excess at low
+    kept = torch.zeros_like(low)  # +1: high was replaced last, -1: low was
+    for _ in range(steps):
+        done = (low_excess >= -1e-12 * limit) | (high - low <= 4 * torch.finfo(low.dtype).eps)
+        if done.all():
+            break
+        secant = (low * f_high - high * f_low) / (f_high - f_low)
+        inside = (secant > low) & (secant < high)
+        a = torch.where(inside, secant, (low + high) / 2)
+        excess = excess_at(a)
+        over = excess > 0
+        f_low = torch.where(over & (kept > 0), f_low / 2, f_low)
+        f_high = torch.where(~over & (kept < 0), f_high / 2, f_high)
+        low = torch.where(over | done, low, a)
+        low_excess = torch.where(over | done, low_excess, excess)
+        f_low = torch.where(over | done, f_low, excess)
+        high = torch.where(over & ~done, a, high)
+        f_high = torch.where(over & ~done, excess, f_high)
+        kept = torch.where(over, 1.0, -1.0)
+    return low.clamp_min(torch.finfo(low.dtype).tiny)
