@@ -9,6 +9,7 @@ from meiflow.mei.settings import MEISettings
 from meiflow.mei.synthesis import chunk_meis
 from meiflow.models.chunks import load_chunk, scene_inputs
 from meiflow.models.settings import SplitSettings
+from meiflow.stimuli.budget import BudgetSettings
 
 
 def main(smk) -> None:
@@ -20,7 +21,8 @@ def main(smk) -> None:
         settings_from(SplitSettings, smk.params.split, "models.split"),
     )
     settings = settings_from(MEISettings, smk.params.meis, "meis")
-    ds = chunk_meis(chunk, ensemble, images, split, settings, device)
+    budget = settings_from(BudgetSettings, smk.params.budget, "budget")
+    ds = chunk_meis(chunk, ensemble, images, split, settings, budget, device)
     write_netcdf(ds, smk.output[0], config=dict(smk.params.items()), inputs=list(smk.input))
 
 

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import torch
+import xarray as xr
 
 from meiflow.mei.settings import MEISettings
 from meiflow.mei.synthesis import (
     MEIResult,
     best_init,
+    budget_of,
     fourier_weights,
     gaussian_blur,
     init_similarity,
@@ -21,6 +23,7 @@ from meiflow.mei.synthesis import (
 )
 from meiflow.models.network import PerNeuronCNN, model_response, select
 from meiflow.models.settings import ArchitectureSettings
+from meiflow.stimuli.budget import StimulusBudget
 from meiflow.stimuli.gabor import gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -179,6 +182,23 @@ def test_settings_defaults_and_schedules():
     assert steps == pytest.approx(np.linspace(3.0, 0.125, 5).tolist())
     assert sigmas == pytest.approx(np.linspace(1.5, 0.01, 5).tolist())
     assert MEISettings("walker", contrast_weight=1).contrast_weight == 1.0
+    # the budget follows the method unless set
+    assert (walker.budget, notebook.budget, MEISettings("walker", budget=False).budget) == (
+        True,
+        False,
+        False,
+    )
+
+
+def test_budget_of_reads_what_chunk_meis_writes_and_refuses_an_unmarked_file():
+    marked = xr.Dataset(
+        attrs={"budget": "stimulus budget", "budget_mean": 0.4, "budget_contrast": 0.2}
+    )
+    assert budget_of(marked) == StimulusBudget(0.4, 0.2)
+    assert budget_of(xr.Dataset(attrs={"budget": "none"})) is None
+    for attrs in ({}, {"budget": "stimulus budget", "budget_mean": 0.4}):
+        with pytest.raises(ValueError, match="forcerun generate_meis"):
+            budget_of(xr.Dataset(attrs=attrs))
 
 
 @pytest.mark.parametrize(
@@ -195,6 +215,8 @@ def test_settings_defaults_and_schedules():
         ({"fourier_exponent": -0.1}, "fourier_exponent"),
         ({"contrast_weight": -2.0}, "contrast_weight"),
         ({"contrast_weight": "2"}, "contrast_weight"),
+        ({"method": "notebook", "budget": True}, "meis.budget"),
+        ({"budget": "yes"}, "budget"),
     ],
 )
 def test_bad_settings_raise(kwargs, message):

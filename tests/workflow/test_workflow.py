@@ -121,6 +121,33 @@ def test_ground_truth_follows_the_data_contract(tiny_cache):
     assert set(truth["area"].sel(unit=untuned).to_numpy()) >= {"CA1"}
 
 
+def test_meis_and_their_gabor_controls_lie_on_the_sessions_budget(tiny_run):
+    # the budget is measured from images.nc, independently of the MEI stage, and equals the
+    # simulator's (the optimum the MEIs are compared with); holds() checks the mean to 1e-5, which
+    # a clipped ascent (meis.budget: false) misses
+    session = tiny_run / "results" / str(TINY_SESSION)
+    images = read_netcdf(session / "images.nc", ("images",))["images"]
+    budget = StimulusBudget.from_scenes(images.sel(frame=images["frame"] >= 0).to_numpy())
+    truth = read_netcdf(
+        tiny_run / "resources" / "simulated" / str(TINY_SESSION) / "ground_truth.nc"
+    )
+    assert truth.attrs["budget_mean"] == pytest.approx(budget.mean, rel=1e-6)
+    assert truth.attrs["budget_contrast"] == pytest.approx(budget.contrast, rel=1e-6)
+    for area in ("VISp", "VISam"):
+        meis = read_netcdf(session / area / "meis.nc", ("mei",))
+        gabors = read_netcdf(session / area / "gabors.nc", ("insilico_gabor",))
+        metrics = read_netcdf(session / area / "metrics.nc")
+        for ds in (meis, metrics):
+            assert ds.attrs["budget"] == "stimulus budget"
+            assert ds.attrs["budget_mean"] == pytest.approx(budget.mean, rel=1e-6)
+            assert ds.attrs["budget_contrast"] == pytest.approx(budget.contrast, rel=1e-6)
+        assert gabors.attrs["budget"] == "stimulus budget"
+        on = [meis["mei"], gabors["insilico_gabor"], gabors["recorded_gabor"]]
+        for images_on in on:
+            stack = torch.as_tensor(images_on.to_numpy(), dtype=torch.float64)
+            assert budget.holds(stack, tolerance=1e-5).all(), images_on.name
+
+
 def test_an_area_absent_from_the_session_is_a_clear_error(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "resources", tmp_path / "resources")
     config = tiny_config()

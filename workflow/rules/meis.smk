@@ -21,6 +21,7 @@ rule generate_meis:
         runtime=60,
     params:
         meis=config["meis"],
+        budget=config["budget"],
         device=config["models"]["device"],
         split=config["models"]["split"],
     script:

@@ -9,11 +9,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["GaborSettings", "MEISettings", "METHODS", "METHOD_DEFAULTS", "PhaseInvarianceSettings"]
+__all__ = [
+    "GaborSettings",
+    "MEISettings",
+    "METHODS",
+    "METHOD_BUDGET",
+    "METHOD_DEFAULTS",
+    "PhaseInvarianceSettings",
+]
 
 
 METHODS = ("notebook", "walker")
 
+
+# Whether each method's MEIs lie on the stimulus budget by default (MEISettings.budget None).
+METHOD_BUDGET = {"notebook": False, "walker": True}
 
 # Constants of each method; a field of MEISettings left at None takes its method's value.
 METHOD_DEFAULTS = {
@@ -46,9 +56,13 @@ class MEISettings:
     ``MEISettings(method="walker")`` is Walker et al.'s recipe; after construction all fields
     are set. Blur sigmas are in pixels; step sizes in luminance per unit of the update direction.
     ``initializations`` and ``seed`` give the starting images (see
-    :func:`meiflow.mei.synthesis.initial_images`). Since the constants are filled in at
-    construction, ``dataclasses.replace(settings, method="notebook")`` keeps the other method's
-    constants: build ``MEISettings(method="notebook", ...)`` anew to take a method's own.
+    :func:`meiflow.mei.synthesis.initial_images`). ``budget`` keeps every MEI on the session's
+    stimulus budget (:mod:`meiflow.stimuli.budget`: the scenes' mean luminance, RMS contrast at
+    most theirs; walker only); without it the pixels are only kept in [0, 1]. None takes the
+    method's (``METHOD_BUDGET``: walker on the budget, the notebook's recipe off it). Since the
+    constants are filled in at construction, ``dataclasses.replace(settings, method="notebook")``
+    keeps the other method's constants: build ``MEISettings(method="notebook", ...)`` anew to
+    take a method's own.
     """
 
     method: str = "walker"
@@ -62,17 +76,28 @@ class MEISettings:
     contrast_weight: float | None = None  # weight of |C* - std(image)| in the objective
     initializations: tuple[str, ...] = ("noise:0", "noise:1", "black", "gray:0")
     seed: int = 0  # of the noise starts
+    budget: bool | None = None  # every MEI on the stimulus budget (walker only)
 
     def __post_init__(self) -> None:
         """Fill every constant left at None from ``METHOD_DEFAULTS`` and check the settings.
 
         Raises:
-            ValueError: an unknown method, ``steps`` not an integer >= 1, or a constant that is not
+            ValueError: an unknown method, ``steps`` not an integer >= 1, a constant that is not
                 a number, not finite or out of range (step sizes, step gain and blur sigmas > 0;
-                fourier_exponent and contrast_weight >= 0).
+                fourier_exponent and contrast_weight >= 0), or ``budget`` with the notebook's
+                method (its min-max rescaling leaves any budget).
         """
         if self.method not in METHODS:
             raise ValueError(f"MEISettings.method must be one of {METHODS}, got {self.method!r}")
+        if self.budget is None:
+            object.__setattr__(self, "budget", METHOD_BUDGET[self.method])
+        if not isinstance(self.budget, bool):
+            raise ValueError(f"MEISettings.budget must be true or false, got {self.budget!r}")
+        if self.budget and self.method != "walker":
+            raise ValueError(
+                f"MEISettings.budget (meis.budget: true) needs the walker method, not "
+                f"{self.method!r}: set meis.budget to false for the notebook's recipe"
+            )
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"MEISettings.steps must be an integer >= 1, got {self.steps!r}")
         for name, default in METHOD_DEFAULTS[self.method].items():

@@ -62,13 +62,14 @@ from torch import Tensor
 
 from meiflow.mei.settings import MEISettings
 from meiflow.models.ensemble import Ensemble
-from meiflow.stimuli.budget import StimulusBudget
+from meiflow.stimuli.budget import BudgetSettings, StimulusBudget
 
 __all__ = [
     "GRAY_NOISE_STD",
     "MEIResult",
     "at_best_init",
     "best_init",
+    "budget_of",
     "fourier_weights",
     "gaussian_blur",
     "init_similarity",
@@ -383,12 +384,34 @@ def at_best_init(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
     return values[np.arange(best.size), best]
 
 
+def budget_of(meis: xr.Dataset) -> StimulusBudget | None:
+    """The stimulus budget the MEIs of a ``meis.nc`` dataset lie on (None: none).
+
+    Read from the attributes :func:`chunk_meis` writes (``budget``, ``budget_mean``,
+    ``budget_contrast``).
+
+    Raises:
+        ValueError: the dataset does not say (a file from before the budget) or says it
+            incompletely.
+    """
+    kind = meis.attrs.get("budget")
+    if kind == "none":
+        return None
+    if kind != "stimulus budget" or not {"budget_mean", "budget_contrast"} <= set(meis.attrs):
+        raise ValueError(
+            f"the MEIs' file does not say which stimulus budget they lie on (attribute "
+            f"'budget' = {kind!r}): make them again (snakemake --forcerun generate_meis)"
+        )
+    return StimulusBudget(float(meis.attrs["budget_mean"]), float(meis.attrs["budget_contrast"]))
+
+
 def chunk_meis(
     chunk: xr.Dataset,
     ensemble: Ensemble,
     images: xr.DataArray,
     split: np.ndarray,
     settings: MEISettings,
+    budget_settings: BudgetSettings,
     device: torch.device,
 ) -> xr.Dataset:
     """The MEIs of one chunk's units from every starting image (``meis/chunk_{i}.nc``).
@@ -399,31 +422,42 @@ def chunk_meis(
         images: the scenes at model resolution (frame, y, x) in [0, 1]; C*, the contrast the
             notebook's method pulls towards, is the mean pixel std of the training scenes.
         split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
-        settings: the method, its constants and the starting images.
+        settings: the method, its constants, the starting images and whether the MEIs lie on
+            the stimulus budget.
+        budget_settings: the budget's contrast scale; with ``settings.budget`` the budget is
+            :meth:`StimulusBudget.from_scenes` of all scenes (the blank left out), as the
+            simulator's.
         device: where the model runs.
 
     Returns:
         ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init) in spikes, the traces
         ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init`` and
-        ``init_similarity`` (unit); the settings and C* in the attributes.
+        ``init_similarity`` (unit); the settings and C* in the attributes, and the budget:
+        ``budget`` ("stimulus budget" or "none"), with ``budget_mean`` and ``budget_contrast``
+        (luminance units) on the budget.
     """
     units = chunk["unit"].to_numpy()
+    scenes = images.to_numpy()[images["frame"].to_numpy() >= 0]
     training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
     target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes
+    budget = None
+    if settings.budget:
+        budget = StimulusBudget.from_scenes(scenes, budget_settings.contrast_scale)
     kinds = list(settings.initializations)
     logger.info(
-        "%d units x %d starts, %d steps (%s) on %s, C* = %.3f",
+        "%d units x %d starts, %d steps (%s) on %s, C* = %.3f, budget: %s",
         units.size,
         len(kinds),
         settings.steps,
         settings.method,
         device,
         target_std,
+        "none" if budget is None else f"mean {budget.mean:.3f}, contrast <= {budget.contrast:.3f}",
     )
     initial = initial_images(
         units.size, ensemble.height, ensemble.width, kinds, settings.seed, device
     )
-    result = synthesize(ensemble.response, initial, settings, target_std)
+    result = synthesize(ensemble.response, initial, settings, target_std, budget)
     best = best_init(result).cpu().numpy()
     ds = xr.Dataset(
         {
@@ -458,9 +492,15 @@ def chunk_meis(
         **{
             f"setting_{k}": v
             for k, v in dataclasses.asdict(settings).items()
-            if k not in ("initializations", "seed")  # the init coordinate; the config attribute
+            if k not in ("initializations", "seed", "budget")  # coordinate, config, below
         },
     )
+    if budget is None:
+        ds.attrs["budget"] = "none"
+    else:
+        ds.attrs.update(
+            budget="stimulus budget", budget_mean=budget.mean, budget_contrast=budget.contrast
+        )
     logger.info(
         "median response %.3f, median similarity across starts %.3f",
         float(np.median(result.response.cpu().numpy().max(1))),

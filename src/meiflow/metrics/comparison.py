@@ -12,7 +12,7 @@ import xarray as xr
 
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.mei.settings import GaborSettings
-from meiflow.mei.synthesis import at_best_init
+from meiflow.mei.synthesis import at_best_init, budget_of
 from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
 from meiflow.metrics.settings import MetricsSettings
 from meiflow.models.chunks import drop_units, failed_units
@@ -129,8 +129,8 @@ def compare_area(
         fy=spectrum["fy"], fx=spectrum["fx"], radial_frequency=spectrum["radial_frequency"]
     )
     metrics["phase_invariance"] = invariance["phase_invariance"].sel(unit=units)
-    if "dropped_units" in meis.attrs:
-        metrics.attrs["dropped_units"] = meis.attrs["dropped_units"]
+    kept = ("dropped_units", "budget", "budget_mean", "budget_contrast")  # which budget
+    metrics.attrs.update({k: v for k, v in meis.attrs.items() if k in kept})
     for name in ("fy", "fx", "radial_frequency"):
         metrics[name].attrs = {"long_name": f"spatial frequency ({name})", "units": "cycles/pixel"}
     metrics["log_power"].attrs = {"long_name": "log(1 + |FFT|^2) of the mean-subtracted image"}
@@ -175,15 +175,20 @@ def gabor_controls(
         geometry: the screen.
         device: where the model runs.
 
+    Where the MEIs lie on a stimulus budget (:func:`meiflow.mei.synthesis.budget_of`), so do
+    both controls: the in-silico candidates are matched to the budget's mean luminance and
+    contrast (not the MEI's) and the found Gabor and the recorded one are projected onto it;
+    otherwise the candidates are matched to the MEI's mean and pixel std (Walker et al.).
+
     Returns:
         ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1], the in-silico Gabor's
         parameters, the predicted responses (spikes) ``response_mei``,
         ``response_insilico_gabor``, ``response_recorded_gabor``, ``response_insilico_grid``,
         ``response_best_scene`` and the ratios ``mei_over_{control}``.
     """
-    response = ensemble.response
     units = chunk["unit"].to_numpy()
     response = ensemble.response
+    budget = budget_of(meis)
     height, width = ensemble.height, ensemble.width
     mei = at_best_init(meis)
 
@@ -204,16 +209,22 @@ def gabor_controls(
     window = settings.window
     mei_t = torch.as_tensor(mei, dtype=torch.float32, device=device)
     log.info(
-        "%d units: in-silico Gabor search (window %s around the MEI centres) on %s",
+        "%d units: in-silico Gabor search (window %s around the MEI centres) on %s, budget: %s",
         units.size,
         window,
         device,
+        "the MEI's mean and std" if budget is None else "the stimulus budget",
     )
+    if budget is None:
+        level, contrast = mei_t.mean(dim=(1, 2)), mei_t.std(dim=(1, 2), correction=0)
+    else:
+        level = torch.full((units.size,), budget.mean, dtype=torch.float32, device=device)
+        contrast = torch.full_like(level, budget.contrast)
     found = best_gabors(
         response,
         units.size,
-        mei_t.mean(dim=(1, 2)),
-        mei_t.std(dim=(1, 2), correction=0),
+        level,
+        contrast,
         height,
         width,
         geometry,
@@ -224,7 +235,11 @@ def gabor_controls(
         centers_deg=None if window is None else centers,
         window=None if window is None else tuple(window),
     )
-    insilico = found.images.cpu().numpy()
+    insilico = found.images
+    if budget is not None:
+        insilico = budget.project(insilico)
+        recorded = budget.project(torch.as_tensor(recorded)).numpy()
+    insilico = insilico.cpu().numpy()
     stack = np.stack([mei, insilico, recorded], axis=1)
     with torch.no_grad():
         responses = response(torch.as_tensor(stack, dtype=torch.float32, device=device))
@@ -276,9 +291,12 @@ def gabor_controls(
         "units": "1",
     }
     ds["insilico_gabor"].attrs = {
-        "long_name": "Gabor of highest predicted response, matched to the MEI's mean and std",
+        "long_name": "Gabor of highest predicted response, matched to the MEI's mean and std"
+        if budget is None
+        else "Gabor of highest predicted response on the stimulus budget",
         "units": "1",
     }
+    ds.attrs["budget"] = "none" if budget is None else "stimulus budget"
     log.info(
         "median ratios MEI / in-silico Gabor %.3f, / recorded Gabor %.3f, / best scene %.3f",
         *(
