@@ -1,7 +1,9 @@
 """Rule check_ground_truth (simulated sessions): an area's results against the simulator's truth."""
 
+from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf
 from meiflow.io.runtime import log_to
+from meiflow.mei.settings import MEISettings
 from meiflow.simulation.ground_truth import ground_truth_table, heldout_predictions, unit_checks
 
 
@@ -20,6 +22,7 @@ def main(smk) -> None:
         gabors=read_netcdf(smk.input.gabors),
         metrics=read_netcdf(smk.input.metrics),
         truth=truth,
+        mei_settings=settings_from(MEISettings, smk.params.meis, "meis"),
     )
     table = ground_truth_table(
         session=int(smk.wildcards.session),

@@ -10,7 +10,7 @@ import scipy.ndimage
 import torch
 import xarray as xr
 
-from meiflow.mei.settings import MEISettings
+from meiflow.mei.settings import POLISH, MEISettings
 from meiflow.mei.synthesis import (
     MEIResult,
     best_init,
@@ -92,6 +92,34 @@ def test_linear_model_mei_is_its_filter(method):
     assert (trace[..., 100:].mean(-1) > trace[..., :100].mean(-1)).all()
     expected = linear_response(filters)(result.images)
     torch.testing.assert_close(result.response, expected)
+
+
+def test_the_polish_reaches_a_linear_units_exact_optimum_on_the_budget():
+    # <f, x> over the budget: with no pixel clipped, the maximizer is the budget's mean plus the
+    # filter's mean-free part scaled to the budget's contrast (a full-field grating stays inside)
+    budget = StimulusBudget(0.48, 0.2)
+    y, x = np.mgrid[0:H, 0:W]
+    filters = torch.as_tensor(np.stack([np.cos(2 * np.pi * (x / 9 + y / 13) + k) for k in (0, 1)]))
+    free = filters - filters.mean(dim=(-2, -1), keepdim=True)
+    optimum = budget.mean + budget.contrast * free / free.std(
+        dim=(-2, -1), keepdim=True, correction=0
+    )
+    assert ((optimum > 0) & (optimum < 1)).all()
+    initial = initial_images(2, H, W, ["noise:0", "black", "gray:0"], seed=1, dtype=torch.float64)
+    found = {
+        polish: synthesize(
+            linear_response(filters), initial, MEISettings(steps=40, polish=polish), C_STAR, budget
+        )
+        for polish in (False, True)
+    }
+    assert budget.holds(found[True].images, tolerance=1e-9).all()
+    best = linear_response(filters)(optimum[:, None])
+    gap = {p: (best - r.response).max().item() / best.min().item() for p, r in found.items()}
+    assert gap[True] < 1e-4 < gap[False]  # the ascent alone stops short of it
+    torch.testing.assert_close(
+        found[True].images, optimum[:, None].expand_as(initial), atol=1e-3, rtol=0
+    )
+    assert found[True].response_trace.shape[-1] == 40 + sum(stage.steps for stage in POLISH)
 
 
 def test_constant_starts_give_finite_meis():
@@ -182,8 +210,13 @@ def test_settings_defaults_and_schedules():
     assert steps == pytest.approx(np.linspace(3.0, 0.125, 5).tolist())
     assert sigmas == pytest.approx(np.linspace(1.5, 0.01, 5).tolist())
     assert MEISettings("walker", contrast_weight=1).contrast_weight == 1.0
-    # the budget follows the method unless set
+    # the budget follows the method unless set, and the polish the budget
     assert (walker.budget, notebook.budget, MEISettings("walker", budget=False).budget) == (
+        True,
+        False,
+        False,
+    )
+    assert (walker.polish, notebook.polish, MEISettings("walker", budget=False).polish) == (
         True,
         False,
         False,
@@ -217,6 +250,7 @@ def test_budget_of_reads_what_chunk_meis_writes_and_refuses_an_unmarked_file():
         ({"contrast_weight": "2"}, "contrast_weight"),
         ({"method": "notebook", "budget": True}, "meis.budget"),
         ({"budget": "yes"}, "budget"),
+        ({"budget": False, "polish": True}, "meis.polish"),
     ],
 )
 def test_bad_settings_raise(kwargs, message):

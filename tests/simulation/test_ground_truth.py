@@ -6,15 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 from scipy.stats import poisson
 
 from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
-from meiflow.simulation.ground_truth import summary_checks, unit_checks
+from meiflow.mei.settings import MEISettings
+from meiflow.simulation.ground_truth import summary_checks, true_neuron_meis, unit_checks
 from meiflow.simulation.neurons import true_rates
 from meiflow.simulation.session import simulate_session
 from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
+from meiflow.stimuli.budget import StimulusBudget
 from meiflow.stimuli.gabor import allen_gabor_stimulus
 from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
@@ -206,6 +209,36 @@ def test_unit_checks_known_answers(simulated):
     assert (table.loc[gray, ["mei_beats_best_scene", "mei_beats_best_gabor"]] == 0).all(axis=None)
     # untuned units have no optimum: NaN
     assert table.loc[~tuned, "mei_over_optimum"].isna().all()
+
+
+def test_the_mei_recipe_on_the_true_neurons_nears_their_optimum(simulated):
+    # the pipeline's recipe (walker on the budget, its starts) run on the true neurons: what a
+    # perfect model would give; the stored optimum (a longer search with exact polish) bounds it
+    truth = simulated[0].ground_truth
+    inputs = checks_inputs(truth, {})
+    budget = StimulusBudget(truth.attrs["budget_mean"], truth.attrs["budget_contrast"])
+    inputs[3].attrs = {
+        "target_std": budget.contrast,
+        "budget": "stimulus budget",
+        "budget_mean": budget.mean,
+        "budget_contrast": budget.contrast,
+    }
+    settings = MEISettings(steps=300)
+    tuned = truth["cell_type"].to_numpy().astype(str) != "untuned"
+    own = true_neuron_meis(truth.isel(unit=tuned), inputs[3], settings)
+    assert budget.holds(torch.as_tensor(own), tolerance=1e-6).all()
+    table = unit_checks(*inputs, truth, mei_settings=settings).set_index("cell_type")
+    ratio = table["true_neuron_mei_over_optimum"]
+    assert (ratio.drop("untuned") <= 1.001).all() and ratio.loc["untuned"].isna().all()
+    assert (ratio.loc["simple"] > 0.7).all()
+    assert (table.loc["simple", "true_neuron_mei_optimum_rf_correlation"] > 0.7).all()
+    assert table.loc["simple", "true_neuron_mei_beats_best_scene"].all()
+    # the MEIs of the pipeline here are gray (checks_inputs): they reach none of it
+    assert (table["mei_over_optimum"].drop("untuned").abs() < 0.05).all()
+    row = summary_checks(table.reset_index())
+    assert row["true_neuron_mei_over_optimum"] == pytest.approx(ratio.drop("untuned").median())
+    assert row["true_neuron_mei_gabor_auc"] > 0.5
+    assert "true_neuron_mei_gabor_auc" not in summary_checks(table.reset_index().iloc[:, :8])
 
 
 def test_summary_checks_known_answers():

@@ -32,6 +32,7 @@ rule check_ground_truth:
         "../../envs/allensdk.yaml"
     params:
         device=config["models"]["device"],
+        meis=config["meis"],
     script:
         "../../scripts/check_ground_truth.py"
 

@@ -60,7 +60,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
-from meiflow.mei.settings import MEISettings
+from meiflow.mei.settings import POLISH, MEISettings
 from meiflow.models.ensemble import Ensemble
 from meiflow.stimuli.budget import BudgetSettings, StimulusBudget
 
@@ -93,7 +93,8 @@ class MEIResult:
         images: (n_units, n_init, H, W) MEIs, luminance in [0, 1].
         response: (n_units, n_init) predicted response to ``images``.
         response_trace: (n_units, n_init, steps) response to the image at the start of each
-            step (the one the step's gradient is taken at).
+            step (the one the step's gradient is taken at); with ``settings.polish`` the
+            POLISH stages' steps follow.
         std_trace: (n_units, n_init, steps) pixel std of that image.
     """
 
@@ -291,9 +292,11 @@ def synthesize(
             blur), and the final images are projected onto the budget exactly
             (:meth:`StimulusBudget.project`); not with "notebook" (ValueError).
         exact_budget: every step projects onto the budget exactly (:meth:`StimulusBudget.project`,
-            about 20 times the cost of a step of a small model): the iterates of the cheap step
-            settle slightly inside the budget where clipping is active, the exact ones reach its
-            boundary (a final polish).
+            a sort of every image's pixels): the iterates of the cheap step settle slightly inside
+            the budget where clipping is active, the exact ones reach its boundary. With a
+            ``budget`` and ``settings.polish`` the ascent is followed by the stages of
+            :data:`meiflow.mei.settings.POLISH`, all of them with exact projections (the
+            settings' ``budget`` flag is :func:`chunk_meis`'s: here the budget argument rules).
 
     Returns:
         MEIResult with images in [0, 1]. Progress (mean response and std) is logged at INFO
@@ -341,6 +344,14 @@ def synthesize(
             )
     if budget is not None:
         x = budget.project(x)
+    if s.polish and budget is not None:
+        responses, stds = [response_trace], [std_trace]
+        for stage in POLISH:
+            polished = synthesize(response, x, stage, target_std, budget, exact_budget=True)
+            x = polished.images
+            responses.append(polished.response_trace)
+            stds.append(polished.std_trace)
+        response_trace, std_trace = torch.cat(responses, dim=-1), torch.cat(stds, dim=-1)
     with torch.no_grad():
         final = response(x).detach()
     return MEIResult(images=x, response=final, response_trace=response_trace, std_trace=std_trace)
@@ -473,7 +484,7 @@ def chunk_meis(
             "init": kinds,
             "y": np.arange(ensemble.height),
             "x": np.arange(ensemble.width),
-            "step": np.arange(settings.steps),
+            "step": np.arange(result.response_trace.shape[-1]),
         },
     )
     attrs = {
@@ -492,8 +503,9 @@ def chunk_meis(
         **{
             f"setting_{k}": v
             for k, v in dataclasses.asdict(settings).items()
-            if k not in ("initializations", "seed", "budget")  # coordinate, config, below
+            if k not in ("initializations", "seed", "budget", "polish")  # coordinate, config, below
         },
+        setting_polish=f"{sum(s.steps for s in POLISH)} steps" if settings.polish else "none",
     )
     if budget is None:
         ds.attrs["budget"] = "none"

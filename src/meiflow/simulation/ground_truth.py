@@ -5,7 +5,9 @@ Two levels, one definition:
 - :func:`unit_checks`: one row per modelled unit of an area
   (``results/{session}/{area}/ground_truth_units.csv``): its cell type, each model's correlation
   with the true rate on the test scenes and on the held-out images, and its MEI shown to the true
-  neuron (the in-silico closed loop of Walker et al. 2019).
+  neuron (the in-silico closed loop of Walker et al. 2019); beside it, the MEI the same recipe
+  finds on the true neuron itself (:func:`true_neuron_meis`), what a perfect model would give,
+  which tells a limit of the MEI method from one of the models.
 - :func:`summary_checks`: medians, shares and ROC AUCs per cell type of such a table; the same
   function makes an area's row (``ground_truth.csv``, after :func:`ranking_checks`) and the
   session's row pooled over its areas (``results/{session}/ground_truth.csv``).
@@ -25,7 +27,8 @@ import torch
 import xarray as xr
 from scipy.stats import spearmanr
 
-from meiflow.mei.synthesis import at_best_init
+from meiflow.mei.settings import MEISettings
+from meiflow.mei.synthesis import at_best_init, best_init, budget_of, initial_images, synthesize
 from meiflow.models.chunks import load_chunk
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import (
@@ -42,6 +45,7 @@ __all__ = [
     "ranking_checks",
     "rf_masks",
     "summary_checks",
+    "true_neuron_meis",
     "unit_checks",
 ]
 
@@ -155,6 +159,44 @@ def rf_masks(truth: xr.Dataset) -> np.ndarray:
     return energy >= threshold[:, None, None]
 
 
+def true_neuron_meis(truth: xr.Dataset, meis: xr.Dataset, settings: MEISettings) -> np.ndarray:
+    """The MEI recipe of an area's ``meis.nc`` run on the true neurons: (n_units, H, W) float64.
+
+    :func:`meiflow.mei.synthesis.synthesize` with ``settings`` (the config's ``meis``: method,
+    steps, starts and seed), the MEIs' own C* (attribute ``target_std``) and stimulus budget
+    (:func:`meiflow.mei.synthesis.budget_of`), on each true neuron
+    (:class:`meiflow.simulation.neurons.TrueNeurons`) where the pipeline has its model; the best
+    start is kept, as :func:`best_init` keeps the model's. The ascent climbs the neuron's
+    :meth:`~meiflow.simulation.neurons.TrueNeurons.search_objective`, its drive: the rate is an
+    increasing function of it, so walker's steps, normalized per image, are the rate's own
+    (the notebook's unnormalized ones scale with the objective), without the rate's infinite
+    slope at zero drive (a Naka-Rushton exponent below 1) or its flat rectification at a gray
+    start.
+
+    Args:
+        truth: the units' ground truth (``truth.sel(unit=...)``).
+        meis: the area's ``meis.nc`` (its attributes).
+        settings: the MEI stage's settings.
+
+    Raises:
+        ValueError: see :func:`meiflow.mei.synthesis.budget_of`.
+    """
+    neurons = truth_neurons(truth)
+    start = initial_images(
+        len(neurons.cell_type),
+        neurons.height,
+        neurons.width,
+        settings.initializations,
+        settings.seed,
+        dtype=torch.float64,
+    )
+    result = synthesize(
+        neurons.search_objective, start, settings, float(meis.attrs["target_std"]), budget_of(meis)
+    )
+    chosen = best_init(result)
+    return result.images[torch.arange(len(chosen)), chosen].numpy()
+
+
 def unit_checks(
     scores: xr.Dataset,
     linear: xr.Dataset,
@@ -163,6 +205,7 @@ def unit_checks(
     gabors: xr.Dataset,
     metrics: xr.Dataset,
     truth: xr.Dataset,
+    mei_settings: MEISettings | None = None,
 ) -> pd.DataFrame:
     """One row per modelled unit of an area: models and MEI against the truth.
 
@@ -175,6 +218,8 @@ def unit_checks(
         gabors: the area's ``gabors.nc`` (``mei_over_insilico_gabor``, ``mei_over_best_scene``).
         metrics: the area's ``metrics.nc`` (``phase_invariance``).
         truth: the session's ``ground_truth.nc``.
+        mei_settings: the MEI stage's settings; given, the tuned units also get the columns of
+            :func:`true_neuron_meis`' MEIs.
 
     Returns:
         Columns ``unit``, ``cell_type``; ``{model}_true_rate_correlation`` (test scenes) and
@@ -183,9 +228,11 @@ def unit_checks(
         that of the true optimum), ``mei_beats_best_scene`` and ``mei_beats_best_gabor``
         (true rate of the MEI above the unit's best natural scene's, best Gabor's),
         ``mei_optimum_rf_correlation`` (MEI and optimum inside :func:`rf_masks`, simple and
-        centre-surround units only: :func:`_rf_correlation`), and the
-        pipeline's own ``mei_over_insilico_gabor``, ``mei_over_best_scene`` and
-        ``phase_invariance``.
+        centre-surround units only: :func:`_rf_correlation`), ``mei_over_best_gabor`` (true
+        rate of the MEI over the best Gabor's), and the pipeline's own
+        ``mei_over_insilico_gabor``, ``mei_over_best_scene`` and ``phase_invariance``; with
+        ``mei_settings``, the same true-rate columns of the true neuron's own MEI prefixed
+        ``true_neuron_`` (tuned units only).
     """
     units = scores["unit"].to_numpy() if "unit" in scores.coords else np.array([], dtype=int)
     t = truth.sel(unit=units)
@@ -222,18 +269,30 @@ def unit_checks(
     def truth_only(values: np.ndarray) -> np.ndarray:
         return np.where(untuned, np.nan, np.asarray(values, dtype=float))
 
-    columns = {
-        "mei_true_rate": rate,
-        "mei_over_optimum": truth_only(
-            np.divide(rate - gray, driven, out=np.full(rate.shape, np.nan), where=driven > 0)
-        ),
-        "mei_beats_best_scene": truth_only(rate > m["best_scene_rate"].to_numpy()),
-        "mei_beats_best_gabor": truth_only(rate > m["best_gabor_rate"].to_numpy()),
-        "mei_optimum_rf_correlation": truth_only(_rf_correlation(mei, optimum, m)),
+    def closed_loop(images: np.ndarray, rate: np.ndarray) -> dict[str, np.ndarray]:
+        """True-rate columns of images (n, H, W) with true rates (n,) of the units of m."""
+        return {
+            "mei_true_rate": rate,
+            "mei_over_optimum": truth_only(
+                np.divide(rate - gray, driven, out=np.full(rate.shape, np.nan), where=driven > 0)
+            ),
+            "mei_beats_best_scene": truth_only(rate > m["best_scene_rate"].to_numpy()),
+            "mei_beats_best_gabor": truth_only(rate > m["best_gabor_rate"].to_numpy()),
+            "mei_over_best_gabor": truth_only(rate / m["best_gabor_rate"].to_numpy()),
+            "mei_optimum_rf_correlation": truth_only(_rf_correlation(images, optimum, m)),
+        }
+
+    columns = closed_loop(mei, rate) | {
         "mei_over_insilico_gabor": gabors["mei_over_insilico_gabor"].sel(unit=with_mei).to_numpy(),
         "mei_over_best_scene": gabors["mei_over_best_scene"].sel(unit=with_mei).to_numpy(),
         "phase_invariance": metrics["phase_invariance"].sel(unit=with_mei).to_numpy(),
     }
+    if mei_settings is not None and not untuned.all():
+        own = np.full(mei.shape, np.nan)
+        own[~untuned] = true_neuron_meis(m.isel(unit=~untuned), meis, mei_settings)
+        own_rate = np.full(len(own), np.nan)
+        own_rate[~untuned] = np.diagonal(true_rates(m.isel(unit=~untuned), own[~untuned]))
+        columns |= {f"true_neuron_{k}": v for k, v in closed_loop(own, own_rate).items()}
     for name, values in columns.items():
         table[name] = np.nan
         table.loc[has_mei, name] = np.asarray(values, dtype=float)
@@ -285,7 +344,11 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         ``mei_over_insilico_simple`` (median) and ``mei_reaches_insilico_simple_fraction``
         (ratio >= 0.95); ``mei_gabor_auc`` (ROC AUC of the model-predicted MEI / in-silico Gabor
         ratio, non-Gabor types against simple cells) and ``phase_invariance_auc`` (complex
-        against simple cells). NaN where the table has no such unit.
+        against simple cells); where the table has them, the true neuron's own MEIs'
+        ``true_neuron_mei_over_optimum``, ``true_neuron_mei_beats_best_scene_fraction``,
+        ``true_neuron_mei_beats_best_gabor_non_gabor_fraction``,
+        ``true_neuron_mei_optimum_rf_correlation_T`` and ``true_neuron_mei_gabor_auc`` (of their
+        true MEI / best Gabor rate ratio). NaN where the table has no such unit.
     """
     cell_type = units["cell_type"].to_numpy().astype(str) if len(units) else np.array([], str)
 
@@ -325,6 +388,22 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         "mei_gabor_auc": _auc(ratio, non_gabor, simple),
         "phase_invariance_auc": _auc(column("phase_invariance"), complex_, simple),
     }
+    if "true_neuron_mei_true_rate" in units:
+        own = "true_neuron_mei_"
+        row |= {
+            f"{own}over_optimum": nan_median(column(f"{own}over_optimum")[tuned]),
+            f"{own}beats_best_scene_fraction": _share(column(f"{own}beats_best_scene")[tuned]),
+            f"{own}beats_best_gabor_non_gabor_fraction": _share(
+                column(f"{own}beats_best_gabor")[non_gabor]
+            ),
+            **{
+                f"{own}optimum_rf_correlation_{kind}": nan_median(
+                    column(f"{own}optimum_rf_correlation")[cell_type == kind]
+                )
+                for kind in UNIQUE_OPTIMUM_TYPES
+            },
+            f"{own}gabor_auc": _auc(column(f"{own}over_best_gabor"), non_gabor, simple),
+        }
     return row
 
 

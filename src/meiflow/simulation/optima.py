@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from meiflow.mei.gabor_search import GaborGrid, best_gabors
-from meiflow.mei.settings import MEISettings
+from meiflow.mei.settings import POLISH, MEISettings
 from meiflow.mei.synthesis import initial_images, synthesize
 from meiflow.simulation.neurons import TrueNeurons
 from meiflow.stimuli.budget import StimulusBudget
@@ -45,42 +45,16 @@ OPTIMUM_SEARCH = MEISettings(
     blur_sigma=1.0,
     final_blur_sigma=0.01,
     initializations=("gray:0", "noise:0"),
+    polish=False,  # optimal_images polishes the best start only
 )
-#: ... then a polish of the best start with exact projections onto the budget, without blur
-#: or preconditioning (a projected step in another metric than the projection's stops short):
-#: coarse steps, then fine ones (normalized units' optima lie inside the box, where coarse steps
-#: only circle them).
-OPTIMUM_POLISH = (
-    MEISettings(
-        method="walker",
-        steps=100,
-        step_size=0.5,
-        final_step_size=0.005,
-        step_gain=1.0,
-        blur_sigma=0.01,
-        final_blur_sigma=0.01,
-        fourier_exponent=0.0,
-        initializations=("gray:0",),
-    ),
-    MEISettings(
-        method="walker",
-        steps=100,
-        step_size=0.05,
-        final_step_size=0.0005,
-        step_gain=1.0,
-        blur_sigma=0.01,
-        final_blur_sigma=0.01,
-        fourier_exponent=0.0,
-        initializations=("gray:0",),
-    ),
-)
+#: ... then a polish of the best start: the MEI stage's (meiflow.mei.settings.POLISH).
 
 
 def optimal_images(
     neurons: TrueNeurons,
     budget: StimulusBudget,
     settings: MEISettings = OPTIMUM_SEARCH,
-    polish: tuple[MEISettings, ...] = OPTIMUM_POLISH,
+    polish: tuple[MEISettings, ...] = POLISH,
     starts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's most exciting image on the budget.
