@@ -6,6 +6,7 @@ importable without torch, whose defaults are ``config/config.yaml``'s (see :mod:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -153,31 +154,21 @@ class MEISettings:
 #: lie inside the box, as normalized units' do, are only circled by coarse steps). On the true
 #: neurons of the default session it takes the recipe's MEIs from 0.81-0.86 of the optimum's
 #: driven rate to 1.00 (README, "MEIs and their controls").
+_COARSE_POLISH = MEISettings(
+    method="walker",
+    steps=100,
+    step_size=0.5,
+    final_step_size=0.005,
+    step_gain=1.0,
+    blur_sigma=0.01,
+    final_blur_sigma=0.01,
+    fourier_exponent=0.0,
+    initializations=("gray:0",),
+    polish=False,
+)
 POLISH = (
-    MEISettings(
-        method="walker",
-        steps=100,
-        step_size=0.5,
-        final_step_size=0.005,
-        step_gain=1.0,
-        blur_sigma=0.01,
-        final_blur_sigma=0.01,
-        fourier_exponent=0.0,
-        initializations=("gray:0",),
-        polish=False,
-    ),
-    MEISettings(
-        method="walker",
-        steps=100,
-        step_size=0.05,
-        final_step_size=0.0005,
-        step_gain=1.0,
-        blur_sigma=0.01,
-        final_blur_sigma=0.01,
-        fourier_exponent=0.0,
-        initializations=("gray:0",),
-        polish=False,
-    ),
+    _COARSE_POLISH,
+    dataclasses.replace(_COARSE_POLISH, step_size=0.05, final_step_size=0.0005),
 )
 
 
