@@ -213,7 +213,8 @@ def test_unit_checks_known_answers(simulated):
 
 def test_the_mei_recipe_on_the_true_neurons_nears_their_optimum(simulated):
     # the pipeline's recipe (walker on the budget, its starts) run on the true neurons: what a
-    # perfect model would give; the stored optimum (a longer search with exact polish) bounds it
+    # perfect model would give; the stored optimum (the best of its starts polished) bounds it
+    # up to what polishing every start finds on top (0.4 % at most for complex units here)
     truth = simulated[0].ground_truth
     inputs = checks_inputs(truth, {})
     budget = StimulusBudget(truth.attrs["budget_mean"], truth.attrs["budget_contrast"])
@@ -229,7 +230,7 @@ def test_the_mei_recipe_on_the_true_neurons_nears_their_optimum(simulated):
     assert budget.holds(torch.as_tensor(own), tolerance=1e-6).all()
     table = unit_checks(*inputs, truth, mei_settings=settings).set_index("cell_type")
     ratio = table["true_neuron_mei_over_optimum"]
-    assert (ratio.drop("untuned") <= 1.001).all() and ratio.loc["untuned"].isna().all()
+    assert (ratio.drop("untuned") <= 1.01).all() and ratio.loc["untuned"].isna().all()
     assert (ratio.loc["simple"] > 0.7).all()
     assert (table.loc["simple", "true_neuron_mei_optimum_rf_correlation"] > 0.7).all()
     assert table.loc["simple", "true_neuron_mei_beats_best_scene"].all()

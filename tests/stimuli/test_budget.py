@@ -61,6 +61,24 @@ def test_projection_reaches_the_boundary_exactly_from_far_and_near():
     np.testing.assert_allclose(shrunk, BUDGET.contrast, rtol=1e-9)
 
 
+def test_projection_of_far_away_images_and_refusals():
+    # an offset of 1e5 and a spread of 1e5 land on the budget as the same image near 0 does
+    generator = torch.Generator().manual_seed(9)
+    y = torch.rand(3, 12, 16, generator=generator, dtype=torch.float64)
+    near = BUDGET.project(y)
+    torch.testing.assert_close(BUDGET.project(y + 1e5), near, atol=1e-9, rtol=0)
+    torch.testing.assert_close(BUDGET.project(1e5 * y), BUDGET.project(y * 1e3), atol=1e-6, rtol=0)
+    assert BUDGET.holds(BUDGET.project(1e5 * (y - 0.5)), tolerance=1e-9).all()
+    for bad, message in (
+        (y.long(), "floating point"),
+        (torch.where(y > 0.5, float("nan"), y), "NaN or infinite"),
+        (1e7 * y, "deviate"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            BUDGET.project(bad)
+    assert BUDGET.project(y[:0]).shape == (0, 12, 16)
+
+
 def test_images_on_the_budget_stay_and_projection_is_idempotent():
     projected = BUDGET.project(images(3))
     torch.testing.assert_close(BUDGET.project(projected), projected, atol=1e-9, rtol=0)

@@ -137,11 +137,10 @@ def test_meis_and_their_gabor_controls_lie_on_the_sessions_budget(tiny_run):
         meis = read_netcdf(session / area / "meis.nc", ("mei",))
         gabors = read_netcdf(session / area / "gabors.nc", ("insilico_gabor",))
         metrics = read_netcdf(session / area / "metrics.nc")
-        for ds in (meis, metrics):
+        for ds in (meis, gabors, metrics):
             assert ds.attrs["budget"] == "stimulus budget"
             assert ds.attrs["budget_mean"] == pytest.approx(budget.mean, rel=1e-6)
             assert ds.attrs["budget_contrast"] == pytest.approx(budget.contrast, rel=1e-6)
-        assert gabors.attrs["budget"] == "stimulus budget"
         on = [meis["mei"], gabors["insilico_gabor"], gabors["recorded_gabor"]]
         for images_on in on:
             stack = torch.as_tensor(images_on.to_numpy(), dtype=torch.float64)

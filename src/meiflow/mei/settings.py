@@ -111,6 +111,7 @@ class MEISettings:
             raise ValueError(
                 "MEISettings.polish (meis.polish: true) projects onto the stimulus budget: it "
                 "needs meis.budget: true"
+                + (", and so the walker method" if self.method != "walker" else "")
             )
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"MEISettings.steps must be an integer >= 1, got {self.steps!r}")

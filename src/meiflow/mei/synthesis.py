@@ -28,7 +28,11 @@ Each step t = 0 .. steps - 1 (see the project's science notes, "MEI synthesis"):
    "walker": sigma decays linearly (1.5 -> 0.01 px), as in Walker et al.'s deepdraw code.
 5. Range: "notebook": blur, then min-max rescale of each image to [0, 1] (a constant image
    becomes 0); "walker": clip to [0, 1], then blur (Walker's order; a normalized positive kernel
-   keeps the range).
+   keeps the range); "walker" on a stimulus budget: the budget's cheap step
+   (:meth:`~meiflow.stimuli.budget.StimulusBudget.step`, or its exact projection with
+   ``exact_budget``) instead of the clip, then blur; the final images are projected onto the
+   budget exactly and, with ``settings.polish``, polished by the stages of
+   :data:`meiflow.mei.settings.POLISH` (plain projected steps).
 
 The objective of "walker" is the response only (contrast_weight 0 by default, as Walker et al.:
 the contrast is bounded by the clipping and the blur); any contrast_weight > 0 adds the notebook's

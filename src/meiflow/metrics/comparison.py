@@ -297,6 +297,8 @@ def gabor_controls(
         "units": "1",
     }
     ds.attrs["budget"] = "none" if budget is None else "stimulus budget"
+    if budget is not None:
+        ds.attrs.update(budget_mean=budget.mean, budget_contrast=budget.contrast)
     log.info(
         "median ratios MEI / in-silico Gabor %.3f, / recorded Gabor %.3f, / best scene %.3f",
         *(

@@ -40,6 +40,8 @@ __all__ = ["BudgetSettings", "StimulusBudget"]
 #: earlier, when converged; a bisection step halves a bracket of width <= 2: 2^-50 is at float64
 #: resolution).
 BISECTION_STEPS = 50
+#: The largest deviation of a pixel from its image's mean that the exact projection accepts.
+MAX_SPREAD = 1e6
 
 
 @dataclass(frozen=True)
@@ -127,19 +129,41 @@ class StimulusBudget:
         Newton, module docstring), inside a search for the largest a in (0, 1] whose contrast is
         at most ``contrast`` (:func:`_largest_scale`). Each evaluation of a pair (a, b) is exact
         and costs O(log N): the clipped pixels are found in the sorted pixels of y (sorted once)
-        and the rest summed from prefix sums of y and y^2, in float64.
+        and the rest summed from prefix sums of y and y^2, in float64. The search runs on each
+        image centred and scaled by its largest deviation s (the same family clip(a' y' + b'),
+        a' = a s at most s), so that large offsets or spreads do not cancel in the sums.
 
         Args:
-            images: (..., H, W) floating point, any values.
+            images: (..., H, W) floating point, finite values whose deviation from their image's
+                mean is at most MAX_SPREAD (the prefix sums would lose the few unclipped pixels'
+                variance beyond: the images of an ascent deviate by a few units at most).
             steps: the most iterations of each of the two searches.
 
         Returns:
             (..., H, W) images on the budget (its mean to float resolution, contrast at most
             ``contrast``, pixels in [0, 1]), dtype and device of ``images``.
+
+        Raises:
+            ValueError: images that are not floating point, hold a NaN or an infinity, or
+                deviate by more than MAX_SPREAD.
         """
         import torch
 
+        if not images.is_floating_point():
+            raise ValueError(f"images must be floating point, got {images.dtype}")
+        if images.numel() == 0:
+            return images.detach().clone()
+        if not torch.isfinite(images).all():
+            raise ValueError("images hold NaN or infinite values: no projection is defined")
         y = images.detach().reshape(-1, images.shape[-2] * images.shape[-1]).double()
+        y = y - y.mean(dim=1, keepdim=True)
+        spread = y.abs().amax(dim=1, keepdim=True)  # the largest deviation, s
+        if (spread > MAX_SPREAD).any():
+            raise ValueError(
+                f"images deviate from their mean by up to {spread.max().item():.3g}, more than "
+                f"the exact projection handles ({MAX_SPREAD:g})"
+            )
+        y = y / torch.where(spread > 0, spread, 1.0)  # in [-1, 1]; a' = a s at most s
         n = y.shape[1]
         ordered = y.sort(dim=1).values
         zero = ordered.new_zeros((y.shape[0], 1))
@@ -186,13 +210,15 @@ class StimulusBudget:
                 b = moved
             return b
 
-        one = torch.ones_like(zero)
+        one = torch.where(spread > 0, spread, 1.0)  # a = 1 in the image's own units
         limit = self.contrast**2
         excess = moments(one, shift(one))[1] - limit  # > 0: the image needs a < 1
         if (excess <= 0).all():
             scale = one
         else:
-            scale = _largest_scale(lambda a: moments(a, shift(a))[1] - limit, limit, excess, steps)
+            scale = _largest_scale(
+                lambda a: moments(a, shift(a))[1] - limit, limit, one, excess, steps
+            )
             scale = torch.where(excess <= 0, one, scale)
         projected = (scale * y + shift(scale)).clamp(0.0, 1.0)
         return projected.reshape(images.shape).to(images.dtype)
@@ -213,12 +239,16 @@ class StimulusBudget:
 
 
 def _largest_scale(
-    excess_at: Callable[[Tensor], Tensor], limit: float, excess_at_one: Tensor, steps: int
+    excess_at: Callable[[Tensor], Tensor],
+    limit: float,
+    upper: Tensor,
+    excess_at_upper: Tensor,
+    steps: int,
 ) -> Tensor:
-    """The largest a in (0, 1] with excess_at(a) <= 0, per image (B, 1), excess nondecreasing.
+    """The largest a in (0, upper] with excess_at(a) <= 0, per image (B, 1), excess nondecreasing.
 
-    Illinois regula falsi (Dowell & Jarratt 1971, BIT 11:168) on the bracket [0, 1], where
-    the excess is -limit at a = 0 (a uniform image) and ``excess_at_one`` at a = 1: each
+    Illinois regula falsi (Dowell & Jarratt 1971, BIT 11:168) on the bracket [0, upper], where
+    the excess is -limit at a = 0 (a uniform image) and ``excess_at_upper`` at ``upper``: each
     iteration evaluates the secant's root (the bracket's middle where that is not strictly
     inside), and halves the kept end's value when the same end was kept twice in a row. It
     ends when every image's feasible end lies within a relative 1e-12 of the boundary, or the
@@ -227,12 +257,13 @@ def _largest_scale(
     """
     import torch
 
-    low, high = torch.zeros_like(excess_at_one), torch.ones_like(excess_at_one)
-    f_low, f_high = -limit, excess_at_one  # kept ends' values (halved by Illinois)
+    low, high = torch.zeros_like(excess_at_upper), upper.expand_as(excess_at_upper).clone()
+    f_low, f_high = -limit, excess_at_upper  # kept ends' values (halved by Illinois)
     low_excess = -limit  # the true excess at low
     kept = torch.zeros_like(low)  # +1: high was replaced last, -1: low was
     for _ in range(steps):
-        done = (low_excess >= -1e-12 * limit) | (high - low <= 4 * torch.finfo(low.dtype).eps)
+        tight = high - low <= 4 * torch.finfo(low.dtype).eps * high
+        done = (low_excess >= -1e-12 * limit) | tight
         if done.all():
             break
         secant = (low * f_high - high * f_low) / (f_high - f_low)
