@@ -25,6 +25,7 @@ from helpers import (
 
 from meiflow.io.allen_cache import check_network
 from meiflow.io.netcdf import read_netcdf
+from meiflow.mei.settings import POLISH
 from meiflow.models.training_data import image_targets
 from meiflow.simulation.neurons import CELL_TYPES
 from meiflow.stimuli.budget import StimulusBudget
@@ -353,7 +354,7 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     assert meis.sizes["init"] == 2 and (meis.sizes["y"], meis.sizes["x"]) == (30, 48)
     assert float(meis["mei"].min()) >= 0 and float(meis["mei"].max()) <= 1
     assert meis["response_trace"].dims == ("unit", "init", "step")
-    assert meis.sizes["step"] == 40
+    assert meis.sizes["step"] == 40 + sum(stage.steps for stage in POLISH)  # tiny: 40, polish
 
     # the stored responses are those of the saved ensembles (mean of the two members, each
     # network shown its unit's images) to the stored images
