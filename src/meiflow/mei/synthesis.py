@@ -73,6 +73,7 @@ __all__ = [
     "MEIResult",
     "at_best_init",
     "best_init",
+    "budget_attrs",
     "budget_of",
     "fourier_weights",
     "gaussian_blur",
@@ -399,11 +400,25 @@ def at_best_init(meis: xr.Dataset, variable: str = "mei") -> np.ndarray:
     return values[np.arange(best.size), best]
 
 
+def budget_attrs(budget: StimulusBudget | None) -> dict[str, str | float]:
+    """The attributes that say which stimulus budget a file's images lie on (:func:`budget_of`).
+
+    ``budget``: "stimulus budget" or "none"; on a budget also ``budget_mean`` and
+    ``budget_contrast`` (luminance units).
+    """
+    if budget is None:
+        return {"budget": "none"}
+    return {
+        "budget": "stimulus budget",
+        "budget_mean": budget.mean,
+        "budget_contrast": budget.contrast,
+    }
+
+
 def budget_of(meis: xr.Dataset) -> StimulusBudget | None:
     """The stimulus budget the MEIs of a ``meis.nc`` dataset lie on (None: none).
 
-    Read from the attributes :func:`chunk_meis` writes (``budget``, ``budget_mean``,
-    ``budget_contrast``).
+    Read from the attributes :func:`chunk_meis` writes (:func:`budget_attrs`).
 
     Raises:
         ValueError: the dataset does not say (a file from before the budget) or says it
@@ -452,8 +467,8 @@ def chunk_meis(
         (luminance units) on the budget.
     """
     units = chunk["unit"].to_numpy()
-    scenes = images.to_numpy()[images["frame"].to_numpy() >= 0]
-    training = images.to_numpy()[(split == "train") & (images["frame"].to_numpy() >= 0)]
+    pixels, shown = images.to_numpy(), images["frame"].to_numpy() >= 0  # the blank left out
+    scenes, training = pixels[shown], pixels[(split == "train") & shown]
     target_std = float(training.std(axis=(1, 2)).mean())  # C*: mean std of the training scenes
     budget = None
     if settings.budget:
@@ -511,12 +526,7 @@ def chunk_meis(
         },
         setting_polish=f"{sum(s.steps for s in POLISH)} steps" if settings.polish else "none",
     )
-    if budget is None:
-        ds.attrs["budget"] = "none"
-    else:
-        ds.attrs.update(
-            budget="stimulus budget", budget_mean=budget.mean, budget_contrast=budget.contrast
-        )
+    ds.attrs.update(budget_attrs(budget))
     logger.info(
         "median response %.3f, median similarity across starts %.3f",
         float(np.median(result.response.cpu().numpy().max(1))),

@@ -12,7 +12,7 @@ import xarray as xr
 
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.mei.settings import GaborSettings
-from meiflow.mei.synthesis import at_best_init, budget_of
+from meiflow.mei.synthesis import at_best_init, budget_attrs, budget_of
 from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
 from meiflow.metrics.settings import MetricsSettings
 from meiflow.models.chunks import drop_units, failed_units
@@ -296,9 +296,7 @@ def gabor_controls(
         else "Gabor of highest predicted response on the stimulus budget",
         "units": "1",
     }
-    ds.attrs["budget"] = "none" if budget is None else "stimulus budget"
-    if budget is not None:
-        ds.attrs.update(budget_mean=budget.mean, budget_contrast=budget.contrast)
+    ds.attrs.update(budget_attrs(budget))
     log.info(
         "median ratios MEI / in-silico Gabor %.3f, / recorded Gabor %.3f, / best scene %.3f",
         *(
