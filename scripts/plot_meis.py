@@ -15,7 +15,7 @@ def main(smk) -> None:
     for ds in (meis, gabors, metrics):
         ds.attrs.update(where)
     figures = {
-        "mei_gallery": plots.mei_gallery(meis),
+        "mei_gallery": plots.mei_gallery(meis, metrics),
         "mei_initializations": plots.mei_initializations(meis),
         "mei_comparison": plots.mei_comparison(meis, gabors, metrics),
         "mei_responses": plots.mei_responses(gabors),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from meiflow.metrics.comparison import IMAGE_KINDS, compare_area
-from meiflow.metrics.image_metrics import image_metrics
+from meiflow.metrics.image_metrics import circular_mask, image_metrics
 from meiflow.metrics.settings import MetricsSettings
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -15,11 +16,21 @@ H, W = 12, 20
 GEOMETRY = ScreenGeometry(width_deg=120.0, height_deg=95.0)
 
 
+def blob(rows: list[float], cols: list[float]) -> np.ndarray:
+    """(n, H, W) Gaussian energy maps (sd 1.5 px) centred on (rows[k], cols[k])."""
+    y, x = np.mgrid[:H, :W]
+    r, c = np.asarray(rows)[:, None, None], np.asarray(cols)[:, None, None]
+    return np.exp(-((y - r) ** 2 + (x - c) ** 2) / (2 * 1.5**2))
+
+
 def area(rng: np.random.Generator) -> tuple[xr.Dataset, ...]:
     meis = xr.Dataset(
         {
             "mei": (("unit", "init", "y", "x"), rng.uniform(0, 1, (3, 2, H, W))),
             "best_init": ("unit", [1, 0, 1]),
+            "gradient_energy": (("unit", "y", "x"), blob([5.5, 6.0, 5.5], [7.0, 10.0, 12.0])),
+            "init_spread": ("unit", [0.01, 0.02, 0.3]),
+            "ensemble_spread": ("unit", [np.nan, np.nan, np.nan]),
         },
         coords={"unit": UNITS},
     )
@@ -32,7 +43,10 @@ def area(rng: np.random.Generator) -> tuple[xr.Dataset, ...]:
     )
     invariance = xr.Dataset({"phase_invariance": ("unit", [0.1, 0.5, 0.9])}, coords={"unit": UNITS})
     scores = xr.Dataset(
-        {"training_failure": ("unit", ["", "non-finite training loss at epoch 3", ""])},
+        {
+            "training_failure": ("unit", ["", "non-finite training loss at epoch 3", ""]),
+            "validation_correlation": ("unit", [0.4, 0.9, 0.8]),
+        },
         coords={"unit": UNITS},
     )
     return meis, gabors, invariance, scores
@@ -64,6 +78,26 @@ def test_metrics_of_the_best_init_and_both_gabors_without_failed_units():
     np.testing.assert_array_equal(
         result.table["phase_invariance"].unstack("image_kind").to_numpy()[:, 0], [0.1, 0.9]
     )
+    # the model's receptive-field mask around each unit's gradient energy
+    np.testing.assert_allclose(result.metrics["rf_mask_center_y"], [5.5, 5.5], atol=0.05)
+    np.testing.assert_allclose(result.metrics["rf_mask_center_x"], [7.0, 12.0], atol=0.05)
+    inside = circular_mask(
+        result.metrics["rf_mask_center_y"].to_numpy(),
+        result.metrics["rf_mask_center_x"].to_numpy(),
+        result.metrics["rf_mask_radius"].to_numpy(),
+        H,
+        W,
+    )
+    squared = (images - images.mean(axis=(-2, -1), keepdims=True)) ** 2
+    outside = (squared * ~inside[:, None]).sum(axis=(-2, -1)) / squared.sum(axis=(-2, -1))
+    np.testing.assert_allclose(result.metrics["deviation_outside_rf_mask"], outside, rtol=1e-12)
+    # unit 11: its model misses the validation scenes; unit 13: its starts disagree
+    table = result.table.xs("insilico_gabor", level="image_kind")
+    assert table["mei_flagged"].tolist() == [True, True]
+    assert table["mei_flag_reason"].tolist() == [
+        "validation r 0.40 < 0.60",
+        "init spread 0.30 > 0.10",
+    ]
 
 
 def test_an_area_whose_every_training_failed_is_empty_with_its_reason():
@@ -75,3 +109,16 @@ def test_an_area_whose_every_training_failed_is_empty_with_its_reason():
     assert result.metrics.sizes["unit"] == 0 and len(result.table) == 0
     assert result.metrics.attrs["empty_reason"] == "the training of every selected unit failed"
     assert result.meis.attrs["empty_reason"] == result.gabors.attrs["empty_reason"]
+
+
+def test_mei_files_from_before_the_trust_signals_are_a_clear_error():
+    meis, gabors, invariance, scores = area(np.random.default_rng(2))
+    with pytest.raises(ValueError, match=r"lack \['gradient_energy'\].*--forcerun generate_meis"):
+        compare_area(
+            meis.drop_vars("gradient_energy"),
+            gabors,
+            invariance,
+            scores,
+            GEOMETRY,
+            MetricsSettings(),
+        )

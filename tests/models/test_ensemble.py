@@ -145,11 +145,14 @@ def test_response_is_the_mean_of_the_members_responses(n_members):
     ensemble = Ensemble(network.requires_grad_(False), n_members)
     models = member_units(n_members, 3)
     images = torch.rand(3, 2, H, W, generator=torch.Generator().manual_seed(2))
-    expected = torch.zeros(3, 2)
+    expected, members = torch.zeros(3, 2), torch.zeros(n_members, 3, 2)
     for u in range(3):
         for m in range(n_members):
             alone = select(network, [models[m][u]])
-            expected[u] += alone(images[u][:, None])[:, 0] / n_members
+            members[m, u] = alone(images[u][:, None])[:, 0]
+            expected[u] += members[m, u] / n_members
+    with torch.no_grad():  # each member's own response: the spread of an MEI across them
+        torch.testing.assert_close(ensemble.member_responses(images), members, atol=1e-6, rtol=1e-5)
     x = images.clone().requires_grad_(True)
     response = ensemble.response(x)
     assert response.shape == (3, 2)

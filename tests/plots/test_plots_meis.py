@@ -50,21 +50,46 @@ def make(n_units: int = 3, n_init: int = 2, steps: int = 7):
         attrs=where,
     )
     fy, fx = np.fft.fftshift(np.fft.fftfreq(H)), np.fft.fftshift(np.fft.fftfreq(W))
+    flagged = np.arange(n_units) == 1
     metrics = xr.Dataset(
-        {"log_power": (("unit", "image_kind", "fy", "fx"), rng.uniform(0, 1, (n_units, 3, H, W)))},
+        {
+            "log_power": (
+                ("unit", "image_kind", "fy", "fx"),
+                rng.uniform(0, 1, (n_units, 3, H, W)),
+            ),
+            "deviation_outside_rf_mask": (("unit", "image_kind"), np.full((n_units, 3), 0.25)),
+            "rf_mask_center_y": ("unit", np.full(n_units, 5.0)),
+            "rf_mask_center_x": ("unit", np.arange(n_units) + 4.0),
+            "rf_mask_radius": ("unit", np.full(n_units, 3.0)),
+            "mei_flagged": ("unit", flagged),
+            "mei_flag_reason": ("unit", np.where(flagged, "validation r 0.41 < 0.60", "")),
+        },
         coords={"unit": units, "image_kind": KINDS, "fy": fy, "fx": fx},
         attrs=where,
     )
     return meis, gabors, metrics
 
 
-def test_gallery_one_panel_per_unit_with_its_best_init():
-    meis, _, _ = make(7)
-    fig = plots.mei_gallery(meis)
+def test_gallery_one_panel_per_unit_with_its_best_init_mask_and_flag():
+    meis, _, metrics = make(7)
+    fig = plots.mei_gallery(meis, metrics)
     assert len(fig.axes) == 7
     shown = fig.axes[1].images[0].get_array()
     np.testing.assert_array_equal(shown, meis["mei"][1, 1])  # unit 1's best init is 1
     assert "unit 101" in texts(fig) and "session 5, VISp" in texts(fig)
+    for k, ax in enumerate(fig.axes):  # the unit's own receptive-field mask
+        (circle,) = ax.patches
+        assert circle.center == (k + 4.0, 5.0) and circle.radius == 3.0
+    assert "validation r 0.41 < 0.60" in fig.axes[1].get_title()  # only unit 101 is flagged
+    assert fig.axes[1].title.get_color() != fig.axes[0].title.get_color()
+    assert "validation" not in fig.axes[0].get_title() and "out 0.25" in fig.axes[0].get_title()
+    assert "budget unknown" in texts(fig)  # the file does not say
+    meis.attrs.update(budget="stimulus budget", budget_mean=0.5, budget_contrast=0.2346)
+    assert "on the stimulus budget (mean 0.500, RMS contrast <= 0.235)" in texts(
+        plots.mei_gallery(meis, metrics)
+    )
+    meis.attrs["budget"] = "none"
+    assert "pixels in [0, 1]" in texts(plots.mei_comparison(meis, *make(7)[1:]))
 
 
 def test_initializations_grid_and_comparison_rows():
@@ -94,7 +119,11 @@ def test_empty_area(name, tmp_path):
     meis, gabors, metrics = (ds.isel(unit=slice(0, 0)) for ds in make())
     for ds in (meis, gabors, metrics):
         ds.attrs["empty_reason"] = "no unit of the area passed the selection rule"
-    args = {"mei_comparison": (meis, gabors, metrics), "mei_responses": (gabors,)}
+    args = {
+        "mei_gallery": (meis, metrics),
+        "mei_comparison": (meis, gabors, metrics),
+        "mei_responses": (gabors,),
+    }
     fig = getattr(plots, name)(*args.get(name, (meis,)))
     assert "no MEI in this area" in texts(fig) and "selection rule" in texts(fig)
     path = save_figure(fig, tmp_path / f"{name}.png")

@@ -174,9 +174,24 @@ def checks_inputs(truth: xr.Dataset, mei_of: dict[str, str]):
         },
         coords={"unit": units},
     )
+    # the model's receptive-field mask: a wide circle on the true centre, except for the
+    # complex cells (a small circle in the far corner); the gray MEIs of the centre-surround
+    # units are flagged
+    col, row = ScreenGeometry().deg_to_pixel(truth["center_x_deg"], truth["center_y_deg"], H, W)
+    off = cell_type == "complex"
     metrics = xr.Dataset(
-        {"phase_invariance": ("unit", np.where(cell_type == "complex", 0.9, 0.1))},
-        coords={"unit": units},
+        {
+            "phase_invariance": ("unit", np.where(cell_type == "complex", 0.9, 0.1)),
+            "rf_mask_center_y": ("unit", np.where(off, 0.0, row)),
+            "rf_mask_center_x": ("unit", np.where(off, 0.0, col)),
+            "rf_mask_radius": ("unit", np.where(off, 2.0, 20.0)),
+            "deviation_outside_rf_mask": (
+                ("unit", "image_kind"),
+                np.tile([0.3, 0.4, 0.5], (units.size, 1)),
+            ),
+            "mei_flagged": ("unit", cell_type == "center_surround"),
+        },
+        coords={"unit": units, "image_kind": ["mei", "recorded_gabor", "insilico_gabor"]},
     )
     return scores, linear, heldout, meis, gabors, metrics
 
@@ -209,6 +224,18 @@ def test_unit_checks_known_answers(simulated):
     assert (table.loc[gray, ["mei_beats_best_scene", "mei_beats_best_gabor"]] == 0).all(axis=None)
     # untuned units have no optimum: NaN
     assert table.loc[~tuned, "mei_over_optimum"].isna().all()
+    # the true optimum lies inside a mask on the true receptive field, outside one far from it
+    outside = table.set_index("cell_type")["optimum_deviation_outside_rf_mask"]
+    assert (outside.loc[["simple", "conjunction"]] < 0.05).all()
+    assert (outside.loc["complex"] > 0.95).all() and outside.loc["untuned"].isna().all()
+    np.testing.assert_array_equal(table["mei_deviation_outside_rf_mask"], 0.3)  # the MEI's
+    # the flag: on the centre-surround units, the only ones whose (gray) MEI loses in truth
+    assert (table["mei_flagged"] == (table["cell_type"] == "center_surround")).all()
+    row = summary_checks(table)
+    assert row["mei_flag_auc"] == 1.0
+    assert row["mei_flagged_fraction"] == pytest.approx(
+        (table["cell_type"] == "center_surround").sum() / tuned.sum()
+    )
 
 
 def test_the_mei_recipe_on_the_true_neurons_nears_their_optimum(simulated):

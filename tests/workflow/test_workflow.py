@@ -385,11 +385,48 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
     assert metrics["phase_invariance"].dims == ("unit",)
     table = pd.read_csv(area_dir / "metrics.csv")
     assert len(table) == 3 * meis.sizes["unit"]
+
+    # the trust signals: every member's response to every MEI (their mean is the response), the
+    # spreads across starts and members, the gradient energy, the mask and the flag from them
+    members = meis["member_response"].transpose("unit", "init", "member").to_numpy()
+    assert members.shape[-1] == 2
+    np.testing.assert_allclose(members.mean(-1), meis["response"], rtol=1e-4)
+    at_best = members[np.arange(meis.sizes["unit"]), meis["best_init"].to_numpy()]
+    np.testing.assert_allclose(
+        meis["ensemble_spread"], at_best.std(-1) / at_best.mean(-1), rtol=1e-4
+    )
+    response = meis["response"].to_numpy()
+    spread = (response.max(1) - response.min(1)) / response.max(1)
+    np.testing.assert_allclose(meis["init_spread"], spread, rtol=1e-5)
+    energy = meis["gradient_energy"]
+    assert (
+        energy.dims == ("unit", "y", "x") and bool((energy >= 0).all()) and bool((energy > 0).any())
+    )
+    assert metrics["deviation_outside_rf_mask"].dims == ("unit", "image_kind")
+    center_y = metrics["rf_mask_center_y"].to_numpy()
+    assert (metrics["rf_mask_radius"].to_numpy() >= 1).all() and (
+        (0 <= center_y) & (center_y <= 29)
+    ).all()
+    by_unit = table.groupby("unit").first()
+    flagged = (
+        (by_unit["init_spread"] > 0.1)
+        | (by_unit["ensemble_spread"] > 0.2)
+        | ~(by_unit["validation_correlation"] >= 0.6)
+    )
+    assert (by_unit["mei_flagged"] == flagged).all()
+    assert (by_unit["mei_flag_reason"].fillna("").astype(bool) == flagged).all()
     for figure in ("mei_gallery", "mei_initializations", "mei_comparison", "mei_responses"):
         png = (area_dir / "figures" / f"{figure}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
     row = pd.read_csv(area_dir / "ground_truth.csv")
-    for column in ("mei_optimum_rf_correlation_simple", "mei_beats_scene_predicted_fraction"):
+    for column in (
+        "mei_optimum_rf_correlation_simple",
+        "mei_beats_scene_predicted_fraction",
+        "mei_flag_auc",
+        "mei_flagged_fraction",
+        "mei_deviation_outside_rf_mask",
+        "optimum_deviation_outside_rf_mask",
+    ):
         assert column in row.columns
     # the MEIs shown to the simulated neurons: driven rates relative to the optimum's
     assert np.isfinite(row.loc[0, "mei_over_optimum"])

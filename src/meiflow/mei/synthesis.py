@@ -65,6 +65,7 @@ import xarray as xr
 from torch import Tensor
 
 from meiflow.mei.settings import POLISH, MEISettings
+from meiflow.mei.trust import ensemble_spread, gradient_energy, init_spread
 from meiflow.models.ensemble import Ensemble
 from meiflow.stimuli.budget import BudgetSettings, StimulusBudget
 
@@ -462,9 +463,12 @@ def chunk_meis(
     Returns:
         ``mei`` (unit, init, y, x) in [0, 1], ``response`` (unit, init) in spikes, the traces
         ``response_trace`` and ``std_trace`` (unit, init, step), ``best_init`` and
-        ``init_similarity`` (unit); the settings and C* in the attributes, and the budget:
-        ``budget`` ("stimulus budget" or "none"), with ``budget_mean`` and ``budget_contrast``
-        (luminance units) on the budget.
+        ``init_similarity`` (unit); the trust signals of :mod:`meiflow.mei.trust`:
+        ``member_response`` (unit, init, member) in spikes, ``init_spread`` and
+        ``ensemble_spread`` (unit; NaN with one member) and ``gradient_energy`` (unit, y, x)
+        over all scenes (the blank left out), spikes per unit of luminance; the settings and C*
+        in the attributes, and the budget: ``budget`` ("stimulus budget" or "none"), with
+        ``budget_mean`` and ``budget_contrast`` (luminance units) on the budget.
     """
     units = chunk["unit"].to_numpy()
     pixels, shown = images.to_numpy(), images["frame"].to_numpy() >= 0  # the blank left out
@@ -489,6 +493,12 @@ def chunk_meis(
     )
     result = synthesize(ensemble.response, initial, settings, target_std, budget)
     best = best_init(result).cpu().numpy()
+    with torch.no_grad():
+        members = ensemble.member_responses(result.images)  # (member, unit, init)
+    at_best = members[:, torch.arange(units.size), torch.as_tensor(best, device=members.device)]
+    energy = gradient_energy(
+        ensemble.response, torch.as_tensor(scenes, device=device), units.size
+    ).cpu()
     ds = xr.Dataset(
         {
             "mei": (("unit", "init", "y", "x"), result.images.cpu().numpy()),
@@ -497,6 +507,10 @@ def chunk_meis(
             "std_trace": (("unit", "init", "step"), result.std_trace.cpu().numpy()),
             "best_init": ("unit", best),
             "init_similarity": ("unit", init_similarity(result.images).cpu().numpy()),
+            "member_response": (("unit", "init", "member"), members.permute(1, 2, 0).cpu().numpy()),
+            "init_spread": ("unit", init_spread(result.response).cpu().numpy()),
+            "ensemble_spread": ("unit", ensemble_spread(at_best).cpu().numpy()),
+            "gradient_energy": (("unit", "y", "x"), energy.numpy()),
         },
         coords={
             "unit": units,
@@ -504,6 +518,7 @@ def chunk_meis(
             "y": np.arange(ensemble.height),
             "x": np.arange(ensemble.width),
             "step": np.arange(result.response_trace.shape[-1]),
+            "member": np.arange(ensemble.n_members),
         },
     )
     attrs = {
@@ -513,6 +528,16 @@ def chunk_meis(
         "std_trace": ("pixel standard deviation at the start of each step", "1"),
         "best_init": ("index of the initialization with the highest response", "1"),
         "init_similarity": ("mean pairwise correlation of the MEIs across starts", "1"),
+        "member_response": ("each ensemble member's predicted response to the MEI", "spikes"),
+        "init_spread": ("(max - min) / max of the predicted responses across starts", "1"),
+        "ensemble_spread": (
+            "std / mean of the members' predicted responses to the best start's MEI",
+            "1",
+        ),
+        "gradient_energy": (
+            "root mean square over the scenes of the response's gradient per pixel",
+            "spikes per unit of luminance",
+        ),
     }
     for name, (long_name, unit) in attrs.items():
         ds[name].attrs = {"long_name": long_name, "units": unit}

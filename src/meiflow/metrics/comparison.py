@@ -15,6 +15,7 @@ from meiflow.mei.settings import GaborSettings
 from meiflow.mei.synthesis import at_best_init, budget_attrs, budget_of
 from meiflow.metrics.image_metrics import image_mask, image_metrics, image_spectra
 from meiflow.metrics.settings import MetricsSettings
+from meiflow.metrics.trust import deviation_outside, mei_flags, rf_mask
 from meiflow.models.chunks import drop_units, failed_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means
@@ -79,12 +80,16 @@ def compare_area(
         scores: the area's ``model_scores.nc``; units with a ``training_failure`` are dropped
             from all outputs (their ``dropped_units`` attribute says why).
         geometry: the screen, for pixels per degree of the spatial-frequency metrics.
-        settings: the image metrics' mask (``mask_fraction``).
+        settings: the image metrics' mask (``mask_fraction``), the receptive-field mask and the
+            flag's limits.
 
     Returns:
         :class:`AreaComparison`; ``metrics`` holds the scalar metrics (unit, image_kind), the
         spectra ``log_power`` (unit, image_kind, fy, fx) and ``radial_power`` (unit, image_kind,
-        radial_frequency) in cycles per pixel, and ``phase_invariance`` (unit). An area without
+        radial_frequency) in cycles per pixel, ``phase_invariance`` (unit), and the trust
+        variables of :mod:`meiflow.metrics.trust` (:func:`_trust`: the receptive-field mask
+        ``rf_mask_*`` (unit), ``deviation_outside_rf_mask`` (unit, image_kind), the spreads,
+        ``validation_correlation``, ``mei_flagged`` and ``mei_flag_reason`` (unit)). An area without
         units gives empty datasets with an ``empty_reason``.
     """
     dropped = failed_units(scores)
@@ -129,27 +134,116 @@ def compare_area(
         fy=spectrum["fy"], fx=spectrum["fx"], radial_frequency=spectrum["radial_frequency"]
     )
     metrics["phase_invariance"] = invariance["phase_invariance"].sel(unit=units)
+    metrics = metrics.merge(_trust(meis, scores.sel(unit=units), images, settings))
     kept = ("dropped_units", "budget", "budget_mean", "budget_contrast")  # which budget
     metrics.attrs.update({k: v for k, v in meis.attrs.items() if k in kept})
     for name in ("fy", "fx", "radial_frequency"):
         metrics[name].attrs = {"long_name": f"spatial frequency ({name})", "units": "cycles/pixel"}
     metrics["log_power"].attrs = {"long_name": "log(1 + |FFT|^2) of the mean-subtracted image"}
     log.info("metrics of %d units x %d image kinds", units.size, len(IMAGE_KINDS))
-    return AreaComparison(meis, gabors, metrics, metrics_table(metrics, list(scalars)))
+    names = [*scalars, "deviation_outside_rf_mask"]
+    return AreaComparison(meis, gabors, metrics, metrics_table(metrics, names))
+
+
+#: Per-unit variables of ``metrics.nc`` (:func:`_trust`, the phase invariance), on every row of
+#: the unit in ``metrics.csv``.
+UNIT_COLUMNS = (
+    "phase_invariance",
+    "rf_mask_center_y",
+    "rf_mask_center_x",
+    "rf_mask_radius",
+    "init_spread",
+    "ensemble_spread",
+    "validation_correlation",
+    "mei_flagged",
+    "mei_flag_reason",
+)
+
+
+def _trust(
+    meis: xr.Dataset, scores: xr.Dataset, images: np.ndarray, settings: MetricsSettings
+) -> xr.Dataset:
+    """The model's receptive-field mask, each image's deviation outside it, and the MEI flag.
+
+    images: (unit, image_kind, H, W) in IMAGE_KINDS order. See :mod:`meiflow.metrics.trust`.
+
+    Raises:
+        ValueError: ``meis`` lacks the trust signals (a file from before them).
+    """
+    missing = [v for v in ("gradient_energy", "init_spread", "ensemble_spread") if v not in meis]
+    if missing:
+        raise ValueError(
+            f"the MEIs' files lack {missing} (made before the trust signals): make them again "
+            "(snakemake --forcerun generate_meis)"
+        )
+    center_y, center_x, radius, inside = rf_mask(
+        meis["gradient_energy"].transpose("unit", "y", "x").to_numpy(), settings.rf_mask_fraction
+    )
+    outside = deviation_outside(images, inside[:, None])
+    validation = scores["validation_correlation"].to_numpy()
+    init, ensemble = meis["init_spread"].to_numpy(), meis["ensemble_spread"].to_numpy()
+    flagged, reason = mei_flags(init, ensemble, validation, settings)
+    described = {
+        "rf_mask_center_y": (
+            center_y,
+            "row of the centre of the model's receptive-field mask",
+            "px",
+        ),
+        "rf_mask_center_x": (center_x, "column of that centre", "px"),
+        "rf_mask_radius": (
+            radius,
+            f"radius of the circle holding {settings.rf_mask_fraction} of the gradient energy",
+            "px",
+        ),
+        "init_spread": (
+            init,
+            "(max - min) / max of the MEI's predicted responses across starts",
+            "1",
+        ),
+        "ensemble_spread": (ensemble, "std / mean of the members' predicted responses", "1"),
+        "validation_correlation": (
+            validation,
+            "the model's correlation on the validation scenes",
+            "1",
+        ),
+        "mei_flagged": (flagged, "the MEI is not to be trusted (see mei_flag_reason)", "1"),
+        "mei_flag_reason": (reason, "why the MEI is flagged (empty: it is not)", ""),
+    }
+    ds = xr.Dataset(
+        {name: ("unit", values) for name, (values, _, _) in described.items()},
+        coords={"unit": meis["unit"].to_numpy()},
+    )
+    ds["deviation_outside_rf_mask"] = (("unit", "image_kind"), outside)
+    ds["deviation_outside_rf_mask"].attrs = {
+        "long_name": "share of the image's squared deviation from its mean outside the "
+        "model's receptive-field mask",
+        "units": "1",
+    }
+    for name, (_, long_name, unit) in described.items():
+        ds[name].attrs = {"long_name": long_name, "units": unit}
+    log.info(
+        "receptive-field masks of median radius %.1f px; MEIs' median deviation outside %.2f; "
+        "%d of %d MEIs flagged",
+        float(np.median(radius)),
+        float(np.nanmedian(outside[:, 0])),
+        int(flagged.sum()),
+        flagged.size,
+    )
+    return ds
 
 
 def metrics_table(metrics: xr.Dataset, names: list[str]) -> pd.DataFrame:
     """The scalar metrics ``names`` of ``metrics`` as a table indexed by (unit, image_kind).
 
-    Each unit's ``phase_invariance`` is on its rows (``metrics.csv``).
+    Each unit's variables of UNIT_COLUMNS that ``metrics`` holds are on its rows
+    (``metrics.csv``).
     """
     table = metrics[names].to_dataframe()
-    table["phase_invariance"] = (
-        metrics["phase_invariance"]
-        .to_series()
-        .reindex(table.index.get_level_values("unit"))
-        .to_numpy()
-    )
+    for name in UNIT_COLUMNS:
+        if name in metrics:
+            table[name] = (
+                metrics[name].to_series().reindex(table.index.get_level_values("unit")).to_numpy()
+            )
     return table
 
 

@@ -158,7 +158,22 @@ class Ensemble:
         Raises:
             ValueError: a member is in train mode, or images are not (n_units, n_init, H, W).
         """
-        return torch.stack([model_response(m)(images) for m in self.members]).mean(0)
+        return self.member_responses(images).mean(0)
+
+    def member_responses(self, images: Tensor) -> Tensor:
+        """Every member's paired response (the terms of :meth:`response`'s mean).
+
+        Args:
+            images: (n_units, n_init, H, W) luminance in [0, 1]; unit u sees images[u] only.
+
+        Returns:
+            (n_members, n_units, n_init) predicted spike counts (each member's
+            ``meiflow.models.network.model_response``); differentiable in ``images``.
+
+        Raises:
+            ValueError: a member is in train mode, or images are not (n_units, n_init, H, W).
+        """
+        return torch.stack([model_response(m)(images) for m in self.members])
 
     def readout_pixels(self) -> np.ndarray:
         """Each unit's readout position, mean over the members.

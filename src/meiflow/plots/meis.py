@@ -14,8 +14,10 @@ Inputs:
     gabors: ``gabors.nc``: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x) in [0, 1] and the
         predicted responses ``response_mei``, ``response_insilico_gabor``,
         ``response_recorded_gabor``, ``response_best_scene`` (unit), spikes.
-    metrics: ``metrics.nc``: ``log_power`` (unit, image_kind, fy, fx), ``symmetry_2`` and
-        ``peak_sf_cpd`` (unit, image_kind), ``phase_invariance`` (unit); image_kind in IMAGE_KINDS.
+    metrics: ``metrics.nc``: ``log_power`` (unit, image_kind, fy, fx), ``symmetry_2``,
+        ``peak_sf_cpd`` and ``deviation_outside_rf_mask`` (unit, image_kind), ``phase_invariance``,
+        the receptive-field mask ``rf_mask_center_y``, ``rf_mask_center_x``, ``rf_mask_radius``
+        (px), ``mei_flagged`` and ``mei_flag_reason`` (unit); image_kind in IMAGE_KINDS.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
 from meiflow.mei.synthesis import at_best_init
 from meiflow.plots.base import area_title, empty_figure, new_figure
@@ -37,6 +40,8 @@ KIND_LABELS = {
 }
 IMAGE_STYLE = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
 RESPONSE_COLOR = "tab:blue"
+MASK_COLOR = "tab:cyan"
+FLAG_COLOR = "tab:red"
 STD_COLOR = "tab:orange"
 
 
@@ -48,6 +53,22 @@ def _no_mei(title: str, data: xr.Dataset) -> Figure | None:
     return empty_figure(title, data, "no MEI in this area" + (f":\n{reason}" if reason else ""))
 
 
+def _budget_label(ds: xr.Dataset) -> str:
+    """Which images the MEIs (and their Gabor controls) may be, from the file's attributes.
+
+    ``budget`` = "stimulus budget" with ``budget_mean`` and ``budget_contrast`` (see
+    :func:`meiflow.mei.synthesis.budget_attrs`): "on the stimulus budget (mean m, RMS contrast
+    <= c)"; "none": "pixels in [0, 1]"; a file without the attribute: "budget unknown".
+    """
+    kind = ds.attrs.get("budget")
+    if kind == "stimulus budget":
+        return (
+            f"on the stimulus budget (mean {float(ds.attrs['budget_mean']):.3f}, RMS contrast "
+            f"<= {float(ds.attrs['budget_contrast']):.3f})"
+        )
+    return "pixels in [0, 1]" if kind == "none" else "budget unknown"
+
+
 def _image(ax, image: np.ndarray, title: str) -> None:
     ax.imshow(image, **IMAGE_STYLE)
     ax.set_title(title, fontsize=7)
@@ -55,21 +76,48 @@ def _image(ax, image: np.ndarray, title: str) -> None:
     ax.set_yticks([])
 
 
-def mei_gallery(meis: xr.Dataset, columns: int = 5) -> Figure:
-    """Every unit's MEI (best initialization), with its predicted response, best ranked first."""
+def mei_gallery(meis: xr.Dataset, metrics: xr.Dataset, columns: int = 5) -> Figure:
+    """Every unit's MEI (best start), best ranked first, with what says how far to trust it.
+
+    Per MEI: its predicted response and the share of its deviation from mean luminance outside
+    the model's receptive-field mask (the dashed circle, ``metrics.nc``'s ``rf_mask_*``); a
+    flagged MEI (``mei_flagged``) has a red title with the reason.
+    """
     title = "Most exciting inputs"
     if (empty := _no_mei(title, meis)) is not None:
         return empty
     images = at_best_init(meis)
     response = at_best_init(meis, "response")
+    trust = metrics.sel(unit=meis["unit"])
     n = images.shape[0]
     columns = min(columns, n)
     rows = int(np.ceil(n / columns))
-    fig = new_figure((1.9 * columns, 1.45 * rows + 0.7))
-    fig.suptitle(f"{title}, {area_title(meis)} (gray scale 0 to 1)", fontsize=10)
+    fig = new_figure((2.1 * columns, 1.7 * rows + 0.9))
+    fig.suptitle(
+        f"{title}, {area_title(meis)}, {_budget_label(meis)} (gray scale 0 to 1)\ndashed: the "
+        "model's receptive-field mask; out: share of the deviation outside it; red: flagged",
+        fontsize=9,
+    )
+    outside = trust["deviation_outside_rf_mask"].sel(image_kind="mei").to_numpy()
     for k, unit in enumerate(meis["unit"].to_numpy()):
         ax = fig.add_subplot(rows, columns, k + 1)
-        _image(ax, images[k], f"unit {unit}\nresponse {response[k]:.2f}")
+        label = f"unit {unit}\nresponse {response[k]:.2f}, out {outside[k]:.2f}"
+        flagged = bool(trust["mei_flagged"][k])
+        if flagged:
+            label += "\n" + str(trust["mei_flag_reason"].to_numpy()[k]).replace("; ", "\n")
+        _image(ax, images[k], label)
+        if flagged:
+            ax.title.set_color(FLAG_COLOR)
+        ax.add_patch(
+            Circle(
+                (float(trust["rf_mask_center_x"][k]), float(trust["rf_mask_center_y"][k])),
+                float(trust["rf_mask_radius"][k]),
+                fill=False,
+                linestyle="--",
+                linewidth=0.8,
+                edgecolor=MASK_COLOR,
+            )
+        )
     return fig
 
 
@@ -132,7 +180,8 @@ def mei_comparison(
     n_cols = 2 * len(IMAGE_KINDS) + 1
     fig = new_figure((1.75 * n_cols, 1.35 * len(units) + 0.9))
     fig.suptitle(
-        f"{title}, {area_title(meis)}\nimages (title: predicted response, spikes); log power "
+        f"{title}, {area_title(meis)}, every image {_budget_label(meis)}\nimages (title: "
+        "predicted response, spikes); log power "
         "log(1 + |FFT|^2), cycles/pixel; optimization traces",
         fontsize=9,
     )

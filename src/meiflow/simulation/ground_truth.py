@@ -29,6 +29,8 @@ from scipy.stats import spearmanr
 
 from meiflow.mei.settings import MEISettings
 from meiflow.mei.synthesis import at_best_init, best_init, budget_of, initial_images, synthesize
+from meiflow.metrics.image_metrics import circular_mask
+from meiflow.metrics.trust import deviation_outside
 from meiflow.models.chunks import load_chunk
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import (
@@ -216,7 +218,8 @@ def unit_checks(
         per_neuron_heldout: :func:`heldout_predictions` of the area.
         meis: the area's ``meis.nc``.
         gabors: the area's ``gabors.nc`` (``mei_over_insilico_gabor``, ``mei_over_best_scene``).
-        metrics: the area's ``metrics.nc`` (``phase_invariance``).
+        metrics: the area's ``metrics.nc`` (``phase_invariance``, the receptive-field mask
+            ``rf_mask_*``, ``deviation_outside_rf_mask``, ``mei_flagged``).
         truth: the session's ``ground_truth.nc``.
         mei_settings: the MEI stage's settings; given, the tuned units also get the columns of
             :func:`true_neuron_meis`' MEIs.
@@ -230,7 +233,10 @@ def unit_checks(
         ``mei_optimum_rf_correlation`` (MEI and optimum inside :func:`rf_masks`, simple and
         centre-surround units only: :func:`_rf_correlation`), ``mei_over_best_gabor`` (true
         rate of the MEI over the best Gabor's), and the pipeline's own
-        ``mei_over_insilico_gabor``, ``mei_over_best_scene`` and ``phase_invariance``; with
+        ``mei_over_insilico_gabor``, ``mei_over_best_scene``, ``phase_invariance`` and
+        ``mei_flagged`` (:func:`meiflow.metrics.trust.mei_flags`), the share of the MEI's and of
+        the true optimum's deviation outside the model's receptive-field mask
+        (``mei_deviation_outside_rf_mask``, ``optimum_deviation_outside_rf_mask``); with
         ``mei_settings``, the same true-rate columns of the true neuron's own MEI prefixed
         ``true_neuron_`` (tuned units only).
     """
@@ -282,10 +288,20 @@ def unit_checks(
             "mei_optimum_rf_correlation": truth_only(_rf_correlation(images, optimum, m)),
         }
 
+    unit_metrics = metrics.sel(unit=with_mei)
+    inside = circular_mask(
+        *(unit_metrics[f"rf_mask_{k}"].to_numpy() for k in ("center_y", "center_x", "radius")),
+        *optimum.shape[-2:],
+    )
     columns = closed_loop(mei, rate) | {
         "mei_over_insilico_gabor": gabors["mei_over_insilico_gabor"].sel(unit=with_mei).to_numpy(),
         "mei_over_best_scene": gabors["mei_over_best_scene"].sel(unit=with_mei).to_numpy(),
-        "phase_invariance": metrics["phase_invariance"].sel(unit=with_mei).to_numpy(),
+        "phase_invariance": unit_metrics["phase_invariance"].to_numpy(),
+        "mei_flagged": unit_metrics["mei_flagged"].to_numpy(),
+        "mei_deviation_outside_rf_mask": unit_metrics["deviation_outside_rf_mask"]
+        .sel(image_kind="mei")
+        .to_numpy(),
+        "optimum_deviation_outside_rf_mask": truth_only(deviation_outside(optimum, inside)),
     }
     if mei_settings is not None and not untuned.all():
         own = np.full(mei.shape, np.nan)
@@ -344,7 +360,11 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         ``mei_over_insilico_simple`` (median) and ``mei_reaches_insilico_simple_fraction``
         (ratio >= 0.95); ``mei_gabor_auc`` (ROC AUC of the model-predicted MEI / in-silico Gabor
         ratio, non-Gabor types against simple cells) and ``phase_invariance_auc`` (complex
-        against simple cells); where the table has them, the true neuron's own MEIs'
+        against simple cells); the trust signals' ``mei_flagged_fraction`` (tuned units),
+        ``mei_flag_auc`` (ROC AUC of the flag for "the MEI loses to the best natural scene in
+        truth", tuned units) and the medians ``mei_deviation_outside_rf_mask`` and
+        ``optimum_deviation_outside_rf_mask`` (tuned units; the model's receptive-field mask);
+        where the table has them, the true neuron's own MEIs'
         ``true_neuron_mei_over_optimum``, ``true_neuron_mei_beats_best_scene_fraction``,
         ``true_neuron_mei_beats_best_gabor_non_gabor_fraction``,
         ``true_neuron_mei_optimum_rf_correlation_T`` and ``true_neuron_mei_gabor_auc`` (of their
@@ -387,6 +407,16 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         ),
         "mei_gabor_auc": _auc(ratio, non_gabor, simple),
         "phase_invariance_auc": _auc(column("phase_invariance"), complex_, simple),
+        "mei_flagged_fraction": _share(column("mei_flagged")[tuned]),
+        "mei_flag_auc": _auc(
+            column("mei_flagged"),
+            tuned & (column("mei_beats_best_scene") == 0),
+            tuned & (column("mei_beats_best_scene") == 1),
+        ),
+        "mei_deviation_outside_rf_mask": nan_median(column("mei_deviation_outside_rf_mask")[tuned]),
+        "optimum_deviation_outside_rf_mask": nan_median(
+            column("optimum_deviation_outside_rf_mask")[tuned]
+        ),
     }
     if "true_neuron_mei_true_rate" in units:
         own = "true_neuron_mei_"
