@@ -56,7 +56,7 @@ def test_each_criterion_flags_an_mei_with_its_reason():
     flagged, reason = mei_flags(
         init_spread=[0.05, 0.15, 0.05, 0.05, 0.3, 0.0],
         ensemble_spread=[np.nan, 0.1, 0.25, np.nan, 0.5, 0.0],
-        validation_correlation=[0.9, 0.9, 0.9, np.nan, 0.2, 0.6],
+        model_correlation=[0.9, 0.9, 0.9, np.nan, 0.2, 0.6],
         settings=settings,
     )
     assert flagged.tolist() == [False, True, True, True, True, False]
@@ -64,8 +64,8 @@ def test_each_criterion_flags_an_mei_with_its_reason():
         "",
         "init spread 0.15 > 0.10",
         "ensemble spread 0.25 > 0.20",
-        "validation r nan < 0.60",
-        "init spread 0.30 > 0.10; ensemble spread 0.50 > 0.20; validation r 0.20 < 0.60",
+        "model r nan < 0.60",
+        "init spread 0.30 > 0.10; ensemble spread 0.50 > 0.20; model r 0.20 < 0.60",
         "",  # at the limits: not flagged
     ]
 
@@ -73,7 +73,7 @@ def test_each_criterion_flags_an_mei_with_its_reason():
 @pytest.mark.parametrize(
     "key, value",
     [("rf_mask_fraction", 0.0), ("rf_mask_fraction", 1.5), ("max_init_spread", -0.1),
-     ("max_ensemble_spread", np.nan), ("min_validation_correlation", 1.2)],
+     ("max_ensemble_spread", np.nan), ("min_model_correlation", 1.2)],
 )  # fmt: skip
 def test_settings_refuse_out_of_range_limits(key, value):
     with pytest.raises(ValueError, match=f"metrics.{key}"):

@@ -62,7 +62,7 @@ def make(n_units: int = 3, n_init: int = 2, steps: int = 7):
             "rf_mask_center_x": ("unit", np.arange(n_units) + 4.0),
             "rf_mask_radius": ("unit", np.full(n_units, 3.0)),
             "mei_flagged": ("unit", flagged),
-            "mei_flag_reason": ("unit", np.where(flagged, "validation r 0.41 < 0.60", "")),
+            "mei_flag_reason": ("unit", np.where(flagged, "model r 0.41 < 0.60", "")),
         },
         coords={"unit": units, "image_kind": KINDS, "fy": fy, "fx": fx},
         attrs=where,
@@ -80,9 +80,9 @@ def test_gallery_one_panel_per_unit_with_its_best_init_mask_and_flag():
     for k, ax in enumerate(fig.axes):  # the unit's own receptive-field mask
         (circle,) = ax.patches
         assert circle.center == (k + 4.0, 5.0) and circle.radius == 3.0
-    assert "validation r 0.41 < 0.60" in fig.axes[1].get_title()  # only unit 101 is flagged
+    assert "model r 0.41 < 0.60" in fig.axes[1].get_title()  # only unit 101 is flagged
     assert fig.axes[1].title.get_color() != fig.axes[0].title.get_color()
-    assert "validation" not in fig.axes[0].get_title() and "out 0.25" in fig.axes[0].get_title()
+    assert "model r" not in fig.axes[0].get_title() and "out 0.25" in fig.axes[0].get_title()
     assert "budget unknown" in texts(fig)  # the file does not say
     meis.attrs.update(budget="stimulus budget", budget_mean=0.5, budget_contrast=0.2346)
     assert "on the stimulus budget (mean 0.500, RMS contrast <= 0.235)" in texts(

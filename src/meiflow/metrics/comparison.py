@@ -89,7 +89,7 @@ def compare_area(
         radial_frequency) in cycles per pixel, ``phase_invariance`` (unit), and the trust
         variables of :mod:`meiflow.metrics.trust` (:func:`_trust`: the receptive-field mask
         ``rf_mask_*`` (unit), ``deviation_outside_rf_mask`` (unit, image_kind), the spreads,
-        ``validation_correlation``, ``mei_flagged`` and ``mei_flag_reason`` (unit)). An area without
+        ``model_correlation``, ``mei_flagged`` and ``mei_flag_reason`` (unit)). An area without
         units gives empty datasets with an ``empty_reason``.
     """
     dropped = failed_units(scores)
@@ -180,9 +180,10 @@ def _trust(
         meis["gradient_energy"].transpose("unit", "y", "x").to_numpy(), settings.rf_mask_fraction
     )
     outside = deviation_outside(images, inside[:, None])
-    validation = scores["validation_correlation"].to_numpy()
+    # the model's correlation on the validation and test scenes: 24 held-out scenes, not 12
+    model_r = (scores["validation_correlation"] + scores["test_correlation"]).to_numpy() / 2
     init, ensemble = meis["init_spread"].to_numpy(), meis["ensemble_spread"].to_numpy()
-    flagged, reason = mei_flags(init, ensemble, validation, settings)
+    flagged, reason = mei_flags(init, ensemble, model_r, settings)
     described = {
         "rf_mask_center_y": (
             center_y,
@@ -201,9 +202,9 @@ def _trust(
             "1",
         ),
         "ensemble_spread": (ensemble, "std / mean of the members' predicted responses", "1"),
-        "validation_correlation": (
-            validation,
-            "the model's correlation on the validation scenes",
+        "model_correlation": (
+            model_r,
+            "mean of the model's correlations on the validation and on the test scenes",
             "1",
         ),
         "mei_flagged": (flagged, "the MEI is not to be trusted (see mei_flag_reason)", "1"),

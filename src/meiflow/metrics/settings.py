@@ -24,8 +24,8 @@ class MetricsSettings:
             this share of the best is flagged (:func:`meiflow.metrics.trust.mei_flags`).
         max_ensemble_spread: ... whose members' predicted responses have a larger coefficient
             of variation is flagged.
-        min_validation_correlation: ... whose model correlates less with the validation
-            scenes' responses is flagged.
+        min_model_correlation: ... whose model's mean correlation on the validation and on the
+            test scenes is lower is flagged.
 
     Raises:
         ValueError: a fraction outside (0, 1], a negative spread limit, or a correlation limit
@@ -36,7 +36,7 @@ class MetricsSettings:
     rf_mask_fraction: float = 0.99
     max_init_spread: float = 0.1
     max_ensemble_spread: float = 0.2
-    min_validation_correlation: float = 0.6
+    min_model_correlation: float = 0.6
 
     def __post_init__(self) -> None:
         """Check the ranges (see the class docstring)."""
@@ -46,8 +46,8 @@ class MetricsSettings:
         for name in ("max_init_spread", "max_ensemble_spread"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"metrics.{name} must be >= 0, got {getattr(self, name)}")
-        if not -1 <= self.min_validation_correlation <= 1:
+        if not -1 <= self.min_model_correlation <= 1:
             raise ValueError(
-                "metrics.min_validation_correlation must be in [-1, 1], got "
-                f"{self.min_validation_correlation}"
+                "metrics.min_model_correlation must be in [-1, 1], got "
+                f"{self.min_model_correlation}"
             )
