@@ -154,7 +154,7 @@ UNIT_COLUMNS = (
     "rf_mask_radius",
     "init_spread",
     "ensemble_spread",
-    "validation_correlation",
+    "model_correlation",
     "mei_flagged",
     "mei_flag_reason",
 )
