@@ -4,12 +4,25 @@ from meiflow.io.config import settings_from
 from meiflow.io.netcdf import read_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.mei.settings import MEISettings
-from meiflow.simulation.ground_truth import ground_truth_table, heldout_predictions, unit_checks
+from meiflow.simulation.ground_truth import (
+    ground_truth_table,
+    heldout_predictions,
+    shared_core_heldout,
+    unit_checks,
+)
 
 
 def main(smk) -> None:
     log_to(smk.log[0])
     truth = read_netcdf(smk.input.truth, ("reliability", "heldout_images"))
+    shared_core = None
+    if "shared_core" in smk.input.keys():  # models.kind lists it
+        shared_core = (
+            read_netcdf(smk.input.shared_core_scores, ("predicted_rate",)),
+            shared_core_heldout(
+                smk.input.shared_core, truth["heldout_images"].to_numpy(), smk.params.device
+            ),
+        )
     units = unit_checks(
         scores=read_netcdf(smk.input.scores),
         linear=read_netcdf(smk.input.linear),
@@ -23,6 +36,7 @@ def main(smk) -> None:
         metrics=read_netcdf(smk.input.metrics),
         truth=truth,
         mei_settings=settings_from(MEISettings, smk.params.meis, "meis"),
+        shared_core=shared_core,
     )
     table = ground_truth_table(
         session=int(smk.wildcards.session),

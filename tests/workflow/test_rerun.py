@@ -84,7 +84,10 @@ def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tin
     after_metrics = ("image_metrics", "plot_models", "plot_meis", "summarize_area")
     checks = ("check_ground_truth", "pool_ground_truth")
     behind_chunk = ("train_models", *after_training, *after_metrics, *checks, "all")
-    assert plans["VISp/models/chunk_0.pt"] == dict.fromkeys(behind_chunk, 1)  # VISp's only
+    # VISp's only, and the session's shared core (its readouts start at the per-neuron models'
+    # candidates), which both areas' checks read
+    expected = dict.fromkeys(behind_chunk, 1) | {"train_shared_core": 1, "check_ground_truth": 2}
+    assert plans["VISp/models/chunk_0.pt"] == expected
     assert plans["psth.nc"]["extract_counts"] == 1
     assert plans["psth.nc"]["plot_ranking"] == plans["psth.nc"]["check_ground_truth"] == 2
     assert "simulate_session" not in plans["psth.nc"]

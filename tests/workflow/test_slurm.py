@@ -31,7 +31,13 @@ SBIN = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 CONFIG_FILES = [Path("/etc/slurm/slurm.conf"), Path("/etc/slurm/gres.conf")]
 MUNGE_KEY = Path("/etc/munge/munge.key")
 MUNGE_PID = Path("/run/munge/munged.pid")
-GPU_RULES = {"train_models", "generate_meis", "compare_gabors", "phase_invariance"}
+GPU_RULES = {
+    "train_models",
+    "train_shared_core",
+    "generate_meis",
+    "compare_gabors",
+    "phase_invariance",
+}
 # Finished jobs stay known to slurmctld (and so to `squeue` and `scontrol show job`) this long.
 MIN_JOB_AGE_S = 7200
 

@@ -304,6 +304,47 @@ def test_model_scores_follow_the_data_contract(tiny_run):
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
+def test_the_shared_core_follows_the_data_contract(tiny_run):
+    from meiflow.models.shared_core import load_shared_core
+
+    session_dir = tiny_run / "results" / str(TINY_SESSION)
+    scores = read_netcdf(session_dir / "shared_core" / "scores.nc", ("predicted_rate",))
+    counts = read_netcdf(session_dir / "counts" / "natural_scenes.nc")
+    units = counts["unit"].to_numpy()
+    np.testing.assert_array_equal(scores["unit"], units)  # every valid unit of the session
+    selected = np.concatenate(
+        [
+            read_netcdf(session_dir / area / "model_scores.nc")["unit"].to_numpy()
+            for area in ("VISp", "VISam")
+        ]
+    )
+    assert set(units[scores["selected"].to_numpy()]) == set(selected)
+    # the selected units' readouts started at their per-neuron models' readout candidates
+    starts = scores["readout_start"].to_numpy()
+    assert (starts[scores["selected"].to_numpy()] == "per_neuron").all()
+    # its scores, computed again from its predictions and the count table
+    frames = scores["frame"].to_numpy()
+    means, _ = image_targets(counts, units, frames)
+    for part in ("validation", "test"):
+        at = scores["split"].to_numpy() == part
+        predicted = scores["predicted_rate"].to_numpy()[:, at]
+        expected = [np.corrcoef(predicted[k], means[at, k])[0, 1] for k in range(units.size)]
+        np.testing.assert_allclose(scores[f"{part}_correlation"], expected, rtol=1e-4)
+    # the checkpoint gives the stored predictions
+    model, model_units = load_shared_core(session_dir / "shared_core" / "model.pt")
+    np.testing.assert_array_equal(model_units, units)
+    images = read_netcdf(session_dir / "images.nc", ("images",))["images"].sel(frame=frames)
+    with torch.no_grad():
+        predicted = model(torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32))
+    np.testing.assert_allclose(predicted.numpy().T, scores["predicted_rate"], rtol=1e-4)
+    # ground truth: the shared core against the per-neuron models on the held-out truth
+    row = pd.read_csv(session_dir / "VISp" / "ground_truth.csv")
+    units_table = pd.read_csv(session_dir / "VISp" / "ground_truth_units.csv")
+    assert units_table["shared_core_heldout_correlation"].between(-1, 1).all()
+    for kind in ("simple", "complex", "center_surround", "conjunction"):
+        assert f"shared_core_heldout_gain_{kind}" in row.columns
+
+
 def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
     import torch
 

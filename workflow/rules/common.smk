@@ -153,3 +153,24 @@ def chunk_outputs(wildcards):
         for chunk in range(n_chunks(session, area))
         for path in rule_outputs({"session": session, "area": area, "chunk": chunk})
     ]
+
+
+def shared_core_files():
+    """The shared-core model's checkpoint and scores as named inputs, when `models.kind` lists
+    it (else none)."""
+    if "shared_core" not in config["models"]["kind"]:
+        return {}
+    return {
+        "shared_core": "results/{session}/shared_core/model.pt",
+        "shared_core_scores": "results/{session}/shared_core/scores.nc",
+    }
+
+
+def area_files(name):
+    """One file ``name`` of every analysed area of the job's session (an input function)."""
+    return lambda w: expand(
+        "results/{session}/{area}/{name}",
+        session=w.session,
+        area=session_areas(config, int(w.session)),
+        name=name,
+    )

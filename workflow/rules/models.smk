@@ -91,3 +91,32 @@ rule plot_models:
         "../../envs/allensdk.yaml"
     script:
         "../../scripts/plot_models.py"
+
+
+if "shared_core" in config["models"]["kind"]:
+
+    rule train_shared_core:
+        input:
+            images="results/{session}/images.nc",
+            scenes="results/{session}/counts/natural_scenes.nc",
+            rankings=area_files("ranking.nc"),
+            scores=area_files("model_scores.nc"),
+        output:
+            checkpoint="results/{session}/shared_core/model.pt",
+            nc="results/{session}/shared_core/scores.nc",
+        log:
+            "results/{session}/logs/train_shared_core.log",
+        benchmark:
+            "results/{session}/benchmarks/train_shared_core.tsv"
+        conda:
+            "../../envs/allensdk.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=6000,
+            runtime=120,
+        params:
+            models=config["models"],
+            screen=config["screen"],
+        script:
+            "../../scripts/train_shared_core.py"

@@ -1,12 +1,13 @@
-"""Training one chunk of an area's selected units.
+"""Training one chunk of an area's selected units, and the session's shared-core model.
 
 Readout candidates, the batched networks of every (member, unit, candidate), the choice of each
-unit's candidate, and the chunk's dataset.
+unit's candidate, and the chunk's dataset; the shared core's readout starts and its dataset.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -18,11 +19,25 @@ from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
 from meiflow.models.network import PerNeuronCNN, select
 from meiflow.models.settings import ModelsSettings
+from meiflow.models.shared_core import SharedCoreCNN, train_shared_core
 from meiflow.models.training import correlations, predict, train_chunk
-from meiflow.models.training_data import image_targets, pixel_to_grid, readout_candidates
+from meiflow.models.training_data import (
+    ENERGY_SCALES_DEG,
+    energy_peak,
+    image_targets,
+    pixel_to_grid,
+    readout_candidates,
+)
 from meiflow.stimuli.geometry import ScreenGeometry
 
-__all__ = ["TrainedChunk", "fit_chunk", "model_seed"]
+__all__ = [
+    "TrainedChunk",
+    "TrainedSharedCore",
+    "fit_chunk",
+    "fit_shared_core",
+    "model_seed",
+    "shared_core_positions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +198,190 @@ def fit_chunk(
             log.warning("unit %d: training stopped early, %s (best state kept)", unit, reason)
     log.info("median validation r %.3f", float(np.median(ds["validation_correlation"])))
     return TrainedChunk(ds, chosen)
+
+
+class TrainedSharedCore(NamedTuple):
+    """What :func:`fit_shared_core` returns.
+
+    Attributes:
+        dataset: the model's scores (``shared_core/scores.nc``).
+        model: the trained network (``shared_core/model.pt``), its readouts in ``units`` order.
+        units: (n_units,) unit ids of its readouts.
+    """
+
+    dataset: xr.Dataset
+    model: SharedCoreCNN
+    units: np.ndarray
+
+
+def shared_core_positions(
+    counts: xr.Dataset,
+    units: np.ndarray,
+    rankings: list[xr.Dataset],
+    per_neuron: list[xr.Dataset],
+    images: xr.DataArray,
+    split: np.ndarray,
+    geometry: ScreenGeometry,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each unit's shared-core readout starts, and from what, (col, row) image pixels.
+
+    A unit with a per-neuron model starts at its chosen readout candidate
+    (``readout_candidate_col``/``_row`` of ``model_scores.nc``): ``per_neuron``; else at its
+    significant receptive field's fitted centre (``ranking.nc``): ``receptive_field``; else at
+    the peak of the correlation of its responses with the training scenes' local contrast
+    energy (:func:`meiflow.models.training_data.energy_peak`): ``energy_peak``.
+
+    Args:
+        counts: the natural-scene count table.
+        units: (n_units,) the units of the shared core.
+        rankings: the analysed areas' ``ranking.nc``.
+        per_neuron: the analysed areas' ``model_scores.nc`` (empty without per-neuron models).
+        images: the scenes (frame, y, x) at model resolution.
+        split: (n_frames,) of ``images``.
+        geometry: the screen.
+
+    Returns:
+        pixels (n_units, 2) as (col, row) and the source (n_units,) str of each.
+    """
+    pixels = np.full((units.size, 2), np.nan)
+    source = np.full(units.size, "energy_peak", dtype=object)
+    train = split == "train"
+    means, _ = image_targets(counts, units, images["frame"].to_numpy())
+    height, width = images.shape[1:]
+    ppd_y, ppd_x = geometry.pixels_per_degree(height, width)
+    pixels[:, 0], pixels[:, 1] = energy_peak(
+        images.to_numpy()[train],
+        means[train],
+        [(sd * ppd_y, sd * ppd_x) for sd in ENERGY_SCALES_DEG],
+    )
+    for ranking in rankings:
+        fitted = ranking["rf_significant"].to_numpy().astype(bool)
+        fitted &= np.isfinite(ranking["rf_center_col"].to_numpy())
+        at = np.isin(units, ranking["unit"].to_numpy()[fitted])
+        chosen = ranking.sel(unit=units[at])
+        pixels[at] = np.stack([chosen["rf_center_col"], chosen["rf_center_row"]], axis=1)
+        source[at] = "receptive_field"
+    for scores in per_neuron:
+        if "readout_candidate_col" not in scores:
+            continue
+        at = np.isin(units, scores["unit"].to_numpy())
+        chosen = scores.sel(unit=units[at])
+        pixels[at] = np.stack(
+            [chosen["readout_candidate_col"], chosen["readout_candidate_row"]], axis=1
+        )
+        source[at] = "per_neuron"
+    return pixels, source.astype(str)
+
+
+def fit_shared_core(
+    counts: xr.Dataset,
+    images: xr.DataArray,
+    split: np.ndarray,
+    rankings: list[xr.Dataset],
+    per_neuron: list[xr.Dataset],
+    settings: ModelsSettings,
+    geometry: ScreenGeometry,
+    device: torch.device,
+) -> TrainedSharedCore:
+    """Train the session's shared-core model on every unit of its count table.
+
+    The readouts of all valid units (the count table's, every area) train the core; the
+    selected units of the analysed areas (``rankings``' ``selected``) are the ones whose mean
+    validation correlation stops the training (:func:`meiflow.models.shared_core.
+    train_shared_core`). Readouts start at :func:`shared_core_positions`.
+
+    Args:
+        counts: the natural-scene count table (all valid units).
+        images: the scenes (frame, y, x) at model resolution, in [0, 1].
+        split: (n_frames,) ``train``, ``validation`` or ``test``.
+        rankings: the analysed areas' ``ranking.nc``.
+        per_neuron: the analysed areas' ``model_scores.nc``, or an empty list.
+        settings: ``architecture`` with ``shared_core``'s channels and first kernel, and
+            ``training``.
+        geometry: the screen.
+        device: where to train.
+
+    Returns:
+        :class:`TrainedSharedCore`; its dataset holds per unit (all of the count table's)
+        ``predicted_rate`` (unit, frame) in spikes per presentation, ``validation_correlation``,
+        ``test_correlation``, ``selected`` (bool), ``area``, the readout's start
+        ``readout_start_col``/``_row`` (pixels) and ``readout_start`` (its source); per epoch
+        ``train_loss`` and ``validation_curve``; attributes ``best_epoch`` and ``device``.
+
+    Raises:
+        ValueError: no selected unit in any analysed area.
+    """
+    units = counts["unit"].to_numpy()
+    selected = np.zeros(units.size, dtype=bool)
+    for ranking in rankings:
+        chosen = ranking["selected"].to_numpy().astype(bool)  # stored as 0 or 1
+        selected |= np.isin(units, ranking["unit"].to_numpy()[chosen])
+    if not selected.any():
+        raise ValueError("the shared core needs a selected unit: no analysed area selected any")
+    frames = images["frame"].to_numpy()
+    means, repeats = image_targets(counts, units, frames)
+    pixels, source = shared_core_positions(
+        counts, units, rankings, per_neuron, images, split, geometry
+    )
+    architecture = settings.shared_core_architecture
+    height, width = images.shape[1:]
+    log.info(
+        "shared core: %d units (%d selected; readouts from %s) on %s",
+        units.size,
+        selected.sum(),
+        dict(zip(*np.unique(source, return_counts=True), strict=True)),
+        device,
+    )
+    model = SharedCoreCNN(units.size, height, width, architecture, settings.shared_core.seed)
+    model = model.to(device)
+    grid = pixel_to_grid(pixels[:, 0], pixels[:, 1], height, width, architecture.pool)
+    model.set_positions(torch.as_tensor(grid, dtype=torch.float32))
+    x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
+    y = torch.as_tensor(means, dtype=torch.float32, device=device)
+    r = torch.as_tensor(repeats, dtype=torch.float32, device=device)
+    training = replace(settings.training, seed=settings.shared_core.seed)
+    result = train_shared_core(model, x, y, r, split, selected, training)
+    with torch.no_grad():
+        predicted = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
+    scores = {
+        f"{part}_correlation": correlations(predicted[split == part], y[split == part])
+        for part in ("validation", "test")
+    }
+    ds = xr.Dataset(
+        {
+            "predicted_rate": (("unit", "frame"), predicted.cpu().numpy().T),
+            **{name: ("unit", r.cpu().numpy()) for name, r in scores.items()},
+            "selected": ("unit", selected),
+            "readout_start_col": ("unit", pixels[:, 0]),
+            "readout_start_row": ("unit", pixels[:, 1]),
+            "readout_start": ("unit", source),
+            "train_loss": ("epoch", result.train_loss),
+            "validation_curve": ("epoch", result.validation_correlation),
+        },
+        coords={
+            "unit": units,
+            "area": ("unit", counts["area"].to_numpy().astype(str)),
+            "frame": frames,
+            "split": ("frame", split),
+            "epoch": np.arange(result.train_loss.size),
+        },
+        attrs={"best_epoch": result.best_epoch, "device": str(device)},
+    )
+    described = {
+        "predicted_rate": ("shared-core prediction per scene", "spikes"),
+        "validation_correlation": ("correlation with the mean counts, validation scenes", "1"),
+        "test_correlation": ("correlation with the mean counts, test scenes", "1"),
+        "selected": ("selected in its area (its validation r stops the training)", "1"),
+        "readout_start_col": ("column where the readout started", "px"),
+        "readout_start_row": ("row where the readout started", "px"),
+        "readout_start": ("what the start came from", ""),
+        "train_loss": ("mean Poisson loss per unit, training scenes", "1"),
+        "validation_curve": ("mean validation correlation of the selected units", "1"),
+    }
+    for name, (long_name, unit) in described.items():
+        ds[name].attrs = {"long_name": long_name, "units": unit}
+    log.info(
+        "shared core: median test r of the selected units %.3f",
+        float(np.nanmedian(ds["test_correlation"].to_numpy()[selected])),
+    )
+    return TrainedSharedCore(ds, model, units)

@@ -294,7 +294,97 @@ class _ModelDot(torch.autograd.Function):
 # The network
 
 
-class PerNeuronCNN(nn.Module):
+class NotebookCore:
+    """The notebook's conv core (module docstring) of a network with ``n_cores`` cores side by side.
+
+    Needs the attributes ``settings`` (ArchitectureSettings), ``conv_weights`` (layer l:
+    (n_cores * channels, in, k, k)), ``norms`` and ``n_cores``.
+    """
+
+    def core(self, images: Tensor) -> list[Tensor]:
+        """Outputs of the core layers, each (B, n_cores * channels, h, w), h, w = core_size.
+
+        ``images`` (B, 1, H, W) are seen by every core; (B, n_cores, H, W) are paired: core k
+        sees channel k only.
+        """
+        s, n = self.settings, self.n_cores
+        # Layer 0: one convolution with n_cores * channels outputs on the single-channel image
+        # is the grouped convolution of the image repeated to n_cores channels (paired images:
+        # the grouped convolution itself); the 'same' convolution followed by AvgPool2d(pool) is
+        # one stride-pool convolution with the kernel convolved with the pool's box (no
+        # full-resolution intermediate, fewer operations).
+        x = _first_layer(images, self.conv_weights[0], s.pool, groups=images.shape[1])
+        x = F.elu(self.norms[0](x))
+        outputs = [x]
+        for layer in range(1, s.layers):
+            x = _conv_same(x, self.conv_weights[layer], groups=n)
+            x = F.elu(self.norms[layer](x))
+            outputs.append(x)
+        return outputs
+
+
+class PointReadout:
+    """A point readout on the Laplace pyramid of a core's output, one learned position per readout.
+
+    Needs the attributes ``settings``, ``positions`` (n, 2), ``feature_weights`` (n,
+    (pyramid_levels + 1) * channels * layers), ``_factors`` (:func:`_pyramid_factors` of the core
+    size) and ``_factor_cache`` (a dict).
+    """
+
+    def clamped_positions(self) -> Tensor:
+        """Positions limited to the feature map, [-1, 1] (differentiable, not in place)."""
+        return self.positions.clamp(-1.0, 1.0)
+
+    def readout_maps(self) -> Tensor:
+        """Sampling maps of the pyramid levels at each readout's position: (n, levels + 1, h, w).
+
+        ``<core map, maps[k, l]>`` equals level l of the core map's pyramid sampled at readout k's
+        position (bilinear, align_corners=True): the bilinear weights on level l's grid pushed
+        back through the transposed pyramid. Everything is separable: see ``_pyramid_factors``.
+        """
+        positions = self.clamped_positions()
+        key = (positions.device, positions.dtype)
+        if key not in self._factor_cache:
+            self._factor_cache = {
+                key: [
+                    [None if m is None else m.to(device=key[0], dtype=key[1]) for m in level]
+                    for level in self._factors
+                ]
+            }
+        maps = []
+        for rows_1, rows_2, cols_1, cols_2 in self._factor_cache[key]:
+            t_y = _tent(positions[:, 1], rows_1.shape[1])
+            t_x = _tent(positions[:, 0], cols_1.shape[1])
+            level = (t_y @ rows_1.T)[:, :, None] * (t_x @ cols_1.T)[:, None, :]
+            if rows_2 is not None:
+                level = level - (t_y @ rows_2.T)[:, :, None] * (t_x @ cols_2.T)[:, None, :]
+            maps.append(level)
+        return torch.stack(maps, dim=1)
+
+    def readout_weights(self) -> Tensor:
+        """Positive feature weights |feature_weights|: (n, levels + 1, channels * layers)."""
+        n = self.feature_weights.shape[0]
+        return self.feature_weights.abs().view(n, self.settings.pyramid_levels + 1, -1)
+
+    def effective_maps(self) -> Tensor:
+        """Readout weight map of every readout on the core output: (n, F, h, w).
+
+        sum_l |w[k, l, f]| * readout_maps()[k, l]: the drive of readout k is the dot product of
+        this map with its core's output.
+        """
+        return torch.einsum("nlf,nlhw->nfhw", self.readout_weights(), self.readout_maps())
+
+    @torch.no_grad()
+    def set_positions(self, xy: Tensor) -> None:
+        """Set the readout positions (n, 2) (x, y) in place, without gradient."""
+        xy = torch.as_tensor(xy)
+        n = self.positions.shape[0]
+        if tuple(xy.shape) != (n, 2):
+            raise ValueError(f"positions must be ({n}, 2), got {tuple(xy.shape)}")
+        self.positions.copy_(xy.to(self.positions))
+
+
+class PerNeuronCNN(NotebookCore, PointReadout, nn.Module):
     """``n_models`` independent per-neuron CNNs evaluated as one network.
 
     Args:
@@ -373,28 +463,10 @@ class PerNeuronCNN(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(n_models))
 
-    # -- core ------------------------------------------------------------------------------
-
-    def core(self, images: Tensor) -> list[Tensor]:
-        """Outputs of the core layers, each (B, n_models * channels, h, w), h, w = core_size.
-
-        ``images`` (B, 1, H, W) are seen by every model; (B, n_models, H, W) are paired: model k
-        sees channel k only.
-        """
-        s, n = self.settings, self.n_models
-        # Layer 0: one convolution with n_models * channels outputs on the single-channel image
-        # is the grouped convolution of the image repeated to n_models channels (paired images:
-        # the grouped convolution itself); the 'same' convolution followed by AvgPool2d(pool) is
-        # one stride-pool convolution with the kernel convolved with the pool's box (no
-        # full-resolution intermediate, fewer operations).
-        x = _first_layer(images, self.conv_weights[0], s.pool, groups=images.shape[1])
-        x = F.elu(self.norms[0](x))
-        outputs = [x]
-        for layer in range(1, s.layers):
-            x = _conv_same(x, self.conv_weights[layer], groups=n)
-            x = F.elu(self.norms[layer](x))
-            outputs.append(x)
-        return outputs
+    @property
+    def n_cores(self) -> int:
+        """One core per model."""
+        return self.n_models
 
     def features(self, images: Tensor) -> Tensor:
         """Core output of every model: (B, n_models, channels * layers, h, w)."""
@@ -402,12 +474,6 @@ class PerNeuronCNN(nn.Module):
         h, w = self.core_size
         outputs = [x.view(batch, self.n_models, -1, h, w) for x in self.core(images)]
         return torch.cat(outputs, dim=2)
-
-    # -- readout ---------------------------------------------------------------------------
-
-    def clamped_positions(self) -> Tensor:
-        """Positions limited to the feature map, [-1, 1] (differentiable, not in place)."""
-        return self.positions.clamp(-1.0, 1.0)
 
     def readout_sampled(self, features: Tensor) -> Tensor:
         """Readout features by pyramid + grid_sample: (B, n, F, h, w) -> (B, n, levels*F)."""
@@ -427,44 +493,6 @@ class PerNeuronCNN(nn.Module):
             for level in levels
         ]
         return torch.cat(samples, dim=1).view(batch, n, -1)
-
-    def readout_maps(self) -> Tensor:
-        """Sampling maps of the pyramid levels at each model's position: (n, levels + 1, h, w).
-
-        ``<core map, maps[k, l]>`` equals level l of the core map's pyramid sampled at model k's
-        position (bilinear, align_corners=True): the bilinear weights on level l's grid pushed
-        back through the transposed pyramid. Everything is separable: see ``_pyramid_factors``.
-        """
-        positions = self.clamped_positions()
-        key = (positions.device, positions.dtype)
-        if key not in self._factor_cache:
-            self._factor_cache = {
-                key: [
-                    [None if m is None else m.to(device=key[0], dtype=key[1]) for m in level]
-                    for level in self._factors
-                ]
-            }
-        maps = []
-        for rows_1, rows_2, cols_1, cols_2 in self._factor_cache[key]:
-            t_y = _tent(positions[:, 1], rows_1.shape[1])
-            t_x = _tent(positions[:, 0], cols_1.shape[1])
-            level = (t_y @ rows_1.T)[:, :, None] * (t_x @ cols_1.T)[:, None, :]
-            if rows_2 is not None:
-                level = level - (t_y @ rows_2.T)[:, :, None] * (t_x @ cols_2.T)[:, None, :]
-            maps.append(level)
-        return torch.stack(maps, dim=1)
-
-    def readout_weights(self) -> Tensor:
-        """Positive feature weights |feature_weights|: (n_models, levels + 1, channels * layers)."""
-        return self.feature_weights.abs().view(self.n_models, self.settings.pyramid_levels + 1, -1)
-
-    def effective_maps(self) -> Tensor:
-        """Readout weight map of every model on the core output: (n_models, F, h, w).
-
-        sum_l |w[k, l, f]| * readout_maps()[k, l]: the drive of model k is the dot product of
-        this map with model k's core output.
-        """
-        return torch.einsum("nlf,nlhw->nfhw", self.readout_weights(), self.readout_maps())
 
     def readout_drive(self, features: Tensor) -> Tensor:
         """Weighted readout before bias and ELU: (B, n_models, F, h, w) core output -> (B, n)."""
@@ -516,14 +544,6 @@ class PerNeuronCNN(nn.Module):
             norms = torch.linalg.vector_norm(weight, dim=(2, 3))
             penalty = penalty + s.gamma_group * norms.view(n, -1).sum(1)
         return penalty + s.gamma_readout * self.feature_weights.abs().sum(1)
-
-    @torch.no_grad()
-    def set_positions(self, xy: Tensor) -> None:
-        """Set the readout positions (n_models, 2) (x, y) in place, without gradient."""
-        xy = torch.as_tensor(xy)
-        if tuple(xy.shape) != (self.n_models, 2):
-            raise ValueError(f"positions must be ({self.n_models}, 2), got {tuple(xy.shape)}")
-        self.positions.copy_(xy.to(self.positions))
 
     def extra_repr(self) -> str:
         """Dimensions, readout and settings, shown in the module's ``repr``."""

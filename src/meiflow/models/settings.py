@@ -1,4 +1,4 @@
-"""The model stage's settings: split, architecture, training, chunks and ensembles.
+"""The model stage's settings: split, architecture, training, chunks, ensembles, model kinds.
 
 Config section ``models``; plain frozen dataclasses, importable without torch, whose defaults
 are ``config/config.yaml``'s (see :mod:`meiflow.settings`).
@@ -6,9 +6,19 @@ are ``config/config.yaml``'s (see :mod:`meiflow.settings`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-__all__ = ["ArchitectureSettings", "ModelsSettings", "SplitSettings", "TrainingSettings"]
+__all__ = [
+    "MODEL_KINDS",
+    "ArchitectureSettings",
+    "ModelsSettings",
+    "SharedCoreSettings",
+    "SplitSettings",
+    "TrainingSettings",
+]
+
+#: The encoding models a session can get (config ``models.kind``); ``linear`` is always fit.
+MODEL_KINDS = ("per_neuron", "shared_core")
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,46 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class SharedCoreSettings:
+    """The shared-core model (config section ``models.shared_core``).
+
+    One core for all valid units of the session, a readout per unit
+    (:mod:`meiflow.models.shared_core`); ``models.architecture`` gives everything but the core's
+    ``channels`` and ``first_kernel``, set here, and ``models.training`` the optimizer and early
+    stopping. Chosen on seed 0 by the mean validation correlation of the selected units (README,
+    "Encoding models").
+
+    Attributes:
+        scope: ``session``: one core for every unit of the session (the only scope so far).
+        channels: channels per core layer.
+        first_kernel: size of the first layer's kernels (px).
+        seed: seed of the core's initial kernels and of the mini-batch order.
+    """
+
+    scope: str = "session"
+    channels: int = 32
+    first_kernel: int = 9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Check the settings.
+
+        Raises:
+            ValueError: a scope other than ``session``, or a size below 1.
+        """
+        if self.scope != "session":
+            raise ValueError(
+                f"models.shared_core.scope must be 'session' (one core per session), got "
+                f"{self.scope!r}"
+            )
+        for name in ("channels", "first_kernel"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(
+                    f"models.shared_core.{name} must be >= 1, got {getattr(self, name)}"
+                )
+
+
+@dataclass(frozen=True)
 class ModelsSettings:
     """The per-neuron CNNs and the ridge baseline (config section ``models``).
 
@@ -114,6 +164,14 @@ class ModelsSettings:
         architecture: core and readout of each network.
         training: the optimizer, early stopping and loss.
         linear_downsample: block-averaging factor of the pixels for the ridge baseline.
+        kind: the CNN encoding models to fit, a tuple of MODEL_KINDS (``per_neuron``: one
+            network per selected unit, trained in chunks; ``shared_core``: one core for the
+            session's units).
+        shared_core: the shared-core model's own settings.
+
+    Raises:
+        ValueError: an unknown or repeated kind, or a list without ``per_neuron`` (the MEIs
+            are made through the per-neuron models).
     """
 
     device: str = "auto"
@@ -123,3 +181,25 @@ class ModelsSettings:
     architecture: ArchitectureSettings = field(default_factory=ArchitectureSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     linear_downsample: int = 2
+    kind: tuple[str, ...] = ("per_neuron", "shared_core")
+    shared_core: SharedCoreSettings = field(default_factory=SharedCoreSettings)
+
+    def __post_init__(self) -> None:
+        """Check ``kind`` (see the class docstring)."""
+        kinds = tuple(self.kind)
+        unknown = sorted(set(kinds) - set(MODEL_KINDS))
+        if unknown or len(set(kinds)) != len(kinds) or "per_neuron" not in kinds:
+            raise ValueError(
+                f"models.kind must list per_neuron (the MEI stage's model) and optionally "
+                f"shared_core, each once; got {list(kinds)}"
+            )
+        object.__setattr__(self, "kind", kinds)
+
+    @property
+    def shared_core_architecture(self) -> ArchitectureSettings:
+        """``architecture`` with the shared core's ``channels`` and ``first_kernel``."""
+        return replace(
+            self.architecture,
+            channels=self.shared_core.channels,
+            first_kernel=self.shared_core.first_kernel,
+        )

@@ -32,6 +32,8 @@ from meiflow.mei.synthesis import at_best_init, best_init, budget_of, initial_im
 from meiflow.metrics.image_metrics import circular_mask
 from meiflow.metrics.trust import deviation_outside
 from meiflow.models.chunks import load_chunk
+from meiflow.models.shared_core import load_shared_core
+from meiflow.models.training import device_for
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import (
     NON_GABOR_TYPES,
@@ -44,6 +46,7 @@ from meiflow.stats import masked_correlation, nan_median, pearson_rows, roc_auc
 __all__ = [
     "MODELS",
     "heldout_predictions",
+    "shared_core_heldout",
     "ranking_checks",
     "rf_masks",
     "summary_checks",
@@ -54,7 +57,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: The encoding models checked (one word each across config, files and columns).
-MODELS = ("per_neuron", "linear")
+MODELS = ("per_neuron", "shared_core", "linear")
 #: Share of a unit's filter energy that its receptive-field mask holds (:func:`rf_masks`): the
 #: envelope with its flanks (a tighter mask holds only the saturated core of a small optimum).
 RF_ENERGY = 0.99
@@ -145,6 +148,26 @@ def heldout_predictions(
     return xr.concat(parts, dim="unit")
 
 
+def shared_core_heldout(checkpoint: str, images: np.ndarray, device: str) -> xr.DataArray:
+    """The shared-core model's predictions for the held-out images, from its checkpoint.
+
+    Args:
+        checkpoint: ``results/{session}/shared_core/model.pt``.
+        images: (n_heldout, H, W) luminance in [0, 1].
+        device: ``models.device``.
+
+    Returns:
+        (unit, heldout) predicted spike counts per presentation, every unit of the model.
+    """
+    model, units = load_shared_core(checkpoint, device_for(device))
+    x = torch.as_tensor(images[:, None], dtype=torch.float32, device=model.positions.device)
+    with torch.no_grad():
+        predicted = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
+    return xr.DataArray(
+        predicted.T.cpu().double().numpy(), dims=("unit", "heldout"), coords={"unit": units}
+    )
+
+
 def rf_masks(truth: xr.Dataset) -> np.ndarray:
     """(n_units, H, W) bool: each unit's receptive field, where its filters have their energy.
 
@@ -208,6 +231,7 @@ def unit_checks(
     metrics: xr.Dataset,
     truth: xr.Dataset,
     mei_settings: MEISettings | None = None,
+    shared_core: tuple[xr.Dataset, xr.DataArray] | None = None,
 ) -> pd.DataFrame:
     """One row per modelled unit of an area: models and MEI against the truth.
 
@@ -223,10 +247,13 @@ def unit_checks(
         truth: the session's ``ground_truth.nc``.
         mei_settings: the MEI stage's settings; given, the tuned units also get the columns of
             :func:`true_neuron_meis`' MEIs.
+        shared_core: the session's shared-core model, if fit: its ``shared_core/scores.nc``
+            (``predicted_rate`` (unit, frame)) and :func:`shared_core_heldout`.
 
     Returns:
         Columns ``unit``, ``cell_type``; ``{model}_true_rate_correlation`` (test scenes) and
-        ``{model}_heldout_correlation`` (held-out images) for model in MODELS; where the unit
+        ``{model}_heldout_correlation`` (held-out images) for model in MODELS (``shared_core``
+        only with ``shared_core``); where the unit
         has an MEI: ``mei_true_rate`` (Hz), ``mei_over_optimum`` (driven rate of the MEI over
         that of the true optimum), ``mei_beats_best_scene`` and ``mei_beats_best_gabor``
         (true rate of the MEI above the unit's best natural scene's, best Gabor's),
@@ -254,9 +281,17 @@ def unit_checks(
         "per_neuron": per_neuron_heldout.sel(unit=units).to_numpy(),
         "linear": np.einsum("uhw,nhw->un", weights, images),  # the intercept leaves r unchanged
     }
-    predicted_test = {"per_neuron": "predicted_rate", "linear": "linear_predicted_rate"}
+    predicted_test = {
+        "per_neuron": scores["predicted_rate"],
+        "linear": scores["linear_predicted_rate"],
+    }
+    if shared_core is not None:
+        predicted_test["shared_core"] = shared_core[0]["predicted_rate"].sel(unit=units)
+        predicted_heldout["shared_core"] = shared_core[1].sel(unit=units).to_numpy()
     for model in MODELS:
-        test_prediction = scores[predicted_test[model]].sel(frame=test).transpose("unit", "frame")
+        if model not in predicted_test:
+            continue
+        test_prediction = predicted_test[model].sel(frame=test).transpose("unit", "frame")
         table[f"{model}_true_rate_correlation"] = pearson_rows(test_prediction, true_test)
         table[f"{model}_heldout_correlation"] = pearson_rows(predicted_heldout[model], true_heldout)
 
@@ -352,7 +387,9 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
 
     Returns:
         ``n_modelled``; per tuned cell type T: ``{model}_true_rate_correlation_T`` and
-        ``{model}_heldout_correlation_T`` (medians) and, for T in UNIQUE_OPTIMUM_TYPES,
+        ``{model}_heldout_correlation_T`` (medians), ``shared_core_heldout_gain_T`` (median over
+        the units of the shared core's held-out correlation minus the per-neuron model's) and,
+        for T in UNIQUE_OPTIMUM_TYPES,
         ``mei_optimum_rf_correlation_T``; over
         the tuned units: ``mei_over_optimum`` (median), ``mei_beats_best_scene_fraction``;
         ``mei_beats_best_gabor_non_gabor_fraction`` (over the non-Gabor types); the pipeline's
@@ -381,6 +418,8 @@ def summary_checks(units: pd.DataFrame) -> dict[str, float]:
         for model in MODELS:
             for measure in ("true_rate_correlation", "heldout_correlation"):
                 row[f"{model}_{measure}_{kind}"] = nan_median(column(f"{model}_{measure}")[of_kind])
+        gain = column("shared_core_heldout_correlation") - column("per_neuron_heldout_correlation")
+        row[f"shared_core_heldout_gain_{kind}"] = nan_median(gain[of_kind])
         if kind in UNIQUE_OPTIMUM_TYPES:
             row[f"mei_optimum_rf_correlation_{kind}"] = nan_median(
                 column("mei_optimum_rf_correlation")[of_kind]

@@ -1,0 +1,42 @@
+"""Rule train_shared_core: one core for every valid unit of a session, a readout per unit."""
+
+import torch
+
+from meiflow.io.config import settings_from
+from meiflow.io.netcdf import read_netcdf, write_netcdf
+from meiflow.io.runtime import log_to
+from meiflow.models.chunks import scene_inputs
+from meiflow.models.fitting import fit_shared_core
+from meiflow.models.network import keep_freed_memory
+from meiflow.models.settings import ModelsSettings
+from meiflow.models.shared_core import save_shared_core
+from meiflow.models.training import device_for
+from meiflow.stimuli.geometry import ScreenGeometry
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    torch.set_num_threads(smk.threads)
+    settings = settings_from(ModelsSettings, smk.params.models, "models")
+    device = device_for(settings.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
+    images, split = scene_inputs(read_netcdf(smk.input.images, ("images",)), settings.split)
+    trained = fit_shared_core(
+        counts=read_netcdf(smk.input.scenes),
+        images=images,
+        split=split,
+        rankings=[read_netcdf(path, ("selected",)) for path in smk.input.rankings],
+        per_neuron=[read_netcdf(path) for path in smk.input.scores],
+        settings=settings,
+        geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
+        device=device,
+    )
+    save_shared_core(trained.model, smk.output.checkpoint, trained.units)
+    trained.dataset.attrs["checkpoint"] = str(smk.output.checkpoint)
+    write_netcdf(
+        trained.dataset, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input)
+    )
+
+
+main(snakemake)  # noqa: F821

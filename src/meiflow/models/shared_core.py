@@ -1,0 +1,318 @@
+"""A shared-core encoding model: one convolutional core for every unit of a recording.
+
+The field's model of visual cortex (Klindt et al. 2017, "Neural system identification for large
+populations separating what and where"; Lurz et al. 2021, "Generalization in data-driven models
+of primary visual cortex"; the Sensorium benchmark, Willeke et al. 2022): a core learned from the
+responses of all neurons together and a small readout per neuron. Here the core is the notebook's
+conv stack (:class:`meiflow.models.network.NotebookCore`, one core instead of one per neuron)
+and each unit's readout the per-neuron models' point readout on the Laplace pyramid of the core's
+output (:class:`meiflow.models.network.PointReadout`): one learned position, positive feature
+weights, a bias, output ELU + 1.
+
+:class:`SharedCoreCNN` takes images (B, 1, H, W), every unit shown every image, or paired images
+(B, n_units, H, W), unit u shown images[:, u] (one MEI per unit): the core then runs on each
+unit's image and only that unit's readout reads it, so unit u's output and gradient depend on its
+own image only. :func:`train_shared_core` fits it by the Poisson loss on the trial counts with
+Adam, learning-rate decay on plateaus and early stopping on the mean validation correlation of
+the units that matter (the selected ones: the others' readouts only help train the core).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from meiflow.io.runtime import recreate_advice
+from meiflow.models.network import (
+    BATCHNORM_MOMENTUM,
+    CheckpointError,
+    NotebookCore,
+    PointReadout,
+    _initial_parameters,
+    _pyramid_factors,
+    laplace_penalty,
+)
+from meiflow.models.settings import ArchitectureSettings, TrainingSettings
+from meiflow.models.training import correlations, initial_bias, poisson_loss
+
+__all__ = [
+    "SharedCoreCNN",
+    "SharedCoreResult",
+    "load_shared_core",
+    "save_shared_core",
+    "train_shared_core",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "meiflow.SharedCoreCNN"
+CHECKPOINT_VERSION = 1
+
+
+class SharedCoreCNN(NotebookCore, PointReadout, nn.Module):
+    """One notebook-style core and a point readout per unit (module docstring).
+
+    Args:
+        n_units: readouts (units).
+        height, width: input image size in pixels (the forward pass checks it).
+        settings: the core's and readouts' architecture (``channels`` of the one core).
+        seed: the core's initial kernels depend on it only (Xavier normal, as a per-neuron
+            model's); positions start at 0 (set them with :meth:`set_positions`), feature
+            weights at 1 / (channels * layers), biases at 0.
+
+    Attributes:
+        conv_weights[l]: (channels, in, k, k); norms[l]: BatchNorm2d(channels).
+        positions: (n_units, 2) readout positions (x, y) in [-1, 1] (grid_sample's convention).
+        feature_weights: (n_units, (pyramid_levels + 1) * channels * layers), used as |w|.
+        bias: (n_units,).
+    """
+
+    n_cores = 1
+
+    def __init__(
+        self, n_units: int, height: int, width: int, settings: ArchitectureSettings, seed: int
+    ) -> None:
+        """Build the network (arguments: see the class docstring)."""
+        super().__init__()
+        if n_units < 1:
+            raise ValueError(f"need n_units >= 1, got {n_units}")
+        if height // settings.pool < 1 or width // settings.pool < 1:
+            raise ValueError(f"image {height}x{width} too small for pooling {settings.pool}")
+        self.n_units, self.height, self.width = int(n_units), int(height), int(width)
+        self.settings, self.seed = settings, int(seed)
+        self.core_size = (height // settings.pool, width // settings.pool)
+        self._factors = _pyramid_factors(self.core_size, settings)
+        self._factor_cache: dict[tuple, list] = {}
+        self.conv_weights = nn.ParameterList(
+            [nn.Parameter(w) for w in _initial_parameters(seed, settings)["conv"]]
+        )
+        self.norms = nn.ModuleList(
+            [
+                nn.BatchNorm2d(settings.channels, momentum=BATCHNORM_MOMENTUM)
+                for _ in range(settings.layers)
+            ]
+        )
+        self.positions = nn.Parameter(torch.zeros(n_units, 2))
+        self.feature_weights = nn.Parameter(
+            torch.full((n_units, settings.readout_features), 1.0 / settings.features)
+        )
+        self.bias = nn.Parameter(torch.zeros(n_units))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Images in [0, 1] -> (B, n_units) positive predicted spike counts.
+
+        ``images`` (B, 1, H, W): every unit sees every image; (B, n_units, H, W), paired: output
+        [b, u] is unit u's response to images[b, u].
+
+        Raises:
+            ValueError: images of another shape.
+        """
+        batch, n = images.shape[0], self.n_units
+        if (
+            images.dim() != 4
+            or images.shape[1] not in (1, n)
+            or tuple(images.shape[2:]) != (self.height, self.width)
+        ):
+            raise ValueError(
+                f"expected images (B, 1 or {n}, {self.height}, {self.width}), "
+                f"got {tuple(images.shape)}"
+            )
+        paired = images.shape[1] == n and n > 1
+        if paired:
+            images = images.reshape(batch * n, 1, self.height, self.width)
+        maps = self.effective_maps().split(self.settings.channels, dim=1)  # per layer
+        drive = 0.0
+        for output, layer_map in zip(self.core(images), maps, strict=True):
+            if paired:  # unit u's readout reads the core's output for unit u's image only
+                output = output.view(batch, n, *output.shape[1:])
+                drive = drive + torch.einsum("bnchw,nchw->bn", output, layer_map)
+            else:
+                drive = drive + torch.einsum("bchw,nchw->bn", output, layer_map)
+        return F.elu(drive + self.bias) + 1.0
+
+    def regularizer(self) -> Tensor:
+        """The penalty of the whole network, a scalar.
+
+        gamma_laplace * Laplace L2 of the first-layer kernels + gamma_group * group sparsity of the
+        hidden kernels + gamma_readout * L1 of all feature weights (the per-neuron models'
+        penalty, see :mod:`meiflow.models.network`, of the one core and every readout).
+        """
+        s = self.settings
+        penalty = s.gamma_laplace * laplace_penalty(self.conv_weights[0]).sum()
+        for weight in self.conv_weights[1:]:
+            penalty = penalty + s.gamma_group * torch.linalg.vector_norm(weight, dim=(2, 3)).sum()
+        return penalty + s.gamma_readout * self.feature_weights.abs().sum()
+
+    def extra_repr(self) -> str:
+        """Dimensions and settings, shown in the module's ``repr``."""
+        return (
+            f"n_units={self.n_units}, height={self.height}, width={self.width}, "
+            f"settings={self.settings}"
+        )
+
+
+@dataclass
+class SharedCoreResult:
+    """A trained shared core: the network at its best epoch and its training curves.
+
+    Attributes:
+        model: the network at the epoch of its best mean validation correlation.
+        train_loss: (n_epochs,) mean Poisson loss per unit over the training images.
+        validation_correlation: (n_epochs,) mean over the scored units.
+        best_epoch: the epoch kept.
+    """
+
+    model: SharedCoreCNN
+    train_loss: np.ndarray
+    validation_correlation: np.ndarray
+    best_epoch: int
+
+
+def train_shared_core(
+    model: SharedCoreCNN,
+    images: Tensor,
+    means: Tensor,
+    repeats: Tensor,
+    split: np.ndarray,
+    scored: np.ndarray,
+    settings: TrainingSettings,
+) -> SharedCoreResult:
+    """Fit ``model`` to every unit's responses at once (module docstring).
+
+    Args:
+        model: the network, its readout positions set (its device is used).
+        images: (n_frames, 1, H, W) luminance in [0, 1].
+        means: (n_frames, n_units) mean count per presentation of each frame.
+        repeats: (n_frames,) or (n_frames, n_units) valid trials per frame: the weights of the
+            "trials" loss (ones: the "means" loss, ``settings.loss``).
+        split: (n_frames,) ``train``, ``validation`` or ``test`` of each frame.
+        scored: (n_units,) bool, the units whose mean validation correlation stops the training
+            (the others' readouts only help train the core).
+        settings: epochs, batch size, learning rate and its decay, patience, tolerance, loss
+            and the seed of the mini-batch order.
+
+    Returns:
+        :class:`SharedCoreResult`; ``model`` is left at its best state, in eval mode.
+
+    Raises:
+        ValueError: no scored unit, or a non-finite training loss (named with its epoch).
+    """
+    scored = np.asarray(scored, dtype=bool)
+    if not scored.any():
+        raise ValueError("train_shared_core needs at least one scored unit")
+    device = model.positions.device
+    train = torch.as_tensor(np.flatnonzero(split == "train"), device=device)
+    validation = np.flatnonzero(split == "validation")
+    weights = repeats.to(means)
+    if settings.loss != "trials":  # "means": every image counts once
+        weights = torch.ones_like(weights)
+    with torch.no_grad():
+        model.bias.copy_(initial_bias(means[train].mean(0)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    generator = torch.Generator().manual_seed(settings.seed)
+    best, best_epoch, best_state, waited, decays = -np.inf, 0, None, 0, 0
+    losses, curve = [], []
+    for epoch in range(settings.max_epochs):
+        model.train()
+        order = train[torch.randperm(train.numel(), generator=generator).to(device)]
+        total = 0.0
+        for start in range(0, order.numel(), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            loss = poisson_loss(model(images[batch]), means[batch], weights[batch]).sum()
+            optimizer.zero_grad()
+            (loss + model.regularizer()).backward()
+            optimizer.step()
+            total += loss.item() * batch.numel()
+        losses.append(total / train.numel() / model.n_units)
+        if not np.isfinite(losses[-1]):
+            raise ValueError(f"the shared core's training loss is not finite at epoch {epoch}")
+        model.eval()
+        with torch.no_grad():
+            predicted = model(images[validation])
+        r = correlations(predicted, means[validation])[torch.as_tensor(scored, device=device)]
+        curve.append(float(r.nanmean()))
+        if curve[-1] > best + settings.tolerance:
+            best, best_epoch, waited = curve[-1], epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            continue
+        waited += 1
+        if waited >= settings.patience:  # plateau: back to the best state, smaller steps
+            if decays >= settings.max_decays:
+                break
+            decays, waited = decays + 1, 0
+            model.load_state_dict(best_state)
+            for group in optimizer.param_groups:
+                group["lr"] *= settings.lr_decay
+    log.info(
+        "shared core: %d epochs, best mean validation r %.3f at epoch %d",
+        len(curve),
+        best,
+        best_epoch,
+    )
+    model.load_state_dict(best_state)
+    model.eval()
+    return SharedCoreResult(model, np.array(losses), np.array(curve), best_epoch)
+
+
+def save_shared_core(model: SharedCoreCNN, path: str | os.PathLike, units: np.ndarray) -> None:
+    """Save ``model`` and its ``units`` (ids, in readout order) to ``path`` atomically."""
+    path = Path(path)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "settings": {
+            f.name: type(f.default)(getattr(model.settings, f.name))
+            for f in fields(ArchitectureSettings)
+        },
+        "n_units": model.n_units,
+        "height": model.height,
+        "width": model.width,
+        "seed": model.seed,
+        "units": [int(u) for u in units],
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def load_shared_core(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[SharedCoreCNN, np.ndarray]:
+    """The network saved by :func:`save_shared_core` (eval mode, frozen) and its unit ids.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        CheckpointError: a truncated, corrupt or foreign file, with how to make it again.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"shared-core checkpoint {path} does not exist")
+    advice = recreate_advice(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not a meiflow shared-core checkpoint")
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r}")
+        model = SharedCoreCNN(
+            int(state["n_units"]),
+            int(state["height"]),
+            int(state["width"]),
+            ArchitectureSettings(**state["settings"]),
+            int(state["seed"]),
+        )
+        model.load_state_dict(state["state_dict"])
+    except Exception as error:
+        raise CheckpointError(
+            f"shared-core checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+            f"{advice}"
+        ) from error
+    return model.to(device).eval().requires_grad_(False), np.array(state["units"], dtype=np.int64)
