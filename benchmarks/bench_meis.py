@@ -8,11 +8,12 @@ on the stimulus budget, then the polish; ``budget``: without the polish; ``walke
 clipping; ``notebook``: the notebook's method batched). Both use a PerNeuronCNN at the
 notebook's size with random weights, in eval mode with frozen parameters (requires_grad False,
 as the workflow does); the budget is a session's (mean 0.5, RMS contrast at most C* = 0.27).
-The first steps of each run are a warm-up and are not timed. Throughput is in MEIs (of their
-recipe's steps) and MEI-steps per second of wall-clock time (process CPU time printed too: on a
-shared machine the wall-clock figures suffer). The reference is the notebook's loop: about
-6.8 ms per step (6.8 s per 1000-step MEI) on 2 CPU threads. The last line relates the figures
-to the convolution throughput this machine reaches (``roofline.py``).
+Each timed run follows an untimed warm-up run of 2 steps (and, for ``polished``, its polish).
+Throughput is in MEIs (of their recipe's steps) and MEI-steps per second of wall-clock time
+(process CPU time printed too). On a machine where other jobs run, 2 threads contend with them
+and both figures swing by 100x between runs: use ``--threads 1`` there. The reference is the
+notebook's loop: about 6.8 ms per step (6.8 s per 1000-step MEI) on 2 CPU threads. The last
+line relates the figures to the convolution throughput this machine reaches (``roofline.py``).
 
     python benchmarks/bench_meis.py --units 32 --inits 4 --steps 1000 --channels 64 \
         --height 60 --width 96 --recipe polished --device auto --threads 2

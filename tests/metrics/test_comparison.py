@@ -29,6 +29,7 @@ def area(rng: np.random.Generator) -> tuple[xr.Dataset, ...]:
             "mei": (("unit", "init", "y", "x"), rng.uniform(0, 1, (3, 2, H, W))),
             "best_init": ("unit", [1, 0, 1]),
             "gradient_energy": (("unit", "y", "x"), blob([5.5, 6.0, 5.5], [7.0, 10.0, 12.0])),
+            "member_response": (("unit", "init", "member"), rng.uniform(1, 2, (3, 2, 1))),
             "init_spread": ("unit", [0.01, 0.02, 0.3]),
             "ensemble_spread": ("unit", [np.nan, np.nan, np.nan]),
         },

@@ -23,6 +23,7 @@ from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = [
     "IMAGE_KINDS",
+    "MEI_VARIABLES",
     "PARAMETER_UNITS",
     "AreaComparison",
     "compare_area",
@@ -41,6 +42,10 @@ PARAMETER_UNITS = {
     "phase_rad": "rad",
     "sigma_deg": "deg",
 }
+
+#: What :func:`compare_area` reads of ``meis.nc`` besides ``best_init``: the MEIs and the trust
+#: signals of :mod:`meiflow.mei.trust` (a file from before them is refused, naming it).
+MEI_VARIABLES = ("mei", "member_response", "init_spread", "ensemble_spread", "gradient_energy")
 
 #: The images compared per unit, in the order of the ``image_kind`` coordinate.
 IMAGE_KINDS = ("mei", "recorded_gabor", "insilico_gabor")
@@ -170,7 +175,7 @@ def _trust(
     Raises:
         ValueError: ``meis`` lacks the trust signals (a file from before them).
     """
-    missing = [v for v in ("gradient_energy", "init_spread", "ensemble_spread") if v not in meis]
+    missing = [v for v in MEI_VARIABLES if v not in meis]
     if missing:
         raise ValueError(
             f"the MEIs' files lack {missing} (made before the trust signals): make them again "

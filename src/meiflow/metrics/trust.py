@@ -4,21 +4,25 @@ Both come from the model alone (the signals of :mod:`meiflow.mei.trust` in ``mei
 model's scores in ``model_scores.nc``), never from the truth, so they exist for real
 sessions too.
 
-- Receptive-field mask (:func:`rf_mask`): the circle around the unit's gradient energy that holds
-  ``fraction`` of it (:func:`meiflow.metrics.image_metrics.image_mask` of the energy map), so it
-  is taken from the model, not from the MEI. :func:`deviation_outside` gives the share of an
-  image's squared deviation from its mean luminance that lies outside it: an MEI's artifacts far
-  from the receptive field. On the simulator the true optimum keeps about 1 % of its deviation
-  outside the default mask (``metrics.rf_mask_fraction`` 0.99; see README).
+- Receptive-field mask (:func:`rf_mask`): the circle around the unit's gradient energy (the root
+  mean square over the scenes of the response's gradient per pixel) that holds ``fraction`` of
+  its excess over the median of its border (:func:`meiflow.metrics.image_metrics.image_mask` of
+  the energy map: a uniform floor of sensitivity does not widen it), so it is taken from the
+  model, not from the MEI. :func:`deviation_outside` gives the share of an image's squared
+  deviation from its mean luminance outside it: an MEI's artifacts far from the receptive field.
+  On the simulator the true optima keep 2-4 % of their deviation outside the default mask
+  (``metrics.rf_mask_fraction`` 0.99; README, "Ground truth").
 - Flag (:func:`mei_flags`): an MEI is flagged where its predicted response disagrees across
   initializations (``init_spread`` above ``max_init_spread``) or across ensemble members
-  (``ensemble_spread`` above ``max_ensemble_spread``), or where the model itself predicts the
-  scenes it was not fit to poorly (``model_correlation``, the mean of its correlations on the
-  validation and on the test scenes, 24 scenes by default, below ``min_model_correlation``): an
-  MEI is an extrapolation of its model, and a model that misses held-out scenes is the likeliest
-  to extrapolate wrongly. On the simulator that last criterion carries the flag: the spread
-  across starts stays below 5 % for every unit, and the validation correlation alone (12 scenes)
-  is a noisier estimate than the two sets together (README, "Which MEIs to trust").
+  (``ensemble_spread`` above ``max_ensemble_spread``), or where the model itself predicts
+  held-out scenes poorly (``model_correlation``, the mean of its correlations on the validation
+  and on the test scenes, 24 scenes by default, below ``min_model_correlation``; the validation
+  scenes also stopped its training and chose its readout candidate, so that half is optimistic):
+  an MEI is an extrapolation of its model, and a model that misses held-out scenes is the
+  likeliest to extrapolate wrongly. On the simulator the model criterion carries the flag: after
+  the polish every start of a unit reaches the same image (the spread across starts stays below
+  5 %; it fires for unpolished recipes), and the validation correlation alone (12 scenes) is a
+  noisier estimate than the two sets together (README, "Ground truth").
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ __all__ = ["deviation_outside", "mei_flags", "rf_mask"]
 def rf_mask(
     energy: np.ndarray, fraction: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Circle around a model's gradient energy holding ``fraction`` of it.
+    """Circle around a model's gradient energy holding ``fraction`` of its excess over the border.
 
     Args:
         energy: (..., H, W) gradient energy (``meis.nc``'s ``gradient_energy``), >= 0.
-        fraction: share of the (smoothed) energy the circle holds, (0, 1].
+        fraction: share of the (smoothed) energy above the median of its border that the
+            circle holds, (0, 1].
 
     Returns:
         (center_y, center_x, radius, inside): the first three (...) float pixels (see
@@ -84,11 +89,12 @@ def mei_flags(
     """Which MEIs not to trust, and why (module docstring).
 
     Args:
-        init_spread: (n_units,) relative range of the MEI's predicted response across starts.
+        init_spread: (n_units,) relative range of the MEI's predicted response across starts
+            (NaN, where the best response is not positive, never flags).
         ensemble_spread: (n_units,) coefficient of variation across ensemble members (NaN with
             one member: never flags).
-        model_correlation: (n_units,) the model's correlation on the scenes it was not fit to
-            (NaN flags: a model without a score is not to be trusted).
+        model_correlation: (n_units,) the model's correlation on held-out scenes (NaN flags: a
+            model without a score is not to be trusted).
         settings: ``max_init_spread``, ``max_ensemble_spread``, ``min_model_correlation``.
 
     Returns:

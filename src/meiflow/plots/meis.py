@@ -92,7 +92,7 @@ def mei_gallery(meis: xr.Dataset, metrics: xr.Dataset, columns: int = 5) -> Figu
     n = images.shape[0]
     columns = min(columns, n)
     rows = int(np.ceil(n / columns))
-    fig = new_figure((2.1 * columns, 1.7 * rows + 0.9))
+    fig = new_figure((max(2.1 * columns, 9.5), 1.7 * rows + 0.9))  # room for the title
     fig.suptitle(
         f"{title}, {area_title(meis)}, {_budget_label(meis)} (gray scale 0 to 1)\ndashed: the "
         "model's receptive-field mask; out: share of the deviation outside it; red: flagged",
