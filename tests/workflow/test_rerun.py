@@ -53,6 +53,16 @@ def test_a_late_parameter_replans_only_what_depends_on_it(finished_copy, tmp_pat
     assert "phase_invariance" not in planned  # it uses the models, not the MEIs
 
 
+def test_a_shared_core_parameter_retrains_the_shared_core_alone(finished_copy, tmp_path):
+    shared_core = tiny_config()["models"]["shared_core"] | {"channels": 6}
+    planned = planned_jobs(
+        finished_copy, edited_config(tmp_path, "models", "shared_core", shared_core)
+    )
+    assert planned["train_shared_core"] == 1
+    assert planned["check_ground_truth"] == 2  # both areas compare it with the truth
+    assert not set(planned) & {"train_models", "generate_meis", "collect_models", "fit_linear"}
+
+
 def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
     finished_copy, tmp_path
 ):

@@ -174,3 +174,12 @@ def area_files(name):
         area=session_areas(config, int(w.session)),
         name=name,
     )
+
+
+#: The `models` section as the per-neuron models see it: without the shared core's keys, so that
+#: changing those (`models.kind`, `models.shared_core`) does not retrain the per-neuron models.
+PER_NEURON_MODELS = {
+    key: value
+    for key, value in config["models"].items()
+    if key not in ("kind", "shared_core")
+}

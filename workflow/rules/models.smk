@@ -43,7 +43,7 @@ rule train_models:
         mem_mb=6000,
         runtime=120,
     params:
-        models=config["models"],
+        models=PER_NEURON_MODELS,
         images=config["images"],
         screen=config["screen"],
     script:
