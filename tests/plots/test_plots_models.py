@@ -177,3 +177,47 @@ def test_save_figure_writes_png(tmp_path):
     for name, fig in figures.items():
         path = save_figure(fig, tmp_path / "out" / f"{name}.png")
         assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def ground_truth_units(shared_core: bool = True):
+    import pandas as pd
+
+    kinds = ["simple", "simple", "complex", "conjunction", "conjunction", "untuned"]
+    table = pd.DataFrame(
+        {
+            "unit": np.arange(6),
+            "cell_type": kinds,
+            "linear_true_rate_correlation": [0.3, 0.5, 0.1, 0.0, 0.2, 0.0],
+            "per_neuron_true_rate_correlation": [0.8, 0.6, 0.5, 0.3, 0.1, 0.0],
+            "linear_heldout_correlation": [0.2, 0.4, 0.0, 0.1, 0.1, 0.0],
+            "per_neuron_heldout_correlation": [0.7, 0.5, 0.4, 0.2, 0.0, 0.1],
+        }
+    )
+    if shared_core:
+        table["shared_core_true_rate_correlation"] = [0.9, 0.7, 0.6, 0.5, 0.3, 0.0]
+        table["shared_core_heldout_correlation"] = [0.8, 0.4, 0.5, 0.5, 0.4, 0.2]
+    return table
+
+
+def test_model_comparison_medians_per_type_and_paired_units():
+    fig = plots.model_comparison(ground_truth_units(), session=7)
+    test, heldout, paired = fig.axes[:3]
+    (shared,) = [line for line in heldout.lines if line.get_gid() == "heldout:shared_core"]
+    np.testing.assert_allclose(shared.get_ydata(), [0.6, 0.5, 0.45])  # simple, complex, conj.
+    (linear,) = [line for line in test.lines if line.get_gid() == "true_rate:linear"]
+    np.testing.assert_allclose(linear.get_ydata(), [0.4, 0.1, 0.1])
+    points = {c.get_gid(): c.get_offsets() for c in paired.collections}
+    np.testing.assert_allclose(points["units:conjunction"], [[0.2, 0.5], [0.0, 0.4]])
+    assert "units:untuned" not in points  # untuned units have no type to compare
+    labels = [t.get_text() for t in paired.get_legend().get_texts()]
+    assert "conjunction (median gain 0.35)" in labels and "simple (median gain 0.00)" in labels
+    assert "session 7, all areas" in texts(fig)
+
+
+def test_model_comparison_without_a_shared_core_or_units(tmp_path):
+    fig = plots.model_comparison(ground_truth_units(shared_core=False), session=7)
+    assert not [line for line in fig.axes[1].lines if "shared_core" in str(line.get_gid())]
+    assert "no shared core (models.kind)" in texts(fig)
+    empty = plots.model_comparison(ground_truth_units().iloc[5:], session=7)  # untuned only
+    assert "no modelled tuned unit" in texts(empty)
+    assert save_figure(empty, tmp_path / "empty.png").read_bytes()[:4] == b"\x89PNG"

@@ -92,7 +92,7 @@ def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tin
         (tmp_path / "away").rename(session / name)
     after_training = ("generate_meis", "compare_gabors", "phase_invariance", "collect_models")
     after_metrics = ("image_metrics", "plot_models", "plot_meis", "summarize_area")
-    checks = ("check_ground_truth", "pool_ground_truth")
+    checks = ("check_ground_truth", "pool_ground_truth", "plot_ground_truth")
     behind_chunk = ("train_models", *after_training, *after_metrics, *checks, "all")
     # VISp's only, and the session's shared core (its readouts start at the per-neuron models'
     # candidates), which both areas' checks read

@@ -541,7 +541,7 @@ def test_the_report_holds_every_figure_with_its_caption(tiny_run):
     html = build_report(tiny_run)
     figures = [
         "oracle_vs_variance", "psth_selected", "training_curves", "cnn_vs_linear",
-        "mei_gallery", "mei_comparison", "mei_responses",
+        "mei_gallery", "mei_comparison", "mei_responses", "model_comparison",
     ]  # fmt: skip
     for area in ("VISp", "VISam"):
         assert f"session {TINY_SESSION}, {area}" in html
@@ -555,6 +555,7 @@ def test_the_report_holds_every_figure_with_its_caption(tiny_run):
     # captions are rendered into the report
     assert "most exciting input of every selected unit" in html
     assert "above the diagonal the MEI wins" in html
+    assert "the shared core predicts better" in html
 
 
 def test_the_real_data_config_plans_the_notebooks_session(tmp_path):

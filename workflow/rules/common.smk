@@ -82,6 +82,7 @@ RULE_SOURCES = {
     "simulate_session": "simulated",
     "check_ground_truth": "simulated",
     "pool_ground_truth": "simulated",
+    "plot_ground_truth": "simulated",
     "download_session": "allen",
 }
 

@@ -61,3 +61,28 @@ rule pool_ground_truth:
         "../../envs/allensdk.yaml"
     script:
         "../../scripts/pool_ground_truth.py"
+
+
+rule plot_ground_truth:
+    input:
+        units=lambda w: expand(
+            "results/{session}/{area}/ground_truth_units.csv",
+            session=w.session,
+            area=session_areas(config, int(w.session)),
+        ),
+    output:
+        report(
+            "results/{session}/figures/model_comparison.png",
+            caption="../report/model_comparison.rst",
+            category="7. Ground truth",
+            subcategory="session {session}",
+            labels={"session": "{session}", "figure": "model comparison"},
+        ),
+    log:
+        "results/{session}/logs/plot_ground_truth.log",
+    benchmark:
+        "results/{session}/benchmarks/plot_ground_truth.tsv"
+    conda:
+        "../../envs/allensdk.yaml"
+    script:
+        "../../scripts/plot_ground_truth.py"

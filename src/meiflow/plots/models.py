@@ -19,6 +19,7 @@ Inputs:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -32,7 +33,7 @@ from meiflow.plots.base import (
     set_titles,
 )
 
-__all__ = ["cnn_vs_linear", "predicted_vs_observed", "training_curves"]
+__all__ = ["cnn_vs_linear", "model_comparison", "predicted_vs_observed", "training_curves"]
 
 #: Colours with a meaning, the same in every figure of this module.
 TEST_COLOR = "tab:orange"
@@ -299,4 +300,87 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
     if (~shown).any():
         note += f"; {count_label(int((~shown).sum()))} with a NaN correlation left out"
     set_titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
+    return fig
+
+
+# ----------------------------------------------------------------------- the session's models
+
+#: The encoding models compared against the truth, with their colours (the columns
+#: ``{model}_true_rate_correlation`` and ``{model}_heldout_correlation`` of
+#: ``ground_truth_units.csv``).
+MODEL_COLORS = {"linear": "0.5", "per_neuron": CNN_COLOR, "shared_core": "tab:green"}
+#: The tuned cell types in the order they are shown, with their markers.
+TYPE_MARKERS = {"simple": "o", "complex": "s", "center_surround": "D", "conjunction": "^"}
+
+
+def model_comparison(units: pd.DataFrame, session: int) -> Figure:
+    """Every encoding model against the truth, per cell type, for a simulated session.
+
+    Left and middle: the median correlation of each model's predictions with the true rates over
+    the test scenes and over the held-out images, per tuned cell type (a model whose columns the
+    table lacks is left out, e.g. the shared core without ``models.kind: shared_core``). Right:
+    every modelled tuned unit's held-out correlation, per-neuron model (x) against shared core
+    (y), with the identity line (points above it: the shared core predicts better).
+
+    Args:
+        units: the session's ``ground_truth_units.csv`` of every area, concatenated
+            (``cell_type`` and the correlation columns).
+        session: the session id, for the title.
+    """
+    title = "Encoding models against the true rates"
+    where = xr.Dataset(attrs={"session_id": session, "area": "all areas"})
+    tuned = units[units["cell_type"].isin(list(TYPE_MARKERS))] if len(units) else units
+    models = [m for m in MODEL_COLORS if f"{m}_heldout_correlation" in units]
+    if not len(tuned) or not models:
+        return empty_figure(title, where, "no modelled tuned unit with model scores")
+    fig = new_figure((13.0, 4.3))
+    fig.suptitle(f"{title}, {area_title(where)}", fontsize=11)
+    kinds = [k for k in TYPE_MARKERS if (tuned["cell_type"] == k).any()]
+    for column, (measure, label) in enumerate(
+        (("true_rate", "test scenes"), ("heldout", "held-out images"))
+    ):
+        ax = fig.add_subplot(1, 3, column + 1)
+        for offset, model in enumerate(models):
+            medians = [
+                tuned.loc[tuned["cell_type"] == k, f"{model}_{measure}_correlation"].median()
+                for k in kinds
+            ]
+            ax.plot(
+                np.arange(len(kinds)) + 0.15 * (offset - (len(models) - 1) / 2),
+                medians,
+                "o",
+                color=MODEL_COLORS[model],
+                label=model,
+                gid=f"{measure}:{model}",
+            )
+        ax.set_xticks(np.arange(len(kinds)), [k.replace("_", "-") for k in kinds], fontsize=8)
+        ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.0)
+        ax.set_ylabel(f"median r with the true rate, {label}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    ax = fig.add_subplot(1, 3, 3)
+    if "shared_core_heldout_correlation" in tuned:
+        for kind in kinds:
+            of_kind = tuned[tuned["cell_type"] == kind]
+            gain = (
+                of_kind["shared_core_heldout_correlation"]
+                - of_kind["per_neuron_heldout_correlation"]
+            ).median()
+            ax.scatter(
+                of_kind["per_neuron_heldout_correlation"],
+                of_kind["shared_core_heldout_correlation"],
+                marker=TYPE_MARKERS[kind],
+                s=20,
+                alpha=0.8,
+                label=f"{kind.replace('_', '-')} (median gain {_fmt(gain)})",
+                gid=f"units:{kind}",
+            )
+        ax.plot([-0.2, 1.0], [-0.2, 1.0], gid="identity", **IDENTITY_STYLE)
+        ax.set_xlabel("per-neuron model: held-out r")
+        ax.set_ylabel("shared core: held-out r")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+    else:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no shared core (models.kind)", ha="center", va="center")
     return fig
