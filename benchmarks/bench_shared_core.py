@@ -74,7 +74,8 @@ def main() -> None:
                 x = torch.as_tensor(truth["heldout_images"].to_numpy()[:, None], device=device)
                 predicted = trained.ensemble.predict(x.float()).T.cpu().numpy()
                 heldout["per_neuron"].append((trained.dataset["unit"].to_numpy(), predicted))
-        per_neuron.append(xr.concat(chunks, dim="unit", data_vars="minimal", coords="minimal"))
+        if chunks:  # an area without a selected unit has no per-neuron model
+            per_neuron.append(xr.concat(chunks, dim="unit", data_vars="minimal", coords="minimal"))
     per_neuron_s = time.perf_counter() - start
     start = time.perf_counter()
     shared = fit_shared_core(
@@ -105,6 +106,7 @@ def main() -> None:
             )
         )
     table = pd.concat(rows)
+    table = table[table["cell_type"] != "untuned"]  # no receptive field, no truth to predict
     table["gain"] = table["shared_core"] - table["per_neuron"]
     print("held-out correlation with the true rates (medians over the selected units):")
     print(table.groupby("cell_type").median().round(3).to_string())

@@ -146,3 +146,44 @@ def test_shared_core_settings_are_checked():
     assert architecture.shared_core_architecture == dataclasses.replace(
         ArchitectureSettings(), channels=8, first_kernel=7
     )
+
+
+def test_an_undefined_validation_correlation_keeps_the_initial_state():
+    # constant responses: every validation r is NaN, so no epoch is better than the start
+    model = network(n_units=2)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    x = images(30, seed=5)
+    split = np.array(["train"] * 20 + ["validation"] * 5 + ["test"] * 5)
+    settings = TrainingSettings(max_epochs=4, patience=1, max_decays=0)
+    result = train_shared_core(
+        model, x, torch.full((30, 2), 3.0), torch.ones(30), split, np.ones(2, bool), settings
+    )
+    assert np.isnan(result.validation_correlation).all() and result.best_epoch == 0
+    for name, value in model.state_dict().items():  # the start: the bias at the mean response
+        expected = torch.full((2,), 2.0) if name == "bias" else initial[name]  # ELU(2) + 1 = 3
+        torch.testing.assert_close(value, expected)
+
+
+def test_units_without_a_valid_presentation_of_some_scene_are_left_out():
+    import xarray as xr
+
+    from meiflow.models.fitting import _units_with_every_frame
+
+    frame = np.array([-1, 0, 1, 2, 0, 1, 2])
+    valid = np.ones((7, 3), dtype=bool)
+    valid[[2, 5], 1] = False  # unit 11: scene 1 never valid
+    valid[3, 2] = False  # unit 12: scene 2 valid once of twice
+    counts = xr.Dataset(
+        {"valid": (("presentation", "unit"), valid)},
+        coords={
+            "presentation": np.arange(7),
+            "unit": [10, 11, 12],
+            "frame": ("presentation", frame),
+        },
+    )
+    np.testing.assert_array_equal(
+        _units_with_every_frame(counts, np.array([-1, 0, 1, 2])), [10, 12]
+    )
+    np.testing.assert_array_equal(
+        _units_with_every_frame(counts.drop_vars("valid"), np.array([0, 1])), [10, 11, 12]
+    )

@@ -210,7 +210,8 @@ def test_model_comparison_medians_per_type_and_paired_units():
     np.testing.assert_allclose(points["units:conjunction"], [[0.2, 0.5], [0.0, 0.4]])
     assert "units:untuned" not in points  # untuned units have no type to compare
     labels = [t.get_text() for t in paired.get_legend().get_texts()]
-    assert "conjunction (median gain 0.35)" in labels and "simple (median gain 0.00)" in labels
+    assert "conjunction, n = 2 (median gain 0.35)" in labels
+    assert "simple, n = 2 (median gain 0.00)" in labels
     assert "session 7, all areas" in texts(fig)
 
 

@@ -113,7 +113,7 @@ def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tin
     assert read_netcdf(ranking).equals(before)  # made again, with the same numbers
     assert model.stat().st_mtime_ns > trained  # what depends on it reran
     metrics = read_netcdf(session / "VISam" / "metrics.nc")
-    assert json.loads(metrics.attrs["meiflow_config"])["metrics"] == {"mask_fraction": 0.8}
+    assert json.loads(metrics.attrs["meiflow_config"])["metrics"]["mask_fraction"] == 0.8
     gabors = read_netcdf(session / "VISam" / "gabors.nc").sel(unit=metrics["unit"])
     kinds = ["recorded_gabor", "insilico_gabor"]
     images = np.stack([gabors[kind].to_numpy() for kind in kinds], axis=1)  # (unit, kind, y, x)

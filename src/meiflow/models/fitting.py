@@ -285,7 +285,8 @@ def fit_shared_core(
 ) -> TrainedSharedCore:
     """Train the session's shared-core model on every unit of its count table.
 
-    The readouts of all valid units (the count table's, every area) train the core; the
+    The readouts of all units the quality filter keeps (the count table's, every area) train the
+    core; the
     selected units of the analysed areas (``rankings``' ``selected``) are the ones whose mean
     validation correlation stops the training (:func:`meiflow.models.shared_core.
     train_shared_core`). Readouts start at :func:`shared_core_positions`.
@@ -308,17 +309,23 @@ def fit_shared_core(
         ``readout_start_col``/``_row`` (pixels) and ``readout_start`` (its source); per epoch
         ``train_loss`` and ``validation_curve``; attributes ``best_epoch`` and ``device``.
 
-    Raises:
-        ValueError: no selected unit in any analysed area.
+    A unit without a valid presentation of some scene (its probe's invalid times) is left out
+    and named in the attribute ``left_out_units``; where no analysed area selected a unit, every
+    unit's validation correlation stops the training (attribute ``scored``: ``selected`` or
+    ``all units``).
     """
-    units = counts["unit"].to_numpy()
+    frames = images["frame"].to_numpy()
+    units = _units_with_every_frame(counts, frames)
+    left_out = np.setdiff1d(counts["unit"].to_numpy(), units)
+    if left_out.size:
+        log.warning("units %s left out: a scene without a valid presentation", left_out.tolist())
     selected = np.zeros(units.size, dtype=bool)
     for ranking in rankings:
         chosen = ranking["selected"].to_numpy().astype(bool)  # stored as 0 or 1
         selected |= np.isin(units, ranking["unit"].to_numpy()[chosen])
+    scored = selected if selected.any() else np.ones(units.size, dtype=bool)
     if not selected.any():
-        raise ValueError("the shared core needs a selected unit: no analysed area selected any")
-    frames = images["frame"].to_numpy()
+        log.warning("no analysed area selected a unit: every unit's validation r stops training")
     means, repeats = image_targets(counts, units, frames)
     pixels, source = shared_core_positions(
         counts, units, rankings, per_neuron, images, split, geometry
@@ -340,7 +347,7 @@ def fit_shared_core(
     y = torch.as_tensor(means, dtype=torch.float32, device=device)
     r = torch.as_tensor(repeats, dtype=torch.float32, device=device)
     training = replace(settings.training, seed=settings.shared_core.seed)
-    result = train_shared_core(model, x, y, r, split, selected, training)
+    result = train_shared_core(model, x, y, r, split, scored, training)
     with torch.no_grad():
         predicted = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
     scores = {
@@ -365,7 +372,12 @@ def fit_shared_core(
             "split": ("frame", split),
             "epoch": np.arange(result.train_loss.size),
         },
-        attrs={"best_epoch": result.best_epoch, "device": str(device)},
+        attrs={
+            "best_epoch": result.best_epoch,
+            "device": str(device),
+            "scored": "selected" if selected.any() else "all units",
+            "left_out_units": ", ".join(str(u) for u in left_out),
+        },
     )
     described = {
         "predicted_rate": ("shared-core prediction per scene", "spikes"),
@@ -382,6 +394,16 @@ def fit_shared_core(
         ds[name].attrs = {"long_name": long_name, "units": unit}
     log.info(
         "shared core: median test r of the selected units %.3f",
-        float(np.nanmedian(ds["test_correlation"].to_numpy()[selected])),
+        float(np.nanmedian(ds["test_correlation"].to_numpy()[scored])),
     )
     return TrainedSharedCore(ds, model, units)
+
+
+def _units_with_every_frame(counts: xr.Dataset, frames: np.ndarray) -> np.ndarray:
+    """The units of a count table with a valid presentation of every one of ``frames``."""
+    shown = counts["frame"].to_numpy()
+    if "valid" not in counts:  # every trial valid
+        return counts["unit"].to_numpy()
+    valid = counts["valid"].transpose("presentation", "unit").to_numpy().astype(bool)
+    complete = [np.isin(frames, shown[valid[:, k]]).all() for k in range(valid.shape[1])]
+    return counts["unit"].to_numpy()[np.array(complete, dtype=bool)]

@@ -199,7 +199,8 @@ def train_shared_core(
             and the seed of the mini-batch order.
 
     Returns:
-        :class:`SharedCoreResult`; ``model`` is left at its best state, in eval mode.
+        :class:`SharedCoreResult`; ``model`` is left at its best state (its initial one if the
+        mean validation correlation is never defined), in eval mode.
 
     Raises:
         ValueError: no scored unit, or a non-finite training loss (named with its epoch).
@@ -217,7 +218,8 @@ def train_shared_core(
         model.bias.copy_(initial_bias(means[train].mean(0)))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
-    best, best_epoch, best_state, waited, decays = -np.inf, 0, None, 0, 0
+    best, best_epoch, waited, decays = -np.inf, 0, 0, 0
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     losses, curve = [], []
     for epoch in range(settings.max_epochs):
         model.train()
@@ -237,8 +239,8 @@ def train_shared_core(
         with torch.no_grad():
             predicted = model(images[validation])
         r = correlations(predicted, means[validation])[torch.as_tensor(scored, device=device)]
-        curve.append(float(r.nanmean()))
-        if curve[-1] > best + settings.tolerance:
+        curve.append(float(r.nanmean()))  # NaN (every r undefined) never counts as a gain
+        if np.isfinite(curve[-1]) and curve[-1] > best + settings.tolerance:
             best, best_epoch, waited = curve[-1], epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             continue

@@ -309,8 +309,15 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
 #: ``{model}_true_rate_correlation`` and ``{model}_heldout_correlation`` of
 #: ``ground_truth_units.csv``).
 MODEL_COLORS = {"linear": "0.5", "per_neuron": CNN_COLOR, "shared_core": "tab:green"}
-#: The tuned cell types in the order they are shown, with their markers.
+#: The tuned cell types in the order they are shown, with their markers and colours (none of
+#: them a model's or the test scenes' colour).
 TYPE_MARKERS = {"simple": "o", "complex": "s", "center_surround": "D", "conjunction": "^"}
+TYPE_COLORS = {
+    "simple": "tab:purple",
+    "complex": "tab:brown",
+    "center_surround": "tab:cyan",
+    "conjunction": "tab:pink",
+}
 
 
 def model_comparison(units: pd.DataFrame, session: int) -> Figure:
@@ -333,7 +340,7 @@ def model_comparison(units: pd.DataFrame, session: int) -> Figure:
     models = [m for m in MODEL_COLORS if f"{m}_heldout_correlation" in units]
     if not len(tuned) or not models:
         return empty_figure(title, where, "no modelled tuned unit with model scores")
-    fig = new_figure((13.0, 4.3))
+    fig = new_figure((16.0, 4.3))
     fig.suptitle(f"{title}, {area_title(where)}", fontsize=11)
     kinds = [k for k in TYPE_MARKERS if (tuned["cell_type"] == k).any()]
     for column, (measure, label) in enumerate(
@@ -357,7 +364,7 @@ def model_comparison(units: pd.DataFrame, session: int) -> Figure:
         ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.0)
         ax.set_ylabel(f"median r with the true rate, {label}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax = fig.add_subplot(1, 3, 3)
     if "shared_core_heldout_correlation" in tuned:
         for kind in kinds:
@@ -370,15 +377,16 @@ def model_comparison(units: pd.DataFrame, session: int) -> Figure:
                 of_kind["per_neuron_heldout_correlation"],
                 of_kind["shared_core_heldout_correlation"],
                 marker=TYPE_MARKERS[kind],
+                color=TYPE_COLORS[kind],
                 s=20,
                 alpha=0.8,
-                label=f"{kind.replace('_', '-')} (median gain {_fmt(gain)})",
+                label=f"{kind.replace('_', '-')}, n = {len(of_kind)} (median gain {_fmt(gain)})",
                 gid=f"units:{kind}",
             )
         ax.plot([-0.2, 1.0], [-0.2, 1.0], gid="identity", **IDENTITY_STYLE)
         ax.set_xlabel("per-neuron model: held-out r")
         ax.set_ylabel("shared core: held-out r")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(alpha=0.3)
     else:
         ax.set_axis_off()
