@@ -83,8 +83,11 @@ __all__ = [
     "model_response",
     "model_rows",
     "model_tensors",
+    "read_checkpoint",
     "save_checkpoint",
     "select",
+    "settings_state",
+    "write_checkpoint",
 ]
 
 POSITION_INIT_RANGE = 0.1
@@ -690,16 +693,59 @@ def keep_freed_memory() -> bool:
 # Checkpoints
 
 
+def settings_state(settings: ArchitectureSettings) -> dict:
+    """``settings`` as plain Python numbers (numpy scalars would not load with weights_only)."""
+    return {
+        f.name: type(f.default)(getattr(settings, f.name)) for f in fields(ArchitectureSettings)
+    }
+
+
+def write_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """torch.save(state) to ``path`` atomically (temporary file + rename).
+
+    A reader never sees the file half written.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def read_checkpoint(
+    path: str | os.PathLike, device: str | torch.device, checkpoint_format: str, version: int
+) -> dict:
+    """The dict :func:`write_checkpoint` saved in ``path``, its tensors on ``device``.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        CheckpointError: a truncated or corrupt file, or one of another format or version; the
+            message says how to make it again.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    advice = recreate_advice(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({type(error).__name__}: {error}); {advice}"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != checkpoint_format:
+        raise CheckpointError(f"{path} is not a {checkpoint_format} checkpoint; {advice}")
+    if state.get("version") != version:
+        raise CheckpointError(
+            f"checkpoint {path} has version {state.get('version')!r}, not {version}; {advice}"
+        )
+    return state
+
+
 def checkpoint_state(model: PerNeuronCNN) -> dict:
     """Plain-type description + CPU state_dict of ``model``, for torch.save."""
     return {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        # plain Python numbers (numpy scalars would not load with weights_only=True)
-        "settings": {
-            f.name: type(f.default)(getattr(model.settings, f.name))
-            for f in fields(ArchitectureSettings)
-        },
+        "settings": settings_state(model.settings),
         "n_models": model.n_models,
         "height": model.height,
         "width": model.width,
@@ -718,10 +764,7 @@ def save_checkpoint(
         path: the checkpoint file; a reader never sees it half written.
         extra: plain-type entries saved beside the state (e.g. the chunk's ``units``).
     """
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save({**checkpoint_state(model), **(extra or {})}, partial)
-    os.replace(partial, path)
+    write_checkpoint({**checkpoint_state(model), **(extra or {})}, path)
 
 
 def load_checkpoint(
@@ -745,19 +788,8 @@ def load_checkpoint(
     """
     path = Path(path)
     advice = recreate_advice(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    state = read_checkpoint(path, device, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(error).__name__}: {error}); {advice}"
-        ) from error
-    try:
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError("not a meiflow PerNeuronCNN checkpoint")
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')!r}")
         stored = ArchitectureSettings(**state["settings"])
         model = PerNeuronCNN(
             int(state["n_models"]),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ from meiflow.models.network import (
     _initial_parameters,
     _pyramid_factors,
     laplace_penalty,
+    read_checkpoint,
+    settings_state,
+    write_checkpoint,
 )
 from meiflow.models.settings import ArchitectureSettings, TrainingSettings
 from meiflow.models.training import correlations, initial_bias, poisson_loss
@@ -265,14 +268,10 @@ def train_shared_core(
 
 def save_shared_core(model: SharedCoreCNN, path: str | os.PathLike, units: np.ndarray) -> None:
     """Save ``model`` and its ``units`` (ids, in readout order) to ``path`` atomically."""
-    path = Path(path)
     state = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        "settings": {
-            f.name: type(f.default)(getattr(model.settings, f.name))
-            for f in fields(ArchitectureSettings)
-        },
+        "settings": settings_state(model.settings),
         "n_units": model.n_units,
         "height": model.height,
         "width": model.width,
@@ -280,9 +279,7 @@ def save_shared_core(model: SharedCoreCNN, path: str | os.PathLike, units: np.nd
         "units": [int(u) for u in units],
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    write_checkpoint(state, path)
 
 
 def load_shared_core(
@@ -294,16 +291,8 @@ def load_shared_core(
         FileNotFoundError: a missing file.
         CheckpointError: a truncated, corrupt or foreign file, with how to make it again.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"shared-core checkpoint {path} does not exist")
-    advice = recreate_advice(path)
+    state = read_checkpoint(path, device, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError("not a meiflow shared-core checkpoint")
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')!r}")
         model = SharedCoreCNN(
             int(state["n_units"]),
             int(state["height"]),
@@ -314,7 +303,7 @@ def load_shared_core(
         model.load_state_dict(state["state_dict"])
     except Exception as error:
         raise CheckpointError(
-            f"shared-core checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-            f"{advice}"
+            f"shared-core checkpoint {path} does not hold a valid network "
+            f"({type(error).__name__}: {error}); {recreate_advice(Path(path))}"
         ) from error
     return model.to(device).eval().requires_grad_(False), np.array(state["units"], dtype=np.int64)
