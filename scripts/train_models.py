@@ -7,9 +7,9 @@ from meiflow.io.netcdf import read_netcdf, write_netcdf
 from meiflow.io.runtime import log_to
 from meiflow.models.chunks import scene_inputs
 from meiflow.models.fitting import fit_chunk
-from meiflow.models.network import keep_freed_memory, save_checkpoint
+from meiflow.models.network import save_checkpoint
 from meiflow.models.settings import ModelsSettings
-from meiflow.models.training import device_for
+from meiflow.models.training import model_device
 from meiflow.stimuli.geometry import ScreenGeometry
 
 
@@ -17,9 +17,7 @@ def main(smk) -> None:
     log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
     settings = settings_from(ModelsSettings, smk.params.models, "models")
-    device = device_for(settings.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
+    device = model_device(settings.device)
     images, split = scene_inputs(read_netcdf(smk.input.images, ("images",)), settings.split)
     trained = fit_chunk(
         ranking=read_netcdf(smk.input.ranking, ("selected",)),

@@ -9,7 +9,7 @@ import torch
 import xarray as xr
 
 from meiflow.io.netcdf import write_netcdf
-from meiflow.models import chunks
+from meiflow.models import training
 from meiflow.models.chunks import load_chunk
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import (
@@ -230,7 +230,7 @@ def test_every_mean_keeps_the_arithmetic_it_replaced(n_members):
 def test_a_chunk_loads_as_a_frozen_ensemble(tmp_path, monkeypatch, n_members):
     """load_chunk: the dataset's ``member`` count (1 without the dimension), every network in
     eval mode with frozen parameters, the members' mean that of the saved network's outputs."""
-    monkeypatch.setattr(chunks, "keep_freed_memory", lambda: False)  # process-wide otherwise
+    monkeypatch.setattr(training, "keep_freed_memory", lambda: False)  # process-wide otherwise
     members = n_members or 1
     network = ensemble_network(members, 3)
     save_checkpoint(network, tmp_path / "chunk.pt")

@@ -8,9 +8,9 @@ import xarray as xr
 
 from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
-from meiflow.models.network import keep_freed_memory, load_checkpoint
+from meiflow.models.network import load_checkpoint
 from meiflow.models.settings import SplitSettings
-from meiflow.models.training import device_for
+from meiflow.models.training import model_device
 from meiflow.models.training_data import split_scenes
 
 
@@ -47,8 +47,8 @@ def load_chunk(
         :class:`~meiflow.models.ensemble.Ensemble` of the dataset's ``member`` count (1 without
         that dimension; ``models.ensemble``), in eval mode with frozen parameters (and so are
         its members, each holding the chunk's units in order); and the device, ``device_name``
-        resolved (``auto``: CUDA when present; on the CPU, freed memory is kept for reuse, see
-        ``keep_freed_memory``).
+        resolved by ``meiflow.models.training.model_device`` (``auto``: CUDA when present; on the
+        CPU, freed memory is kept for reuse).
 
     Raises:
         NetCDFError: the chunk file is missing, corrupt or lacks ``predicted_rate``.
@@ -56,9 +56,7 @@ def load_chunk(
         CheckpointError: see ``meiflow.models.network.load_checkpoint`` (also when the
             checkpoint does not hold members x units models).
     """
-    device = device_for(device_name)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc would unmap and re-fault large activations every step
+    device = model_device(device_name)
     chunk = read_netcdf(chunk_path, ("predicted_rate",))
     n_units, members = chunk.sizes["unit"], chunk.sizes.get("member", 1)
     network = load_checkpoint(checkpoint_path, device, n_models=n_units * members)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from meiflow.models.network import PerNeuronCNN, model_rows, model_tensors
+from meiflow.models.network import PerNeuronCNN, keep_freed_memory, model_rows, model_tensors
 from meiflow.models.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,22 @@ def device_for(name: str) -> torch.device:
         raise DeviceError(
             f"config key 'models.device': {name!r} is not supported; devices here: {devices}"
         )
+    return device
+
+
+def model_device(name: str) -> torch.device:
+    """:func:`device_for` ``name``, prepared for the model rules' large batched activations.
+
+    On the CPU, freed memory is kept for reuse
+    (:func:`meiflow.models.network.keep_freed_memory`: glibc would unmap and re-fault large
+    activations every step).
+
+    Raises:
+        DeviceError: see :func:`device_for`.
+    """
+    device = device_for(name)
+    if device.type == "cpu":
+        keep_freed_memory()
     return device
 
 
