@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -33,6 +33,16 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
+
+
+def describe(ds: xr.Dataset, described: Mapping[str, tuple[str, str]]) -> None:
+    """Give each variable named in ``described`` its CF ``long_name`` and ``units``, in place.
+
+    ``described`` maps a variable's name to (long_name, units); the variable's other attributes
+    are replaced.
+    """
+    for name, (long_name, units) in described.items():
+        ds[name].attrs = {"long_name": long_name, "units": units}
 
 
 def provenance_attrs(config: dict | None = None, inputs: list[str] | None = None) -> dict:

@@ -64,6 +64,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from meiflow.io.netcdf import describe
 from meiflow.mei.settings import POLISH, MEISettings
 from meiflow.mei.trust import ensemble_spread, gradient_energy, init_spread
 from meiflow.models.ensemble import Ensemble
@@ -539,8 +540,7 @@ def chunk_meis(
             "spikes per unit of luminance",
         ),
     }
-    for name, (long_name, unit) in attrs.items():
-        ds[name].attrs = {"long_name": long_name, "units": unit}
+    describe(ds, attrs)
     ds.attrs.update(
         target_std=target_std,
         device=str(device),

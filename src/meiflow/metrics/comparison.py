@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from meiflow.io.netcdf import describe
 from meiflow.mei.gabor_search import PARAMETERS, GaborGrid, best_gabors, recorded_best_gabor
 from meiflow.mei.settings import GaborSettings
 from meiflow.mei.synthesis import at_best_init, budget_attrs, budget_of
@@ -220,13 +221,15 @@ def _trust(
         coords={"unit": meis["unit"].to_numpy()},
     )
     ds["deviation_outside_rf_mask"] = (("unit", "image_kind"), outside)
-    ds["deviation_outside_rf_mask"].attrs = {
-        "long_name": "share of the image's squared deviation from its mean outside the "
-        "model's receptive-field mask",
-        "units": "1",
-    }
-    for name, (_, long_name, unit) in described.items():
-        ds[name].attrs = {"long_name": long_name, "units": unit}
+    outside_long_name = (
+        "share of the image's squared deviation from its mean outside the model's "
+        "receptive-field mask"
+    )
+    describe(
+        ds,
+        {name: (long_name, unit) for name, (_, long_name, unit) in described.items()}
+        | {"deviation_outside_rf_mask": (outside_long_name, "1")},
+    )
     log.info(
         "receptive-field masks of median radius %.1f px; MEIs' median deviation outside %.2f; "
         "%d of %d MEIs flagged",

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from meiflow.io.netcdf import describe
 from meiflow.models.chunks import chunk_units
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
@@ -215,8 +216,8 @@ class TrainedSharedCore(NamedTuple):
 
 
 def shared_core_positions(
-    counts: xr.Dataset,
     units: np.ndarray,
+    means: np.ndarray,
     rankings: list[xr.Dataset],
     per_neuron: list[xr.Dataset],
     images: xr.DataArray,
@@ -232,8 +233,9 @@ def shared_core_positions(
     energy (:func:`meiflow.models.training_data.energy_peak`): ``energy_peak``.
 
     Args:
-        counts: the natural-scene count table.
         units: (n_units,) the units of the shared core.
+        means: (n_frames, n_units) their mean count per frame of ``images``
+            (:func:`meiflow.models.training_data.image_targets`).
         rankings: the analysed areas' ``ranking.nc``.
         per_neuron: the analysed areas' ``model_scores.nc`` (empty without per-neuron models).
         images: the scenes (frame, y, x) at model resolution.
@@ -246,7 +248,6 @@ def shared_core_positions(
     pixels = np.full((units.size, 2), np.nan)
     source = np.full(units.size, "energy_peak", dtype=object)
     train = split == "train"
-    means, _ = image_targets(counts, units, images["frame"].to_numpy())
     height, width = images.shape[1:]
     ppd_y, ppd_x = geometry.pixels_per_degree(height, width)
     pixels[:, 0], pixels[:, 1] = energy_peak(
@@ -328,7 +329,7 @@ def fit_shared_core(
         log.warning("no analysed area selected a unit: every unit's validation r stops training")
     means, repeats = image_targets(counts, units, frames)
     pixels, source = shared_core_positions(
-        counts, units, rankings, per_neuron, images, split, geometry
+        units, means, rankings, per_neuron, images, split, geometry
     )
     architecture = settings.shared_core_architecture
     height, width = images.shape[1:]
@@ -390,8 +391,7 @@ def fit_shared_core(
         "train_loss": ("mean Poisson loss per unit, training scenes", "1"),
         "validation_curve": ("mean validation correlation of the selected units", "1"),
     }
-    for name, (long_name, unit) in described.items():
-        ds[name].attrs = {"long_name": long_name, "units": unit}
+    describe(ds, described)
     log.info(
         "shared core: median test r of the selected units %.3f",
         float(np.nanmedian(ds["test_correlation"].to_numpy()[scored])),

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 
+from meiflow.io.netcdf import describe
 from meiflow.stimuli.allen import GaborGridState, gabor_grid_state
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -402,8 +403,7 @@ def receptive_field_table(
         ),
         "rf_significant": (f"1 if rf_p_value < {alpha}", "1"),
     }
-    for name, (long_name, units) in attrs.items():
-        ds[name].attrs = {"long_name": long_name, "units": units}
+    describe(ds, attrs)
     ds.attrs = {
         "title": "receptive fields from the gabors stimulus",
         "rf_n_shuffles": int(n_shuffles),

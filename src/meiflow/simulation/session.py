@@ -21,6 +21,7 @@ import xarray as xr
 from meiflow.ingest.scene_images import BLANK_FRAME, model_images, with_blank
 from meiflow.io.allen_cache import UnitFilter
 from meiflow.io.allen_format import SessionTables
+from meiflow.io.netcdf import describe
 from meiflow.simulation.natural_scenes import heldout_images, natural_scenes
 from meiflow.simulation.neurons import (
     TrueNeurons,
@@ -567,8 +568,7 @@ def ground_truth(
         "heldout_true_rate": ("noise-free rate for each held-out image", "Hz"),
         "passes_quality_filter": ("1 if the unit passes AllenSDK's default quality filter", "1"),
     }
-    for name, (long_name, units) in attrs.items():
-        ds[name].attrs = {"long_name": long_name, "units": units}
+    describe(ds, attrs)
     return ds
 
 
