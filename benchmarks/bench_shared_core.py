@@ -28,6 +28,7 @@ from meiflow.models.chunks import scene_inputs
 from meiflow.models.fitting import fit_chunk, fit_shared_core
 from meiflow.models.network import keep_freed_memory
 from meiflow.models.settings import ModelsSettings
+from meiflow.models.shared_core import shared_core_predict
 from meiflow.models.training import device_for
 from meiflow.stats import pearson_rows
 from meiflow.stimuli.geometry import ScreenGeometry
@@ -84,18 +85,18 @@ def main() -> None:
     shared_s = time.perf_counter() - start
     n_selected = int(shared.dataset["selected"].sum())
     print(f"(a) per-neuron chunks of {n_selected} selected units: {per_neuron_s:8.1f} s")
-    print(f"(b) shared core, {shared.units.size} units: {shared_s:8.1f} s")
+    print(f"(b) shared core, {shared.dataset.sizes['unit']} units: {shared_s:8.1f} s")
     print(f"shared core / per-neuron wall time: {shared_s / per_neuron_s:.3f}")
     if truth is None:
         return
     x = torch.as_tensor(truth["heldout_images"].to_numpy()[:, None], device=device).float()
-    with torch.no_grad():
-        shared_heldout = shared.model(x).T.cpu().numpy()
+    shared_units, shared_heldout = shared_core_predict(shared.cores, x)
+    shared_heldout = shared_heldout.T.cpu().numpy()
     rows = []
     for units, predicted in heldout["per_neuron"]:
         t = truth.sel(unit=units)
         true = t["heldout_true_rate"].transpose("unit", "heldout").to_numpy()
-        index = [int(np.flatnonzero(shared.units == unit)[0]) for unit in units]
+        index = [int(np.flatnonzero(shared_units == unit)[0]) for unit in units]
         rows.append(
             pd.DataFrame(
                 {

@@ -14,7 +14,12 @@ from meiflow.stimuli.geometry import ScreenGeometry
 def main(smk) -> None:
     log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
-    chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, ensemble, device = load_chunk(
+        smk.input.chunk,
+        smk.input.checkpoint,
+        smk.params.device,
+        getattr(smk.input, "shared_core_scores", None),  # meis.model: shared_core
+    )
     ds = gabor_controls(
         chunk,
         ensemble,

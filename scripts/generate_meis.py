@@ -15,7 +15,12 @@ from meiflow.stimuli.budget import BudgetSettings
 def main(smk) -> None:
     log_to(smk.log[0])
     torch.set_num_threads(smk.threads)
-    chunk, ensemble, device = load_chunk(smk.input.chunk, smk.input.checkpoint, smk.params.device)
+    chunk, ensemble, device = load_chunk(
+        smk.input.chunk,
+        smk.input.checkpoint,
+        smk.params.device,
+        getattr(smk.input, "shared_core_scores", None),  # meis.model: shared_core
+    )
     images, split = scene_inputs(
         read_netcdf(smk.input.images, ("images",)),
         settings_from(SplitSettings, smk.params.split, "models.split"),

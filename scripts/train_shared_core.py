@@ -1,4 +1,5 @@
-"""Rule train_shared_core: one core for every valid unit of a session, a readout per unit."""
+"""Rule train_shared_core: a core for the valid units of a session (or of each analysed area),
+a readout per unit, ``models.ensemble`` members."""
 
 import torch
 
@@ -24,12 +25,12 @@ def main(smk) -> None:
         images=images,
         split=split,
         rankings=[read_netcdf(path, ("selected",)) for path in smk.input.rankings],
-        per_neuron=[read_netcdf(path) for path in smk.input.scores],
+        per_neuron=[read_netcdf(path) for path in smk.input.chunks],
         settings=settings,
         geometry=settings_from(ScreenGeometry, smk.params.screen, "screen"),
         device=device,
     )
-    save_shared_core(trained.model, smk.output.checkpoint, trained.units)
+    save_shared_core(trained.cores, smk.output.checkpoint)
     trained.dataset.attrs["checkpoint"] = str(smk.output.checkpoint)
     write_netcdf(
         trained.dataset, smk.output.nc, config=dict(smk.params.items()), inputs=list(smk.input)

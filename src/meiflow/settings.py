@@ -66,6 +66,18 @@ class Settings:
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     budget: BudgetSettings = field(default_factory=BudgetSettings)
 
+    def __post_init__(self) -> None:
+        """Check what two sections must agree on.
+
+        Raises:
+            ValueError: ``meis.model`` is a model ``models.kind`` does not fit.
+        """
+        if self.meis.model not in self.models.kind:
+            raise ValueError(
+                f"meis.model is {self.meis.model!r}, but models.kind {list(self.models.kind)} "
+                "does not fit it: add it to models.kind or make the MEIs through per_neuron"
+            )
+
     @classmethod
     def from_config(cls, config: Mapping) -> Settings:
         """The settings of a config validated by :func:`meiflow.io.config.validate_config`.

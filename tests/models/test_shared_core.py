@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from meiflow.models.network import CheckpointError, PerNeuronCNN
+from meiflow.models.network import CheckpointError, PerNeuronCNN, model_response
 from meiflow.models.settings import (
     ArchitectureSettings,
     ModelsSettings,
@@ -16,9 +16,12 @@ from meiflow.models.settings import (
     TrainingSettings,
 )
 from meiflow.models.shared_core import (
+    CoreMember,
     SharedCoreCNN,
     load_shared_core,
     save_shared_core,
+    shared_core_ensemble,
+    shared_core_predict,
     train_shared_core,
 )
 
@@ -108,19 +111,70 @@ def test_training_recovers_a_population_of_a_shared_core():
         train_shared_core(student, x, means, torch.ones(frames), split, scored & False, settings)
 
 
-def test_a_checkpoint_restores_the_network_and_its_units(tmp_path):
-    model = network()
-    units = np.array([950000004, 950000017, 950000101])
-    save_shared_core(model, tmp_path / "model.pt", units)
-    loaded, loaded_units = load_shared_core(tmp_path / "model.pt")
-    np.testing.assert_array_equal(loaded_units, units)
-    torch.testing.assert_close(loaded(images(3)), model(images(3)))
-    assert not any(p.requires_grad for p in loaded.parameters())
+def test_a_checkpoint_restores_every_core_with_its_units_group_and_member(tmp_path):
+    cores = [
+        CoreMember(network(seed=0), np.array([950000004, 950000017, 950000101]), "VISp", 0),
+        CoreMember(network(seed=1), np.array([950000004, 950000017, 950000101]), "VISp", 1),
+        CoreMember(network(n_units=2, seed=2), np.array([7, 8]), "VISl", 0),
+    ]
+    save_shared_core(cores, tmp_path / "model.pt")
+    loaded = load_shared_core(tmp_path / "model.pt")
+    assert [(c.group, c.member) for c in loaded] == [("VISp", 0), ("VISp", 1), ("VISl", 0)]
+    for mine, its in zip(cores, loaded, strict=True):
+        np.testing.assert_array_equal(its.units, mine.units)
+        torch.testing.assert_close(its.model(images(3)), mine.model(images(3)))
+        assert not any(p.requires_grad for p in its.model.parameters())
+    # the members' mean per group, groups in order
+    units, predicted = shared_core_predict(loaded, images(3))
+    np.testing.assert_array_equal(units, [950000004, 950000017, 950000101, 7, 8])
+    expected = (cores[0].model(images(3)) + cores[1].model(images(3))) / 2
+    torch.testing.assert_close(predicted[:, :3], expected)
+    torch.testing.assert_close(predicted[:, 3:], cores[2].model(images(3)))
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt"):
         load_shared_core(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError):
         load_shared_core(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="2 unit ids for 3 readouts"):
+        save_shared_core([CoreMember(network(), np.array([1, 2]), "session", 0)], tmp_path / "x")
+
+
+def test_a_subset_keeps_the_core_and_the_chosen_readouts():
+    model = network(n_units=4, seed=3)
+    part = model.subset([3, 1])
+    assert part.n_models == 2 and not part.training
+    torch.testing.assert_close(part(images(5)), model(images(5))[:, [3, 1]])
+    paired = torch.rand(2, 4, H, W, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(part(paired[:, [3, 1]]), model(paired)[:, [3, 1]])
+    with pytest.raises(IndexError, match="not in 0..3"):
+        model.subset([4])
+
+
+def test_the_shared_core_ensemble_averages_its_members_for_a_chunks_units():
+    units = np.array([10, 11, 12, 13])
+    cores = [CoreMember(network(4, seed=m), units, "session", m) for m in (1, 0)]
+    ensemble = shared_core_ensemble(cores, np.array([13, 11]))
+    assert ensemble.n_members == 2 and ensemble.n_units == 2
+    assert (ensemble.height, ensemble.width) == (H, W)
+    shown = torch.rand(2, 3, H, W, generator=torch.Generator().manual_seed(5))
+    expected = torch.stack(
+        [
+            model_response(c.model.subset([3, 1]))(shown)
+            for c in sorted(cores, key=lambda c: c.member)
+        ]
+    )
+    torch.testing.assert_close(ensemble.member_responses(shown), expected)
+    torch.testing.assert_close(ensemble.response(shown), expected.mean(0))
+    torch.testing.assert_close(
+        ensemble.predict(images(3)), shared_core_predict(cores, images(3))[1][:, [3, 1]]
+    )
+    assert ensemble.readout_pixels().shape == (2, 2)
+    with pytest.raises(ValueError, match="member-major"):
+        ensemble.mean(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"no shared core holds units \[99\]"):
+        shared_core_ensemble(cores, np.array([99]))
+    with pytest.raises(ValueError, match=r"units \[99\] are not in the shared core 'session'"):
+        shared_core_ensemble(cores, np.array([10, 99]))
 
 
 @pytest.mark.parametrize(
@@ -138,8 +192,9 @@ def test_models_kind_is_checked(kwargs, message):
 
 
 def test_shared_core_settings_are_checked():
-    with pytest.raises(ValueError, match="scope must be 'session'"):
-        SharedCoreSettings(scope="area")
+    with pytest.raises(ValueError, match="scope must be 'session' .* or 'area'"):
+        SharedCoreSettings(scope="probe")
+    assert SharedCoreSettings(scope="area").scope == "area"
     with pytest.raises(ValueError, match="channels must be >= 1"):
         SharedCoreSettings(channels=0)
     architecture = ModelsSettings(shared_core=SharedCoreSettings(channels=8, first_kernel=7))

@@ -330,12 +330,16 @@ def test_the_shared_core_follows_the_data_contract(tiny_run):
         predicted = scores["predicted_rate"].to_numpy()[:, at]
         expected = [np.corrcoef(predicted[k], means[at, k])[0, 1] for k in range(units.size)]
         np.testing.assert_allclose(scores[f"{part}_correlation"], expected, rtol=1e-4)
-    # the checkpoint gives the stored predictions
-    model, model_units = load_shared_core(session_dir / "shared_core" / "model.pt")
-    np.testing.assert_array_equal(model_units, units)
+    # the checkpoint: one core of models.ensemble (2) members, whose mean is the prediction
+    cores = load_shared_core(session_dir / "shared_core" / "model.pt")
+    assert [(c.group, c.member) for c in cores] == [("session", 0), ("session", 1)]
+    assert scores.attrs["scope"] == "session" and scores["best_epoch"].sizes["core"] == 2
     images = read_netcdf(session_dir / "images.nc", ("images",))["images"].sel(frame=frames)
+    x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32)
     with torch.no_grad():
-        predicted = model(torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32))
+        predicted = (cores[0].model(x) + cores[1].model(x)) / 2
+    for core in cores:
+        np.testing.assert_array_equal(core.units, units)
     np.testing.assert_allclose(predicted.numpy().T, scores["predicted_rate"], rtol=1e-4)
     # ground truth: the shared core against the per-neuron models on the held-out truth
     row = pd.read_csv(session_dir / "VISp" / "ground_truth.csv")

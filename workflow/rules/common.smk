@@ -1,6 +1,7 @@
 """Config validation and input functions shared by the rules."""
 
 import math
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -156,6 +157,16 @@ def chunk_outputs(wildcards):
     ]
 
 
+def session_chunk_files(stage):
+    """Every analysed area's per-chunk files of ``stage`` in the job's session (an input
+    function; :func:`chunk_files`)."""
+    return lambda w: [
+        path
+        for area in session_areas(config, int(w.session))
+        for path in chunk_files(SimpleNamespace(session=w.session, area=area), stage)
+    ]
+
+
 def shared_core_files():
     """The shared-core model's checkpoint and scores as named inputs, when `models.kind` lists
     it (else none)."""
@@ -165,6 +176,18 @@ def shared_core_files():
         "shared_core": "results/{session}/shared_core/model.pt",
         "shared_core_scores": "results/{session}/shared_core/scores.nc",
     }
+
+
+#: The model the MEI stage goes through (``meis.model``): its checkpoint, and the shared core's
+#: predictions of the scenes (the per-neuron ones are in the chunk's own file).
+MEI_MODEL_FILES = (
+    {
+        "checkpoint": "results/{session}/shared_core/model.pt",
+        "shared_core_scores": "results/{session}/shared_core/scores.nc",
+    }
+    if config["meis"]["model"] == "shared_core"
+    else {"checkpoint": "results/{session}/{area}/models/chunk_{chunk}.pt"}
+)
 
 
 def area_files(name):

@@ -4,7 +4,7 @@
 rule generate_meis:
     input:
         chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
-        checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
+        **MEI_MODEL_FILES,
         images="results/{session}/images.nc",
     output:
         "results/{session}/{area}/meis/chunk_{chunk}.nc",
@@ -31,7 +31,7 @@ rule generate_meis:
 rule compare_gabors:
     input:
         chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
-        checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
+        **MEI_MODEL_FILES,
         meis="results/{session}/{area}/meis/chunk_{chunk}.nc",
         gabors="results/{session}/counts/gabors.nc",
     output:
@@ -50,6 +50,7 @@ rule compare_gabors:
     params:
         gabors=config["gabors"],
         device=config["models"]["device"],
+        model=config["meis"]["model"],
         screen=config["screen"],
     script:
         "../../scripts/compare_gabors.py"
@@ -58,7 +59,7 @@ rule compare_gabors:
 rule phase_invariance:
     input:
         chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
-        checkpoint="results/{session}/{area}/models/chunk_{chunk}.pt",
+        **MEI_MODEL_FILES,
         images="results/{session}/images.nc",
     output:
         "results/{session}/{area}/phase_invariance/chunk_{chunk}.nc",
@@ -76,6 +77,7 @@ rule phase_invariance:
     params:
         phase_invariance=config["phase_invariance"],
         device=config["models"]["device"],
+        model=config["meis"]["model"],
         screen=config["screen"],
     script:
         "../../scripts/phase_invariance.py"

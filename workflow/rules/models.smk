@@ -100,7 +100,7 @@ if "shared_core" in config["models"]["kind"]:
             images="results/{session}/images.nc",
             scenes="results/{session}/counts/natural_scenes.nc",
             rankings=area_files("ranking.nc"),
-            scores=area_files("model_scores.nc"),
+            chunks=session_chunk_files("models"),
         output:
             checkpoint="results/{session}/shared_core/model.pt",
             nc="results/{session}/shared_core/scores.nc",

@@ -286,7 +286,7 @@ def chunk_phase_invariance(
         "long_name": "predicted response to the phase-scrambled scene",
         "units": "spikes",
     }
-    ds.attrs.update(radius_px=radius_px, taper=0.5)
+    ds.attrs.update(radius_px=radius_px, taper=0.5, model=chunk.attrs.get("model", "per_neuron"))
     log.info("median phase invariance %.3f", float(np.nanmedian(index)))
 
     return ds

@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from meiflow.models.settings import MODEL_KINDS
+
 __all__ = [
     "GaborSettings",
     "MEISettings",
@@ -63,7 +65,9 @@ class MEISettings:
     most theirs; walker only); without it the pixels are only kept in [0, 1]. None takes the
     method's (``METHOD_BUDGET``: walker on the budget, the notebook's recipe off it). ``polish``
     follows the ascent with the stages of ``POLISH`` (exact projections onto the budget; needs
-    ``budget``; None: as ``budget``). Since the
+    ``budget``; None: as ``budget``). ``model`` names the encoding model the MEIs, their Gabor
+    controls and the phase-scrambling test go through (``per_neuron`` or ``shared_core``, one of
+    ``models.kind``). Since the
     constants are filled in at construction, ``dataclasses.replace(settings, method="notebook")``
     keeps the other method's constants: build ``MEISettings(method="notebook", ...)`` anew to
     take a method's own.
@@ -82,6 +86,7 @@ class MEISettings:
     seed: int = 0  # of the noise starts
     budget: bool | None = None  # every MEI on the stimulus budget (walker only)
     polish: bool | None = None  # then the POLISH stages (needs budget; None: as budget)
+    model: str = "per_neuron"  # the encoding model the MEIs are made through (models.kind)
 
     def __post_init__(self) -> None:
         """Fill every constant left at None from ``METHOD_DEFAULTS`` and check the settings.
@@ -89,11 +94,14 @@ class MEISettings:
         Raises:
             ValueError: an unknown method, ``steps`` not an integer >= 1, a constant that is not
                 a number, not finite or out of range (step sizes, step gain and blur sigmas > 0;
+                an unknown ``model``;
                 fourier_exponent and contrast_weight >= 0), or ``budget`` with the notebook's
                 method (its min-max rescaling leaves any budget).
         """
         if self.method not in METHODS:
             raise ValueError(f"MEISettings.method must be one of {METHODS}, got {self.method!r}")
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"MEISettings.model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.budget is None:
             object.__setattr__(self, "budget", METHOD_BUDGET[self.method])
         if not isinstance(self.budget, bool):

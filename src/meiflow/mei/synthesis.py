@@ -542,6 +542,7 @@ def chunk_meis(
     }
     describe(ds, attrs)
     ds.attrs.update(
+        model=chunk.attrs.get("model", "per_neuron"),
         target_std=target_std,
         device=str(device),
         **{

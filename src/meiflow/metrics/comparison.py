@@ -141,7 +141,7 @@ def compare_area(
     )
     metrics["phase_invariance"] = invariance["phase_invariance"].sel(unit=units)
     metrics = metrics.merge(_trust(meis, scores.sel(unit=units), images, settings))
-    kept = ("dropped_units", "budget", "budget_mean", "budget_contrast")  # which budget
+    kept = ("dropped_units", "budget", "budget_mean", "budget_contrast", "model")
     metrics.attrs.update({k: v for k, v in meis.attrs.items() if k in kept})
     for name in ("fy", "fx", "radial_frequency"):
         metrics[name].attrs = {"long_name": f"spatial frequency ({name})", "units": "cycles/pixel"}
@@ -399,7 +399,7 @@ def gabor_controls(
         else "Gabor of highest predicted response on the stimulus budget",
         "units": "1",
     }
-    ds.attrs.update(budget_attrs(budget))
+    ds.attrs.update(budget_attrs(budget), model=chunk.attrs.get("model", "per_neuron"))
     log.info(
         "median ratios MEI / in-silico Gabor %.3f, / recorded Gabor %.3f, / best scene %.3f",
         *(

@@ -10,6 +10,7 @@ from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import load_checkpoint
 from meiflow.models.settings import SplitSettings
+from meiflow.models.shared_core import load_shared_core, shared_core_ensemble
 from meiflow.models.training import model_device
 from meiflow.models.training_data import split_scenes
 
@@ -38,28 +39,52 @@ def scene_inputs(images: xr.Dataset, split: SplitSettings) -> tuple[xr.DataArray
 
 
 def load_chunk(
-    chunk_path, checkpoint_path, device_name: str
+    chunk_path, checkpoint_path, device_name: str, shared_core_scores=None
 ) -> tuple[xr.Dataset, Ensemble, torch.device]:
-    """A trained chunk for the rules that use it.
+    """A trained chunk for the rules that use it, through the model ``meis.model`` names.
+
+    Args:
+        chunk_path: the per-neuron chunk's ``models/chunk_{i}.nc`` (its units).
+        checkpoint_path: its ``chunk_{i}.pt``, or with ``shared_core_scores`` the shared core's
+            ``shared_core/model.pt``.
+        device_name: ``models.device``.
+        shared_core_scores: None (the per-neuron models), or the shared core's
+            ``shared_core/scores.nc``.
 
     Returns:
-        The chunk's dataset (``unit``, ``predicted_rate``); its networks as an
-        :class:`~meiflow.models.ensemble.Ensemble` of the dataset's ``member`` count (1 without
-        that dimension; ``models.ensemble``), in eval mode with frozen parameters (and so are
-        its members, each holding the chunk's units in order); and the device, ``device_name``
-        resolved by ``meiflow.models.training.model_device`` (``auto``: CUDA when present; on the
-        CPU, freed memory is kept for reuse).
+        The chunk's dataset (``unit``; ``predicted_rate`` (unit, frame) of the model; attribute
+        ``model``: ``per_neuron`` or ``shared_core``); its networks as an
+        :class:`~meiflow.models.ensemble.Ensemble` (per-neuron: of the dataset's ``member``
+        count, 1 without that dimension, ``models.ensemble``; shared core: its members, each
+        with the readouts of the chunk's units, ``meiflow.models.shared_core.
+        shared_core_ensemble``), in eval mode with frozen parameters (and so are its members,
+        each holding the chunk's units in order); and the device, ``device_name`` resolved by
+        ``meiflow.models.training.model_device`` (``auto``: CUDA when present; on the CPU, freed
+        memory is kept for reuse).
 
     Raises:
-        NetCDFError: the chunk file is missing, corrupt or lacks ``predicted_rate``.
+        NetCDFError: the chunk file or the shared core's scores are missing, corrupt or lack
+            ``predicted_rate``.
         FileNotFoundError: see ``meiflow.models.network.load_checkpoint``.
         CheckpointError: see ``meiflow.models.network.load_checkpoint`` (also when the
-            checkpoint does not hold members x units models).
+            checkpoint does not hold members x units models) and
+            ``meiflow.models.shared_core.load_shared_core``.
+        ValueError: a unit of the chunk that the shared core left out.
     """
     device = model_device(device_name)
     chunk = read_netcdf(chunk_path, ("predicted_rate",))
+    if shared_core_scores is not None:
+        units = chunk["unit"].to_numpy()
+        ensemble = shared_core_ensemble(load_shared_core(checkpoint_path, device), units)
+        predicted = read_netcdf(shared_core_scores, ("predicted_rate",))["predicted_rate"]
+        chunk = xr.Dataset(
+            {"predicted_rate": predicted.sel(unit=units).reset_coords(drop=True)},
+            attrs={"model": "shared_core"},
+        )
+        return chunk, ensemble, device
     n_units, members = chunk.sizes["unit"], chunk.sizes.get("member", 1)
     network = load_checkpoint(checkpoint_path, device, n_models=n_units * members)
+    chunk.attrs["model"] = "per_neuron"
     return chunk, Ensemble(network.eval().requires_grad_(False), members), device
 
 

@@ -71,6 +71,37 @@ class Ensemble:
         self.n_members = int(n_members)
         self.n_units = network.n_models // self.n_members
 
+    @classmethod
+    def from_members(cls, members: list) -> Ensemble:
+        """An Ensemble of separate member networks, each of the same units in the same order.
+
+        E.g. shared cores trained from different seeds.
+
+        Args:
+            members: networks with ``n_models`` (one per unit), ``height``, ``width``, paired
+                input and point readouts (a PerNeuronCNN or a
+                ``meiflow.models.shared_core.SharedCoreCNN``).
+
+        Returns:
+            The Ensemble; its ``network`` is None (:meth:`mean`, the member-major route, is for
+            a chunk's training and is not available).
+
+        Raises:
+            ValueError: no member, or members of different unit counts or image sizes.
+        """
+        members = list(members)
+        if not members or any(
+            (m.n_models, m.height, m.width)
+            != (members[0].n_models, members[0].height, members[0].width)
+            for m in members
+        ):
+            raise ValueError("need at least one member, all of the same units and image size")
+        ensemble = cls.__new__(cls)
+        ensemble.network = None
+        ensemble.n_members, ensemble.n_units = len(members), int(members[0].n_models)
+        ensemble.__dict__["members"] = members  # the cached property, already known
+        return ensemble
+
     def __repr__(self) -> str:
         """The member and unit counts, e.g. ``Ensemble(5 members x 32 units)``."""
         return f"Ensemble({self.n_members} members x {self.n_units} units)"
@@ -78,12 +109,12 @@ class Ensemble:
     @property
     def height(self) -> int:
         """Image height in pixels the networks take."""
-        return self.network.height
+        return (self.network if self.network is not None else self.members[0]).height
 
     @property
     def width(self) -> int:
         """Image width in pixels the networks take."""
-        return self.network.width
+        return (self.network if self.network is not None else self.members[0]).width
 
     @cached_property
     def members(self) -> list[PerNeuronCNN]:
@@ -115,6 +146,8 @@ class Ensemble:
         Raises:
             ValueError: the last dimension is not ``n_members * n_units``.
         """
+        if self.network is None:
+            raise ValueError(f"{self} has no member-major network (Ensemble.from_members)")
         if values.ndim < 1 or values.shape[-1] != self.network.n_models:
             raise ValueError(
                 f"expected values (..., {self.network.n_models}) of {self}, "

@@ -20,7 +20,12 @@ from meiflow.models.ensemble import Ensemble
 from meiflow.models.gabor_responses import condition_means, drifting_frames, predict_conditions
 from meiflow.models.network import PerNeuronCNN, select
 from meiflow.models.settings import ModelsSettings
-from meiflow.models.shared_core import SharedCoreCNN, train_shared_core
+from meiflow.models.shared_core import (
+    CoreMember,
+    SharedCoreCNN,
+    shared_core_predict,
+    train_shared_core,
+)
 from meiflow.models.training import correlations, predict, train_chunk
 from meiflow.models.training_data import (
     ENERGY_SCALES_DEG,
@@ -206,13 +211,12 @@ class TrainedSharedCore(NamedTuple):
 
     Attributes:
         dataset: the model's scores (``shared_core/scores.nc``).
-        model: the trained network (``shared_core/model.pt``), its readouts in ``units`` order.
-        units: (n_units,) unit ids of its readouts.
+        cores: the trained cores (``shared_core/model.pt``): per scope group (the session, or
+            each analysed area) ``models.ensemble`` members.
     """
 
     dataset: xr.Dataset
-    model: SharedCoreCNN
-    units: np.ndarray
+    cores: list[CoreMember]
 
 
 def shared_core_positions(
@@ -227,7 +231,8 @@ def shared_core_positions(
     """Where each unit's shared-core readout starts, and from what, (col, row) image pixels.
 
     A unit with a per-neuron model starts at its chosen readout candidate
-    (``readout_candidate_col``/``_row`` of ``model_scores.nc``): ``per_neuron``; else at its
+    (``readout_candidate_col``/``_row`` of its chunk's ``models/chunk_{i}.nc``): ``per_neuron``;
+    else at its
     significant receptive field's fitted centre (``ranking.nc``): ``receptive_field``; else at
     the peak of the correlation of its responses with the training scenes' local contrast
     energy (:func:`meiflow.models.training_data.energy_peak`): ``energy_peak``.
@@ -237,7 +242,8 @@ def shared_core_positions(
         means: (n_frames, n_units) their mean count per frame of ``images``
             (:func:`meiflow.models.training_data.image_targets`).
         rankings: the analysed areas' ``ranking.nc``.
-        per_neuron: the analysed areas' ``model_scores.nc`` (empty without per-neuron models).
+        per_neuron: the analysed areas' per-neuron chunks (``models/chunk_{i}.nc``; an area
+            without a selected unit has none).
         images: the scenes (frame, y, x) at model resolution.
         split: (n_frames,) of ``images``.
         geometry: the screen.
@@ -286,45 +292,69 @@ def fit_shared_core(
 ) -> TrainedSharedCore:
     """Train the session's shared-core model on every unit of its count table.
 
-    The readouts of all units the quality filter keeps (the count table's, every area) train the
-    core; the
-    selected units of the analysed areas (``rankings``' ``selected``) are the ones whose mean
-    validation correlation stops the training (:func:`meiflow.models.shared_core.
-    train_shared_core`). Readouts start at :func:`shared_core_positions`.
+    The readouts of all units the quality filter keeps (the count table's) train the core: with
+    ``models.shared_core.scope`` ``session`` one core for every area's units, with ``area`` one
+    core per analysed area (``rankings``) for that area's units. The selected units of the
+    analysed areas (``rankings``' ``selected``) are the ones whose mean validation correlation
+    stops the training (:func:`meiflow.models.shared_core.train_shared_core`). Readouts start
+    at :func:`shared_core_positions`. Each core is trained ``models.ensemble`` times, member m
+    from seed ``models.shared_core.seed + m`` (initial kernels and mini-batch order), and the
+    predictions are the members' mean (Walker et al. 2019, as for the per-neuron models).
 
     Args:
-        counts: the natural-scene count table (all valid units).
+        counts: the natural-scene count table (all valid units, ``area`` on ``unit``).
         images: the scenes (frame, y, x) at model resolution, in [0, 1].
         split: (n_frames,) ``train``, ``validation`` or ``test``.
-        rankings: the analysed areas' ``ranking.nc``.
-        per_neuron: the analysed areas' ``model_scores.nc``, or an empty list.
-        settings: ``architecture`` with ``shared_core``'s channels and first kernel, and
-            ``training``.
+        rankings: the analysed areas' ``ranking.nc`` (``area`` attribute or coordinate).
+        per_neuron: the analysed areas' per-neuron chunks (``readout_candidate_col``/``_row``),
+            or an empty list.
+        settings: ``architecture`` with ``shared_core``'s channels and first kernel,
+            ``training``, ``ensemble`` and ``shared_core.scope``.
         geometry: the screen.
         device: where to train.
 
     Returns:
-        :class:`TrainedSharedCore`; its dataset holds per unit (all of the count table's)
-        ``predicted_rate`` (unit, frame) in spikes per presentation, ``validation_correlation``,
-        ``test_correlation``, ``selected`` (bool), ``area``, the readout's start
-        ``readout_start_col``/``_row`` (pixels) and ``readout_start`` (its source); per epoch
-        ``train_loss`` and ``validation_curve``; attributes ``best_epoch`` and ``device``.
+        :class:`TrainedSharedCore`; its dataset holds per unit (all of the count table's, or of
+        the analysed areas' with scope ``area``) ``predicted_rate`` (unit, frame) in spikes per
+        presentation, ``validation_correlation``, ``test_correlation``, ``selected`` (bool),
+        ``area``, ``core_group`` (its core's group: ``session`` or its area), the readout's
+        start ``readout_start_col``/``_row`` (pixels) and ``readout_start`` (its source); per core
+        (dim ``core``: coordinates ``group`` and ``member``) and epoch
+        ``train_loss`` and ``validation_curve`` (NaN after a core stopped) and ``best_epoch``;
+        attributes ``scope``, ``n_members`` and ``device``.
 
     A unit without a valid presentation of some scene (its probe's invalid times) is left out
     and named in the attribute ``left_out_units``; where no analysed area selected a unit, every
     unit's validation correlation stops the training (attribute ``scored``: ``selected`` or
     ``all units``).
+
+    Raises:
+        ValueError: with scope ``area``, an analysed area without a valid unit.
     """
     frames = images["frame"].to_numpy()
     units = _units_with_every_frame(counts, frames)
     left_out = np.setdiff1d(counts["unit"].to_numpy(), units)
     if left_out.size:
         log.warning("units %s left out: a scene without a valid presentation", left_out.tolist())
+    areas = counts["area"].sel(unit=units).to_numpy().astype(str)
+    scope = settings.shared_core.scope
+    if scope == "area":
+        analysed = [_area_of(ranking) for ranking in rankings]
+        empty = [area for area in analysed if area not in areas]
+        if empty:
+            raise ValueError(
+                f"models.shared_core.scope 'area': no valid unit in area(s) {empty} to train a "
+                "core on"
+            )
+        keep = np.isin(areas, analysed)
+        units, areas = units[keep], areas[keep]
+        groups = areas
+    else:
+        groups = np.full(units.size, "session")
     selected = np.zeros(units.size, dtype=bool)
     for ranking in rankings:
         chosen = ranking["selected"].to_numpy().astype(bool)  # stored as 0 or 1
         selected |= np.isin(units, ranking["unit"].to_numpy()[chosen])
-    scored = selected if selected.any() else np.ones(units.size, dtype=bool)
     if not selected.any():
         log.warning("no analysed area selected a unit: every unit's validation r stops training")
     means, repeats = image_targets(counts, units, frames)
@@ -334,27 +364,47 @@ def fit_shared_core(
     architecture = settings.shared_core_architecture
     height, width = images.shape[1:]
     log.info(
-        "shared core: %d units (%d selected; readouts from %s) on %s",
+        "shared core (scope %s, %d member(s)): %d units (%d selected; readouts from %s) on %s",
+        scope,
+        settings.ensemble,
         units.size,
         selected.sum(),
         dict(zip(*np.unique(source, return_counts=True), strict=True)),
         device,
     )
-    model = SharedCoreCNN(units.size, height, width, architecture, settings.shared_core.seed)
-    model = model.to(device)
     grid = pixel_to_grid(pixels[:, 0], pixels[:, 1], height, width, architecture.pool)
-    model.set_positions(torch.as_tensor(grid, dtype=torch.float32))
     x = torch.as_tensor(images.to_numpy()[:, None], dtype=torch.float32, device=device)
     y = torch.as_tensor(means, dtype=torch.float32, device=device)
     r = torch.as_tensor(repeats, dtype=torch.float32, device=device)
-    training = replace(settings.training, seed=settings.shared_core.seed)
-    result = train_shared_core(model, x, y, r, split, scored, training)
-    with torch.no_grad():
-        predicted = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
+    cores, curves = [], []
+    for group in dict.fromkeys(groups):
+        of_group = groups == group
+        scored = selected[of_group] if selected[of_group].any() else np.ones(of_group.sum(), bool)
+        for member in range(settings.ensemble):
+            seed = settings.shared_core.seed + member
+            model = SharedCoreCNN(int(of_group.sum()), height, width, architecture, seed)
+            model = model.to(device)
+            model.set_positions(torch.as_tensor(grid[of_group], dtype=torch.float32))
+            training = replace(settings.training, seed=seed)
+            log.info("core %s, member %d: %d units", group, member, of_group.sum())
+            index = torch.as_tensor(np.flatnonzero(of_group), device=device)
+            result = train_shared_core(
+                model, x, y[:, index], r if r.dim() == 1 else r[:, index], split, scored, training
+            )
+            cores.append(CoreMember(result.model, units[of_group], str(group), member))
+            curves.append(result)
+    predicted_units, predicted = shared_core_predict(cores, x)
+    column = {int(u): i for i, u in enumerate(predicted_units)}
+    predicted = predicted[:, torch.as_tensor([column[int(u)] for u in units], device=device)]
     scores = {
         f"{part}_correlation": correlations(predicted[split == part], y[split == part])
         for part in ("validation", "test")
     }
+    n_epochs = max(c.train_loss.size for c in curves)
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        return np.pad(values.astype(float), (0, n_epochs - values.size), constant_values=np.nan)
+
     ds = xr.Dataset(
         {
             "predicted_rate": (("unit", "frame"), predicted.cpu().numpy().T),
@@ -363,25 +413,33 @@ def fit_shared_core(
             "readout_start_col": ("unit", pixels[:, 0]),
             "readout_start_row": ("unit", pixels[:, 1]),
             "readout_start": ("unit", source),
-            "train_loss": ("epoch", result.train_loss),
-            "validation_curve": ("epoch", result.validation_correlation),
+            "train_loss": (("core", "epoch"), np.stack([padded(c.train_loss) for c in curves])),
+            "validation_curve": (
+                ("core", "epoch"),
+                np.stack([padded(c.validation_correlation) for c in curves]),
+            ),
+            "best_epoch": ("core", np.array([c.best_epoch for c in curves])),
         },
         coords={
             "unit": units,
-            "area": ("unit", counts["area"].to_numpy().astype(str)),
+            "area": ("unit", areas),
+            "core_group": ("unit", groups.astype(str)),
             "frame": frames,
             "split": ("frame", split),
-            "epoch": np.arange(result.train_loss.size),
+            "epoch": np.arange(n_epochs),
+            "group": ("core", [c.group for c in cores]),
+            "member": ("core", [c.member for c in cores]),
         },
         attrs={
-            "best_epoch": result.best_epoch,
+            "scope": scope,
+            "n_members": settings.ensemble,
             "device": str(device),
             "scored": "selected" if selected.any() else "all units",
             "left_out_units": ", ".join(str(u) for u in left_out),
         },
     )
     described = {
-        "predicted_rate": ("shared-core prediction per scene", "spikes"),
+        "predicted_rate": ("shared-core prediction per scene (members' mean)", "spikes"),
         "validation_correlation": ("correlation with the mean counts, validation scenes", "1"),
         "test_correlation": ("correlation with the mean counts, test scenes", "1"),
         "selected": ("selected in its area (its validation r stops the training)", "1"),
@@ -389,14 +447,20 @@ def fit_shared_core(
         "readout_start_row": ("row where the readout started", "px"),
         "readout_start": ("what the start came from", ""),
         "train_loss": ("mean Poisson loss per unit, training scenes", "1"),
-        "validation_curve": ("mean validation correlation of the selected units", "1"),
+        "validation_curve": ("mean validation correlation of the core's scored units", "1"),
+        "best_epoch": ("epoch of the core's best mean validation correlation", "1"),
     }
     describe(ds, described)
     log.info(
-        "shared core: median test r of the selected units %.3f",
-        float(np.nanmedian(ds["test_correlation"].to_numpy()[scored])),
+        "shared core: median test r of the scored units %.3f",
+        float(np.nanmedian(ds["test_correlation"].to_numpy()[selected if selected.any() else ...])),
     )
-    return TrainedSharedCore(ds, model, units)
+    return TrainedSharedCore(ds, cores)
+
+
+def _area_of(ranking: xr.Dataset) -> str:
+    """The area a ranking belongs to (its ``area`` attribute)."""
+    return str(ranking.attrs["area"])
 
 
 def _units_with_every_frame(counts: xr.Dataset, frames: np.ndarray) -> np.ndarray:

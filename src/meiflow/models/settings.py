@@ -20,6 +20,9 @@ __all__ = [
 #: The encoding models a session can get (config ``models.kind``); ``linear`` is always fit.
 MODEL_KINDS = ("per_neuron", "shared_core")
 
+#: What one shared core is trained on (``models.shared_core.scope``).
+SHARED_CORE_SCOPES = ("session", "area")
+
 
 @dataclass(frozen=True)
 class SplitSettings:
@@ -122,7 +125,8 @@ class SharedCoreSettings:
     "Encoding models").
 
     Attributes:
-        scope: ``session``: one core for every unit of the session (the only scope so far).
+        scope: ``session``: one core for every valid unit of the session; ``area``: one core per
+            analysed area, for the valid units of that area.
         channels: channels per core layer.
         first_kernel: size of the first layer's kernels (px).
         seed: seed of the core's initial kernels and of the mini-batch order.
@@ -137,12 +141,12 @@ class SharedCoreSettings:
         """Check the settings.
 
         Raises:
-            ValueError: a scope other than ``session``, or a size below 1.
+            ValueError: a scope other than ``session`` and ``area``, or a size below 1.
         """
-        if self.scope != "session":
+        if self.scope not in SHARED_CORE_SCOPES:
             raise ValueError(
-                f"models.shared_core.scope must be 'session' (one core per session), got "
-                f"{self.scope!r}"
+                f"models.shared_core.scope must be 'session' (one core per session) or 'area' "
+                f"(one core per analysed area), got {self.scope!r}"
             )
         for name in ("channels", "first_kernel"):
             if int(getattr(self, name)) < 1:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from meiflow.io.runtime import recreate_advice
+from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import (
     BATCHNORM_MOMENTUM,
     CheckpointError,
@@ -46,17 +47,24 @@ from meiflow.models.settings import ArchitectureSettings, TrainingSettings
 from meiflow.models.training import correlations, initial_bias, poisson_loss
 
 __all__ = [
+    "CoreMember",
     "SharedCoreCNN",
     "SharedCoreResult",
     "load_shared_core",
     "save_shared_core",
+    "shared_core_ensemble",
+    "shared_core_predict",
     "train_shared_core",
 ]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "meiflow.SharedCoreCNN"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: a list of cores (ensemble members, one group per scope)
+
+
+#: The per-unit parameters (first dimension: unit); every other one belongs to the core.
+READOUT_PARAMETERS = ("positions", "feature_weights", "bias")
 
 
 class SharedCoreCNN(NotebookCore, PointReadout, nn.Module):
@@ -139,6 +147,34 @@ class SharedCoreCNN(NotebookCore, PointReadout, nn.Module):
             else:
                 drive = drive + torch.einsum("bchw,nchw->bn", output, layer_map)
         return F.elu(drive + self.bias) + 1.0
+
+    @property
+    def n_models(self) -> int:
+        """Units, one model each (the Ensemble's and ``model_response``'s count)."""
+        return self.n_units
+
+    @torch.no_grad()
+    def subset(self, indices) -> SharedCoreCNN:
+        """A new network with this core (copied) and the readouts ``indices``, in that order.
+
+        Same device, dtype and mode; the parameters are frozen if all of this network's are.
+
+        Raises:
+            IndexError: an empty ``indices`` or one outside 0..n_units - 1.
+        """
+        indices = [int(i) for i in indices]
+        if not indices or any(not 0 <= i < self.n_units for i in indices):
+            raise IndexError(f"readout indices {indices} not in 0..{self.n_units - 1}")
+        new = SharedCoreCNN(len(indices), self.height, self.width, self.settings, self.seed)
+        new.to(device=self.positions.device, dtype=self.positions.dtype)
+        index = torch.tensor(indices, device=self.positions.device)
+        state = {
+            name: value.index_select(0, index) if name in READOUT_PARAMETERS else value
+            for name, value in self.state_dict().items()
+        }
+        new.load_state_dict(state)
+        frozen = not any(p.requires_grad for p in self.parameters())
+        return new.train(self.training).requires_grad_(not frozen)
 
     def regularizer(self) -> Tensor:
         """The penalty of the whole network, a scalar.
@@ -266,44 +302,146 @@ def train_shared_core(
     return SharedCoreResult(model, np.array(losses), np.array(curve), best_epoch)
 
 
-def save_shared_core(model: SharedCoreCNN, path: str | os.PathLike, units: np.ndarray) -> None:
-    """Save ``model`` and its ``units`` (ids, in readout order) to ``path`` atomically."""
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "settings": settings_state(model.settings),
-        "n_units": model.n_units,
-        "height": model.height,
-        "width": model.width,
-        "seed": model.seed,
-        "units": [int(u) for u in units],
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-    }
+@dataclass
+class CoreMember:
+    """One trained core and its readouts: one ensemble member of one scope group.
+
+    Attributes:
+        model: the network.
+        units: (model.n_units,) unit ids, in readout order.
+        group: ``session`` (scope ``session``) or the area whose units it holds (scope ``area``).
+        member: the ensemble member, 0 .. ``models.ensemble`` - 1.
+    """
+
+    model: SharedCoreCNN
+    units: np.ndarray
+    group: str
+    member: int
+
+
+def save_shared_core(cores: list[CoreMember], path: str | os.PathLike) -> None:
+    """Save the ``cores`` (networks, unit ids, groups, members) to ``path`` atomically.
+
+    Raises:
+        ValueError: no core, or a core whose unit ids do not match its readouts.
+    """
+    if not cores:
+        raise ValueError("no shared core to save")
+    entries = []
+    for core in cores:
+        model = core.model
+        if len(core.units) != model.n_units:
+            raise ValueError(f"{len(core.units)} unit ids for {model.n_units} readouts")
+        entries.append(
+            {
+                "settings": settings_state(model.settings),
+                "n_units": model.n_units,
+                "height": model.height,
+                "width": model.width,
+                "seed": model.seed,
+                "units": [int(u) for u in core.units],
+                "group": str(core.group),
+                "member": int(core.member),
+                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            }
+        )
+    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "cores": entries}
     write_checkpoint(state, path)
 
 
 def load_shared_core(
     path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[SharedCoreCNN, np.ndarray]:
-    """The network saved by :func:`save_shared_core` (eval mode, frozen) and its unit ids.
+) -> list[CoreMember]:
+    """The cores saved by :func:`save_shared_core`, networks in eval mode and frozen.
 
     Raises:
         FileNotFoundError: a missing file.
-        CheckpointError: a truncated, corrupt or foreign file, with how to make it again.
+        CheckpointError: a truncated, corrupt or foreign file (or one of an older version), with
+            how to make it again.
     """
     state = read_checkpoint(path, device, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+    cores = []
     try:
-        model = SharedCoreCNN(
-            int(state["n_units"]),
-            int(state["height"]),
-            int(state["width"]),
-            ArchitectureSettings(**state["settings"]),
-            int(state["seed"]),
-        )
-        model.load_state_dict(state["state_dict"])
+        for entry in state["cores"]:
+            model = SharedCoreCNN(
+                int(entry["n_units"]),
+                int(entry["height"]),
+                int(entry["width"]),
+                ArchitectureSettings(**entry["settings"]),
+                int(entry["seed"]),
+            )
+            model.load_state_dict(entry["state_dict"])
+            model = model.to(device).eval().requires_grad_(False)
+            units = np.array(entry["units"], dtype=np.int64)
+            cores.append(CoreMember(model, units, str(entry["group"]), int(entry["member"])))
     except Exception as error:
         raise CheckpointError(
-            f"shared-core checkpoint {path} does not hold a valid network "
+            f"shared-core checkpoint {path} does not hold valid networks "
             f"({type(error).__name__}: {error}); {recreate_advice(Path(path))}"
         ) from error
-    return model.to(device).eval().requires_grad_(False), np.array(state["units"], dtype=np.int64)
+    return cores
+
+
+def shared_core_ensemble(cores: list[CoreMember], units: np.ndarray) -> Ensemble:
+    """The shared core's networks of ``units`` as an Ensemble (its members: the cores' members).
+
+    Every member keeps its core and the readouts of ``units`` (:meth:`SharedCoreCNN.subset`), so
+    the MEIs, the Gabor search and the phase-invariance test use it as they use a chunk's
+    per-neuron networks.
+
+    Args:
+        cores: :func:`load_shared_core`'s list.
+        units: (n,) unit ids, all of one group (a chunk's units: one area).
+
+    Returns:
+        :class:`~meiflow.models.ensemble.Ensemble` of the group's members, in member order, each
+        holding ``units`` in order.
+
+    Raises:
+        ValueError: a unit no core holds (it was left out of the shared core: a scene without a
+            valid presentation), or units of different groups; the unit ids are named.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    for group in dict.fromkeys(core.group for core in cores):
+        members = sorted((c for c in cores if c.group == group), key=lambda c: c.member)
+        held = np.isin(units, members[0].units)
+        if held.all():
+            index = {int(u): i for i, u in enumerate(members[0].units)}
+            for core in members:
+                if not np.array_equal(core.units, members[0].units):
+                    raise ValueError(f"the members of shared core {group!r} hold other units")
+            return Ensemble.from_members(
+                [core.model.subset([index[int(u)] for u in units]) for core in members]
+            )
+        if held.any():
+            raise ValueError(
+                f"units {units[~held].tolist()} are not in the shared core {group!r} that holds "
+                f"units {units[held].tolist()}"
+            )
+    raise ValueError(
+        f"no shared core holds units {units.tolist()} (left out: a scene without a valid "
+        "presentation; see left_out_units of shared_core/scores.nc); set meis.model: per_neuron"
+    )
+
+
+def shared_core_predict(
+    cores: list[CoreMember], images: Tensor, batch_size: int = 64
+) -> tuple[np.ndarray, Tensor]:
+    """Every unit's prediction of the cores: the mean over its group's members.
+
+    Args:
+        cores: :func:`load_shared_core`'s list (or ``fit_shared_core``'s).
+        images: (n_images, 1, H, W) luminance in [0, 1], on the cores' device.
+        batch_size: images per forward pass.
+
+    Returns:
+        The unit ids (n_units,), group after group, and (n_images, n_units) predicted spike
+        counts (``Ensemble.predict`` of each group's members).
+    """
+    units, columns = [], []
+    for group in dict.fromkeys(core.group for core in cores):
+        members = sorted((c for c in cores if c.group == group), key=lambda c: c.member)
+        ensemble = Ensemble.from_members([core.model for core in members])
+        columns.append(ensemble.predict(images, batch_size))
+        units.append(members[0].units)
+    return np.concatenate(units), torch.cat(columns, dim=1)

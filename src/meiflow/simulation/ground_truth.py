@@ -32,7 +32,7 @@ from meiflow.mei.synthesis import at_best_init, best_init, budget_of, initial_im
 from meiflow.metrics.image_metrics import circular_mask
 from meiflow.metrics.trust import deviation_outside
 from meiflow.models.chunks import load_chunk
-from meiflow.models.shared_core import load_shared_core
+from meiflow.models.shared_core import load_shared_core, shared_core_predict
 from meiflow.models.training import device_for
 from meiflow.models.training_data import frames_of
 from meiflow.simulation.neurons import (
@@ -157,12 +157,12 @@ def shared_core_heldout(checkpoint: str, images: np.ndarray, device: str) -> xr.
         device: ``models.device``.
 
     Returns:
-        (unit, heldout) predicted spike counts per presentation, every unit of the model.
+        (unit, heldout) predicted spike counts per presentation (the members' mean), every unit
+        of the model.
     """
-    model, units = load_shared_core(checkpoint, device_for(device))
-    x = torch.as_tensor(images[:, None], dtype=torch.float32, device=model.positions.device)
-    with torch.no_grad():
-        predicted = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
+    cores = load_shared_core(checkpoint, device_for(device))
+    x = torch.as_tensor(images[:, None], dtype=torch.float32, device=cores[0].model.bias.device)
+    units, predicted = shared_core_predict(cores, x)
     return xr.DataArray(
         predicted.T.cpu().double().numpy(), dims=("unit", "heldout"), coords={"unit": units}
     )
