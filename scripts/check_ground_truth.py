@@ -17,11 +17,8 @@ def main(smk) -> None:
     truth = read_netcdf(smk.input.truth, ("reliability", "heldout_images"))
     shared_core = None
     if "shared_core" in smk.input.keys():  # models.kind lists it
-        shared_core = (
-            read_netcdf(smk.input.shared_core_scores, ("predicted_rate",)),
-            shared_core_heldout(
-                smk.input.shared_core, truth["heldout_images"].to_numpy(), smk.params.device
-            ),
+        shared_core = shared_core_heldout(
+            smk.input.shared_core, truth["heldout_images"].to_numpy(), smk.params.device
         )
     units = unit_checks(
         scores=read_netcdf(smk.input.scores),

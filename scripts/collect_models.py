@@ -14,6 +14,11 @@ def main(smk) -> None:
         ranking,
         read_netcdf(smk.input.linear),
         read_netcdf(smk.input.scenes),
+        shared_core=(
+            read_netcdf(smk.input.shared_core_scores, ("predicted_rate",))
+            if "shared_core_scores" in smk.input.keys()  # models.kind lists it
+            else None
+        ),
     )
     write_netcdf(scores, smk.output[0], inputs=list(smk.input))
 

@@ -18,12 +18,11 @@ def test_area_summary_counts_and_medians():
     )
     scores = xr.Dataset(
         {
-            "test_correlation": ("unit", [0.6, 0.8]),
-            "linear_test_correlation": ("unit", [0.2, np.nan]),
-            "fraction_of_oracle": ("unit", [0.5, 0.7]),
+            "test_correlation": (("model", "unit"), [[0.6, 0.8], [0.2, np.nan]]),
+            "fraction_of_oracle": (("model", "unit"), [[0.5, 0.7], [0.1, 0.3]]),
             "training_failure": ("unit", ["", "non-finite training loss at epoch 3"]),
         },
-        coords={"unit": [1, 2]},
+        coords={"unit": [1, 2], "model": ["per_neuron", "linear"]},
     )
     gabors = xr.Dataset(
         {"mei_over_best_scene": ("unit", [1.5, 2.5]), "mei_over_insilico_gabor": ("unit", [1, 3])},
@@ -34,8 +33,10 @@ def test_area_summary_counts_and_medians():
     assert (row["n_units"], row["n_valid"], row["n_selected"]) == (4, 3, 2)
     assert row["n_training_failed"] == 1
     assert row["median_oracle_selected"] == 0.8
-    assert row["median_test_correlation"] == 0.7
-    assert row["median_linear_test_correlation"] == 0.2  # NaN left out
+    assert row["median_test_correlation_per_neuron"] == 0.7
+    assert row["median_test_correlation_linear"] == 0.2  # NaN left out
+    assert row["median_fraction_of_oracle_linear"] == 0.2
+    assert np.isnan(row["median_test_correlation_shared_core"])  # not fit
     assert row["median_mei_over_best_scene"] == 2.0
     assert row["median_mei_over_insilico_gabor"] == 2.0
     assert row["median_phase_invariance"] == 0.2

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
+from meiflow.models.scores import MODELS
 from meiflow.plots import models as plots
 from meiflow.plots.base import save_figure
 
@@ -36,19 +37,26 @@ def make_scores(n_units: int = 5, seed: int = 0) -> xr.Dataset:
         validation[i, :stop] = curve
         loss[i, :stop] = 1.0 + np.exp(-epochs[:stop] / 3.0)
         best[i] = int(np.argmax(curve))
+    test_rs = [
+        test_r,
+        test_r * rng.uniform(0.8, 1.2, n_units),
+        test_r * rng.uniform(0.5, 1.1, n_units),
+    ]
     return xr.Dataset(
         {
-            "test_correlation": ("unit", test_r),
-            "linear_test_correlation": ("unit", test_r * rng.uniform(0.5, 1.1, n_units)),
-            "validation_correlation": ("unit", np.nanmax(validation, axis=1)),
-            "feve": ("unit", test_r**2),
+            "test_correlation": (("model", "unit"), np.stack(test_rs)),
+            "validation_correlation": (("model", "unit"), np.stack(test_rs) + 0.05),
+            "feve": (("model", "unit"), np.stack(test_rs) ** 2),
             "best_epoch": ("unit", best),
-            "predicted_rate": (("unit", "frame"), rate),
-            "linear_predicted_rate": (("unit", "frame"), rate * 0.8),
+            "predicted_rate": (
+                ("model", "unit", "frame"),
+                np.stack([rate, rate * 0.9, rate * 0.8]),
+            ),
             "train_loss": (("unit", "epoch"), loss),
             "validation_curve": (("unit", "epoch"), validation),
         },
         coords={
+            "model": list(MODELS),
             "unit": units,
             "frame": np.arange(N_FRAMES),
             "split": ("frame", SPLITS),
@@ -60,7 +68,7 @@ def make_scores(n_units: int = 5, seed: int = 0) -> xr.Dataset:
 
 def make_observed(scores: xr.Dataset, seed: int = 1) -> xr.DataArray:
     rng = np.random.default_rng(seed)
-    rate = scores["predicted_rate"]
+    rate = scores["predicted_rate"].sel(model="per_neuron", drop=True)
     return (rate + rng.normal(0, 0.3, rate.shape)).clip(min=0).rename("observed")
 
 
@@ -130,27 +138,32 @@ def test_predicted_vs_observed_subset_of_units_and_frames():
     assert len(by_gid(fig.axes[0], "test")[0].get_offsets()) == 2
 
 
-def test_cnn_vs_linear_one_point_per_unit():
+def test_cnn_vs_linear_one_point_per_unit_and_cnn():
     scores = make_scores(5)
     fig = plots.cnn_vs_linear(scores)
     (ax,) = fig.axes
-    (points,) = by_gid(ax, "unit")
-    offsets = np.asarray(points.get_offsets())
-    assert offsets.shape == (5, 2)
-    np.testing.assert_allclose(offsets[:, 0], scores["linear_test_correlation"])
-    np.testing.assert_allclose(offsets[:, 1], scores["test_correlation"])
+    for model in ("per_neuron", "shared_core"):
+        (points,) = by_gid(ax, f"unit:{model}")
+        offsets = np.asarray(points.get_offsets())
+        assert offsets.shape == (5, 2)
+        np.testing.assert_allclose(offsets[:, 0], scores["test_correlation"].sel(model="linear"))
+        np.testing.assert_allclose(offsets[:, 1], scores["test_correlation"].sel(model=model))
+        median = float(np.median(scores["test_correlation"].sel(model=model)))
+        assert f"{plots.MODEL_LABELS[model]} {median:.2f}" in texts(fig)
     assert ax.get_xlim() == (0.0, 1.0) and ax.get_ylim() == (0.0, 1.0)
-    median = float(np.median(scores["test_correlation"]))
-    assert f"CNN {median:.2f}" in texts(fig)
+    # without a shared core: the per-neuron CNNs alone
+    fig = plots.cnn_vs_linear(scores.sel(model=["per_neuron", "linear"]))
+    assert not by_gid(fig.axes[0], "unit:shared_core")
 
 
 def test_cnn_vs_linear_negative_and_nan():
     scores = make_scores(4)
-    scores["linear_test_correlation"][0] = -0.2
-    scores["test_correlation"][1] = np.nan
+    scores["test_correlation"].loc["linear", scores["unit"][0]] = -0.2
+    scores["test_correlation"].loc["per_neuron", scores["unit"][1]] = np.nan
     fig = plots.cnn_vs_linear(scores)
     (ax,) = fig.axes
-    assert len(by_gid(ax, "unit")[0].get_offsets()) == 3
+    assert len(by_gid(ax, "unit:per_neuron")[0].get_offsets()) == 3
+    assert len(by_gid(ax, "unit:shared_core")[0].get_offsets()) == 4
     assert ax.get_xlim()[0] < -0.2 and ax.get_xlim()[1] == 1.0
     assert "1 unit with a NaN correlation left out" in texts(fig)
 

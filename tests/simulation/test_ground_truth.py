@@ -146,11 +146,13 @@ def checks_inputs(truth: xr.Dataset, mei_of: dict[str, str]):
     split = np.where(np.arange(frames.size) % 3 == 0, "test", "train")
     true_rate = truth["true_rate"].transpose("unit", "frame").to_numpy()
     scores = xr.Dataset(
-        {
-            "predicted_rate": (("unit", "frame"), true_rate),
-            "linear_predicted_rate": (("unit", "frame"), true_rate[:, ::-1]),
+        {"predicted_rate": (("model", "unit", "frame"), np.stack([true_rate, true_rate[:, ::-1]]))},
+        coords={
+            "model": ["per_neuron", "linear"],
+            "unit": units,
+            "frame": frames,
+            "split": ("frame", split),
         },
-        coords={"unit": units, "frame": frames, "split": ("frame", split)},
     )
     linear = xr.Dataset({"weights": truth["rf"]})
     heldout = truth["heldout_true_rate"] * PRESENTATION_S

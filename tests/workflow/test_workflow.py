@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 from helpers import (
     REPO,
     SNAKEMAKE,
@@ -284,18 +285,43 @@ def test_model_scores_follow_the_data_contract(tiny_run):
     ranking = read_netcdf(area_dir / "ranking.nc")
     selected = ranking["unit"].to_numpy()[ranking["selected"].to_numpy() == 1]
     np.testing.assert_array_equal(scores["unit"], selected)  # best rank first, chunk by chunk
-    assert scores["predicted_rate"].dims == ("unit", "frame") and scores.sizes["frame"] == 119
-    assert (scores["predicted_rate"] > 0).all()
+    # every model fit, side by side on the area's selected units
+    assert list(scores["model"].to_numpy()) == ["per_neuron", "shared_core", "linear"]
+    assert scores["predicted_rate"].dims == ("model", "unit", "frame")
+    assert scores.sizes["frame"] == 119
+    assert (scores["predicted_rate"].sel(model=["per_neuron", "shared_core"]) > 0).all()
     assert set(np.unique(scores["split"])) == {"train", "validation", "test"}
     assert scores["split"].sel(frame=-1) == "train"
-    for name in (
-        "validation_correlation",
-        "feve",
-        "fraction_of_oracle",
-        "linear_test_correlation",
-    ):
-        assert scores[name].dims == ("unit",), name
+    for name in ("validation_correlation", "feve", "fraction_of_oracle", "test_correlation"):
+        assert scores[name].dims == ("model", "unit"), name
     assert np.isfinite(scores["test_correlation"]).all()
+    # each model's predictions are its own file's, and its test r is recomputed from them
+    session_dir = area_dir.parent
+    shared = read_netcdf(session_dir / "shared_core" / "scores.nc", ("predicted_rate",))
+    n_chunks = len(list((area_dir / "models").glob("chunk_*.nc")))
+    chunks = [read_netcdf(area_dir / "models" / f"chunk_{i}.nc") for i in range(n_chunks)]
+    sources = {
+        "per_neuron": xr.concat([c["predicted_rate"] for c in chunks], dim="unit"),
+        "shared_core": shared["predicted_rate"].sel(unit=scores["unit"]),
+        "linear": read_netcdf(area_dir / "linear.nc")["predicted_rate"].sel(unit=scores["unit"]),
+    }
+    counts = read_netcdf(session_dir / "counts" / "natural_scenes.nc").sel(unit=scores["unit"])
+    test = scores["frame"].to_numpy()[scores["split"].to_numpy() == "test"]
+    trials = np.isin(counts["frame"].to_numpy(), test)
+    observed = counts["spike_counts"].transpose("presentation", "unit").to_numpy()[trials]
+    shown = counts["frame"].to_numpy()[trials]
+    means = np.stack([observed[shown == f].mean(0) for f in test])  # (test frame, unit)
+    for model, predicted in sources.items():
+        np.testing.assert_allclose(
+            scores["predicted_rate"].sel(model=model),
+            predicted.transpose("unit", "frame"),
+            rtol=1e-6,
+        )
+        expected = [
+            np.corrcoef(predicted.sel(unit=u, frame=test), means[:, k])[0, 1]
+            for k, u in enumerate(scores["unit"].to_numpy())
+        ]
+        np.testing.assert_allclose(scores["test_correlation"].sel(model=model), expected, rtol=1e-5)
     assert scores.sizes["member"] == 2  # tiny.yaml: models.ensemble
     assert scores["best_epoch"].dims == ("unit", "member")
     assert scores["train_loss"].dims == ("unit", "member", "epoch")
@@ -453,7 +479,9 @@ def test_meis_gabors_and_metrics_follow_the_data_contract(tiny_run):
         (0 <= center_y) & (center_y <= 29)
     ).all()
     by_unit = table.groupby("unit").first()
-    model_r = (scores["validation_correlation"] + scores["test_correlation"]) / 2
+    per_neuron = scores.sel(model="per_neuron")  # meis.model
+    assert meis.attrs["model"] == metrics.attrs["model"] == "per_neuron"
+    model_r = (per_neuron["validation_correlation"] + per_neuron["test_correlation"]) / 2
     np.testing.assert_allclose(by_unit["model_correlation"], model_r.sel(unit=by_unit.index))
     flagged = (
         (by_unit["init_spread"] > 0.1)

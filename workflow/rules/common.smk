@@ -167,15 +167,20 @@ def session_chunk_files(stage):
     ]
 
 
-def shared_core_files():
-    """The shared-core model's checkpoint and scores as named inputs, when `models.kind` lists
-    it (else none)."""
-    if "shared_core" not in config["models"]["kind"]:
-        return {}
-    return {
-        "shared_core": "results/{session}/shared_core/model.pt",
-        "shared_core_scores": "results/{session}/shared_core/scores.nc",
-    }
+#: The shared core's predictions of the scenes (``shared_core/scores.nc``) as a named input,
+#: when ``models.kind`` lists it (else none).
+SHARED_CORE_SCORES = (
+    {"shared_core_scores": "results/{session}/shared_core/scores.nc"}
+    if "shared_core" in config["models"]["kind"]
+    else {}
+)
+
+#: The shared core's checkpoint as a named input, when ``models.kind`` lists it (else none).
+SHARED_CORE_CHECKPOINT = (
+    {"shared_core": "results/{session}/shared_core/model.pt"}
+    if "shared_core" in config["models"]["kind"]
+    else {}
+)
 
 
 #: The model the MEI stage goes through (``meis.model``): its checkpoint, and the shared core's

@@ -3,7 +3,7 @@
 
 rule check_ground_truth:
     input:
-        **shared_core_files(),
+        **SHARED_CORE_CHECKPOINT,
         ranking="results/{session}/{area}/ranking.nc",
         psth="results/{session}/psth.nc",
         truth="resources/simulated/{session}/ground_truth.nc",

@@ -1,4 +1,5 @@
-"""Encoding models: a ridge baseline and per-neuron CNNs trained in chunks, per area."""
+"""Encoding models: a ridge baseline and per-neuron CNNs trained in chunks, per area; the
+session's shared core; every model's scores side by side per area (model_scores.nc)."""
 
 
 rule fit_linear:
@@ -56,6 +57,7 @@ rule collect_models:
         ranking="results/{session}/{area}/ranking.nc",
         scenes="results/{session}/counts/natural_scenes.nc",
         linear="results/{session}/{area}/linear.nc",
+        **SHARED_CORE_SCORES,
     output:
         "results/{session}/{area}/model_scores.nc",
     log:

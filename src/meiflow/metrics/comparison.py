@@ -84,7 +84,9 @@ def compare_area(
         gabors: ``recorded_gabor`` and ``insilico_gabor`` (unit, y, x), images in [0, 1].
         invariance: ``phase_invariance`` (unit).
         scores: the area's ``model_scores.nc``; units with a ``training_failure`` are dropped
-            from all outputs (their ``dropped_units`` attribute says why).
+            from all outputs (their ``dropped_units`` attribute says why); the flag's model
+            correlation is that of the model the MEIs were made through (``meis``' attribute
+            ``model``).
         geometry: the screen, for pixels per degree of the spatial-frequency metrics.
         settings: the image metrics' mask (``mask_fraction``), the receptive-field mask and the
             flag's limits.
@@ -186,7 +188,9 @@ def _trust(
         meis["gradient_energy"].transpose("unit", "y", "x").to_numpy(), settings.rf_mask_fraction
     )
     outside = deviation_outside(images, inside[:, None])
-    # the model's correlation on the validation and test scenes: 24 held-out scenes, not 12
+    # the correlation of the MEIs' model on the validation and test scenes: 24 held-out scenes
+    if "model" in scores.dims:
+        scores = scores.sel(model=meis.attrs.get("model", "per_neuron"))
     model_r = (scores["validation_correlation"] + scores["test_correlation"]).to_numpy() / 2
     init, ensemble = meis["init_spread"].to_numpy(), meis["ensemble_spread"].to_numpy()
     flagged, reason = mei_flags(init, ensemble, model_r, settings)

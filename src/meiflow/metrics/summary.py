@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from meiflow.models.chunks import failed_units
+from meiflow.models.scores import MODELS
 from meiflow.stats import nan_median
 
 
@@ -25,8 +26,9 @@ def area_summary(
         ``n_units`` (units of the area), ``n_valid`` (with finite reliability scores),
         ``n_selected``, ``n_training_failed`` (selected units dropped because their training failed,
         see :func:`meiflow.models.chunks.failed_units`), the medians over the selected units of
-        ``oracle``, of the CNN's ``test_correlation``, ``linear_test_correlation`` and
-        ``fraction_of_oracle``, of the MEI's response ratios to the best natural scene and the
+        ``oracle``, of each model's ``test_correlation`` and ``fraction_of_oracle``
+        (``median_test_correlation_{model}`` for model in ``meiflow.models.scores.MODELS``,
+        NaN for a model not fit), of the MEI's response ratios to the best natural scene and the
         in-silico best Gabor (``mei_over_best_scene``, ``mei_over_insilico_gabor``) and of
         ``phase_invariance`` (NaN where the area selected no unit).
     """
@@ -38,8 +40,12 @@ def area_summary(
         "n_training_failed": len(failed_units(scores)),
         "median_oracle_selected": nan_median(ranking["oracle"].to_numpy()[selected]),
     }
-    for name in ("test_correlation", "linear_test_correlation", "fraction_of_oracle"):
-        row[f"median_{name}"] = _median(scores, name)
+    for name in ("test_correlation", "fraction_of_oracle"):
+        for model in MODELS:
+            fit = "model" in scores.coords and model in scores["model"]
+            row[f"median_{name}_{model}"] = (
+                _median(scores.sel(model=model), name) if fit else np.nan
+            )
     for name in ("mei_over_best_scene", "mei_over_insilico_gabor"):
         row[f"median_{name}"] = _median(gabors, name)
     row["median_phase_invariance"] = _median(metrics, "phase_invariance")

@@ -7,10 +7,11 @@ exception. Write a figure with :func:`meiflow.plots.base.save_figure`.
 
 Inputs:
     scores: one area's ``model_scores.nc``, dim ``unit`` sorted best first, with
-        ``test_correlation``, ``linear_test_correlation``, ``validation_correlation``, ``feve``,
-        ``best_epoch`` (unit); ``predicted_rate`` and ``linear_predicted_rate`` (unit, frame) in
-        spikes per presentation, ``split`` (train / validation / test) on ``frame``; ``train_loss``
-        and ``validation_curve`` (unit, epoch), NaN after a model stopped. Attributes
+        ``test_correlation``, ``validation_correlation``, ``feve`` (model, unit) and
+        ``predicted_rate`` (model, unit, frame) in spikes per presentation for each model of its
+        ``model`` coordinate (``per_neuron``, ``shared_core`` where fit, ``linear``), ``split``
+        (train / validation / test) on ``frame``; the per-neuron CNNs' ``best_epoch`` (unit) and
+        ``train_loss`` and ``validation_curve`` (unit, epoch), NaN after a model stopped. Attributes
         ``session_id``, ``area`` and, for an empty table, ``empty_reason`` may be present.
     observed: observed mean count per image, a DataArray (unit, frame), same units as the
         predictions.
@@ -40,6 +41,15 @@ TEST_COLOR = "tab:orange"
 FIT_COLOR = "0.6"  # train and validation scenes
 CNN_COLOR = "tab:blue"
 IDENTITY_STYLE = {"color": "k", "lw": 0.9, "ls": "--", "alpha": 0.7}
+#: The encoding models (``model`` of ``model_scores.nc``; the columns
+#: ``{model}_true_rate_correlation`` and ``{model}_heldout_correlation`` of
+#: ``ground_truth_units.csv``), with their colours and names in the figures.
+MODEL_COLORS = {"linear": "0.5", "per_neuron": CNN_COLOR, "shared_core": "tab:green"}
+MODEL_LABELS = {
+    "linear": "linear (ridge)",
+    "per_neuron": "per-neuron CNN",
+    "shared_core": "shared core",
+}
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -58,6 +68,11 @@ def _no_unit(title: str, scores: xr.Dataset) -> Figure:
 
 def _missing(scores: xr.Dataset, names: tuple[str, ...]) -> list[str]:
     return [name for name in names if name not in scores.variables]
+
+
+def _models(scores: xr.Dataset) -> list[str]:
+    """The models on the scores' ``model`` coordinate (none without it)."""
+    return [str(m) for m in scores["model"].to_numpy()] if "model" in scores.coords else []
 
 
 def _unit_colors(k: int) -> list:
@@ -140,7 +155,7 @@ def training_curves(scores: xr.Dataset, max_units: int = 12) -> Figure:
 def predicted_vs_observed(
     scores: xr.Dataset, observed: xr.DataArray, max_units: int = 12
 ) -> Figure:
-    """Observed mean count (x) against the CNN's prediction (y), one point per scene and unit.
+    """Observed mean count (x) against the per-neuron CNN's prediction (y), per scene and unit.
 
     Small multiples of the best-ranked units of ``scores`` that are also in ``observed`` (at most
     ``max_units``); the test scenes in :data:`TEST_COLOR`, train and validation scenes in grey,
@@ -151,8 +166,9 @@ def predicted_vs_observed(
     n = _n_units(scores)
     if n == 0:
         return _no_unit(title, scores)
-    if "predicted_rate" not in scores:
+    if "predicted_rate" not in scores or "per_neuron" not in _models(scores):
         return empty_figure(title, scores, "no CNN prediction (predicted_rate) in the scores")
+    scores = scores.sel(model="per_neuron")
     units = scores["unit"].to_numpy()
     present = np.flatnonzero(np.isin(units, observed["unit"].to_numpy()))
     frames = np.intersect1d(scores["frame"].to_numpy(), observed["frame"].to_numpy())
@@ -240,43 +256,56 @@ def predicted_vs_observed(
 
 
 def cnn_vs_linear(scores: xr.Dataset) -> Figure:
-    """Test correlation of the ridge baseline (x) against the CNN's (y), one point per unit.
+    """Test correlation of the ridge baseline (x) against each CNN's (y), one point per unit.
 
-    A dashed identity line (points above it: the CNN predicts better), both axes from
-    min(0, lowest value) to 1, and the medians of both in a note; units with a NaN correlation are
-    left out and counted in the subtitle.
+    One series per CNN on the scores' ``model`` coordinate (the per-neuron CNNs and, where fit,
+    the shared core; :data:`MODEL_COLORS`), a dashed identity line (points above it: the CNN
+    predicts better), both axes from min(0, lowest value) to 1, and each model's median in a
+    note; units with a NaN correlation are left out of that model's series and counted in the
+    subtitle.
     """
-    title = "CNN vs linear (ridge) model, test correlation"
+    title = "CNNs vs linear (ridge) model, test correlation"
     n = _n_units(scores)
     if n == 0:
         return _no_unit(title, scores)
-    missing = _missing(scores, ("test_correlation", "linear_test_correlation"))
-    if missing:
+    models = [m for m in _models(scores) if m != "linear"]
+    if "test_correlation" not in scores or "linear" not in _models(scores) or not models:
         return empty_figure(
-            title, scores, f"no test correlations in the scores: {', '.join(missing)}"
+            title, scores, "no test correlations of a CNN and of the linear model in the scores"
         )
-    cnn = scores["test_correlation"].to_numpy().astype(float)
-    linear = scores["linear_test_correlation"].to_numpy().astype(float)
-    shown = np.isfinite(cnn) & np.isfinite(linear)
-    if not shown.any():
+    linear = scores["test_correlation"].sel(model="linear").to_numpy().astype(float)
+    series = {}
+    for model in models:
+        cnn = scores["test_correlation"].sel(model=model).to_numpy().astype(float)
+        shown = np.isfinite(cnn) & np.isfinite(linear)
+        series[model] = (linear[shown], cnn[shown], int((~shown).sum()))
+    if not any(x.size for x, _, _ in series.values()):
         return empty_figure(title, scores, f"every test correlation of the {count_label(n)} is NaN")
-    x, y = linear[shown], cnn[shown]
     fig = new_figure()
     ax = fig.add_subplot()
-    above = y > x
-    ax.scatter(
-        x,
-        y,
-        s=22,
-        color=CNN_COLOR,
-        edgecolors="k",
-        linewidths=0.4,
-        alpha=0.85,
-        zorder=3,
-        gid="unit",
-    )
-    low = min(0.0, float(np.min(x)), float(np.min(y)))
+    low = min([0.0] + [float(np.min(v)) for x, y, _ in series.values() for v in (x, y) if v.size])
     low = low - 0.03 * (1.0 - low) if low < 0 else 0.0
+    lines = []
+    for model, (x, y, _) in series.items():
+        ax.scatter(
+            x,
+            y,
+            s=22,
+            color=MODEL_COLORS[model],
+            edgecolors="k",
+            linewidths=0.4,
+            alpha=0.85,
+            zorder=3,
+            gid=f"unit:{model}",
+            label=MODEL_LABELS[model],
+        )
+        if x.size:
+            lines.append(
+                f"{MODEL_LABELS[model]} {np.median(y):.2f} "
+                f"(better: {int((y > x).sum())} of {x.size})"
+            )
+    x_all = np.concatenate([x for x, _, _ in series.values()])
+    lines.append(f"linear {np.median(x_all):.2f}")
     ax.plot([low, 1.0], [low, 1.0], gid="identity", label="identity", **IDENTITY_STYLE)
     ax.set_xlim(low, 1.0)
     ax.set_ylim(low, 1.0)
@@ -284,31 +313,28 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
     ax.set_xlabel("linear model (ridge): test correlation r")
     ax.set_ylabel("CNN: test correlation r")
     ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
     ax.text(
         0.97,
         0.03,
-        f"median r\nCNN {np.median(y):.2f}\nlinear {np.median(x):.2f}\n"
-        f"CNN better: {int(above.sum())} of {x.size}",
+        "median r\n" + "\n".join(lines),
         ha="right",
         va="bottom",
-        fontsize=8,
+        fontsize=7,
         transform=ax.transAxes,
         bbox={"boxstyle": "round", "facecolor": "w", "edgecolor": "0.7", "alpha": 0.9},
         gid="medians",
     )
-    note = f"{count_label(x.size)}"
-    if (~shown).any():
-        note += f"; {count_label(int((~shown).sum()))} with a NaN correlation left out"
+    note = count_label(n)
+    left_out = max(k for _, _, k in series.values())
+    if left_out:
+        note += f"; {count_label(left_out)} with a NaN correlation left out"
     set_titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
     return fig
 
 
 # ----------------------------------------------------------------------- the session's models
 
-#: The encoding models compared against the truth, with their colours (the columns
-#: ``{model}_true_rate_correlation`` and ``{model}_heldout_correlation`` of
-#: ``ground_truth_units.csv``).
-MODEL_COLORS = {"linear": "0.5", "per_neuron": CNN_COLOR, "shared_core": "tab:green"}
 #: The tuned cell types in the order they are shown, with their markers and colours (none of
 #: them a model's or the test scenes' colour).
 TYPE_MARKERS = {"simple": "o", "complex": "s", "center_surround": "D", "conjunction": "^"}

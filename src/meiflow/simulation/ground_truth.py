@@ -32,6 +32,7 @@ from meiflow.mei.synthesis import at_best_init, best_init, budget_of, initial_im
 from meiflow.metrics.image_metrics import circular_mask
 from meiflow.metrics.trust import deviation_outside
 from meiflow.models.chunks import load_chunk
+from meiflow.models.scores import MODELS
 from meiflow.models.shared_core import load_shared_core, shared_core_predict
 from meiflow.models.training import device_for
 from meiflow.models.training_data import frames_of
@@ -56,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The encoding models checked (one word each across config, files and columns).
-MODELS = ("per_neuron", "shared_core", "linear")
 #: Share of a unit's filter energy that its receptive-field mask holds (:func:`rf_masks`): the
 #: envelope with its flanks (a tighter mask holds only the saturated core of a small optimum).
 RF_ENERGY = 0.99
@@ -231,13 +230,13 @@ def unit_checks(
     metrics: xr.Dataset,
     truth: xr.Dataset,
     mei_settings: MEISettings | None = None,
-    shared_core: tuple[xr.Dataset, xr.DataArray] | None = None,
+    shared_core: xr.DataArray | None = None,
 ) -> pd.DataFrame:
     """One row per modelled unit of an area: models and MEI against the truth.
 
     Args:
-        scores: the area's ``model_scores.nc`` (``predicted_rate``, ``linear_predicted_rate``
-            on the test frames).
+        scores: the area's ``model_scores.nc`` (``predicted_rate`` (model, unit, frame) on the
+            test frames).
         linear: the area's ``linear.nc`` (ridge ``weights``).
         per_neuron_heldout: :func:`heldout_predictions` of the area.
         meis: the area's ``meis.nc``.
@@ -247,8 +246,8 @@ def unit_checks(
         truth: the session's ``ground_truth.nc``.
         mei_settings: the MEI stage's settings; given, the tuned units also get the columns of
             :func:`true_neuron_meis`' MEIs.
-        shared_core: the session's shared-core model, if fit: its ``shared_core/scores.nc``
-            (``predicted_rate`` (unit, frame)) and :func:`shared_core_heldout`.
+        shared_core: :func:`shared_core_heldout` of the session, if the shared core is fit
+            (and on ``scores``' ``model``).
 
     Returns:
         Columns ``unit``, ``cell_type``; ``{model}_true_rate_correlation`` (test scenes) and
@@ -281,17 +280,13 @@ def unit_checks(
         "per_neuron": per_neuron_heldout.sel(unit=units).to_numpy(),
         "linear": np.einsum("uhw,nhw->un", weights, images),  # the intercept leaves r unchanged
     }
-    predicted_test = {
-        "per_neuron": scores["predicted_rate"],
-        "linear": scores["linear_predicted_rate"],
-    }
     if shared_core is not None:
-        predicted_test["shared_core"] = shared_core[0]["predicted_rate"].sel(unit=units)
-        predicted_heldout["shared_core"] = shared_core[1].sel(unit=units).to_numpy()
+        predicted_heldout["shared_core"] = shared_core.reindex(unit=units).to_numpy()
     for model in MODELS:
-        if model not in predicted_test:
+        if model not in predicted_heldout or model not in scores["model"]:
             continue
-        test_prediction = predicted_test[model].sel(frame=test).transpose("unit", "frame")
+        test_prediction = scores["predicted_rate"].sel(model=model, frame=test)
+        test_prediction = test_prediction.transpose("unit", "frame")
         table[f"{model}_true_rate_correlation"] = pearson_rows(test_prediction, true_test)
         table[f"{model}_heldout_correlation"] = pearson_rows(predicted_heldout[model], true_heldout)
 
