@@ -59,8 +59,56 @@ def test_a_shared_core_parameter_retrains_the_shared_core_alone(finished_copy, t
         finished_copy, edited_config(tmp_path, "models", "shared_core", shared_core)
     )
     assert planned["train_shared_core"] == 1
-    assert planned["check_ground_truth"] == 2  # both areas compare it with the truth
-    assert not set(planned) & {"train_models", "generate_meis", "collect_models", "fit_linear"}
+    # both areas' model_scores.nc hold it, and both compare it with the truth
+    assert planned["collect_models"] == planned["check_ground_truth"] == 2
+    assert not set(planned) & {"train_models", "generate_meis", "compare_gabors", "fit_linear"}
+
+
+def test_meis_through_the_shared_core_of_each_area(finished_copy, tmp_path):
+    import torch
+
+    from meiflow.mei.synthesis import at_best_init
+    from meiflow.models.shared_core import load_shared_core, shared_core_ensemble
+
+    config = tiny_config()
+    config["meis"]["model"] = "shared_core"
+    config["models"]["shared_core"]["scope"] = "area"
+    path = write_config(tmp_path / "edited.yaml", config)
+    planned = planned_jobs(finished_copy, path)
+    chunks = len(list((finished_copy / "results").rglob("meis/chunk_*.nc")))
+    assert planned["train_shared_core"] == 1
+    assert planned["generate_meis"] == planned["compare_gabors"] == chunks
+    assert planned["phase_invariance"] == chunks
+    assert not set(planned) & (INGEST | {"rank_neurons", "fit_linear", "train_models"})
+    run_snakemake(finished_copy, configfile=path)
+    session = finished_copy / "results" / str(TINY_SESSION)
+    scores = read_netcdf(session / "shared_core" / "scores.nc", ("predicted_rate",))
+    assert scores.attrs["scope"] == "area"
+    assert list(scores["group"].to_numpy()) == ["VISp", "VISp", "VISam", "VISam"]  # 2 members
+    assert set(scores["area"].to_numpy()) == {"VISp", "VISam"}  # VISl and CA1 not analysed
+    np.testing.assert_array_equal(scores["core_group"], scores["area"])
+    cores = load_shared_core(session / "shared_core" / "model.pt")
+    for area in ("VISp", "VISam"):
+        meis = read_netcdf(session / area / "meis.nc", ("mei", "response"))
+        metrics = read_netcdf(session / area / "metrics.nc", ("model_correlation",))
+        gabors = read_netcdf(session / area / "gabors.nc", ("insilico_gabor",))
+        for ds in (meis, metrics, gabors):
+            assert ds.attrs["model"] == "shared_core"
+        # the stored responses are the area core's members' mean response to the MEIs
+        units = meis["unit"].to_numpy()
+        ensemble = shared_core_ensemble([c for c in cores if c.group == area], units)
+        best = torch.as_tensor(at_best_init(meis)[:, None], dtype=torch.float32)
+        with torch.no_grad():
+            response = ensemble.response(best)[:, 0].numpy()
+        stored = meis["response"].to_numpy()[np.arange(units.size), meis["best_init"].to_numpy()]
+        np.testing.assert_allclose(response, stored, rtol=1e-4)
+        # the flag's model correlation is the shared core's, from model_scores.nc
+        model_scores = read_netcdf(session / area / "model_scores.nc").sel(model="shared_core")
+        expected = (model_scores["validation_correlation"] + model_scores["test_correlation"]) / 2
+        np.testing.assert_allclose(
+            metrics["model_correlation"], expected.sel(unit=metrics["unit"]), rtol=1e-6
+        )
+    assert planned_jobs(finished_copy, path) == {}
 
 
 def test_a_ranking_parameter_reruns_ranking_models_and_meis_but_not_counting(
@@ -90,13 +138,13 @@ def test_a_deleted_file_is_made_again_with_what_depends_on_it(finished_copy, tin
         (session / name).rename(tmp_path / "away")
         plans[name] = planned_jobs(finished_copy)
         (tmp_path / "away").rename(session / name)
-    after_training = ("generate_meis", "compare_gabors", "phase_invariance", "collect_models")
-    after_metrics = ("image_metrics", "plot_models", "plot_meis", "summarize_area")
-    checks = ("check_ground_truth", "pool_ground_truth", "plot_ground_truth")
-    behind_chunk = ("train_models", *after_training, *after_metrics, *checks, "all")
-    # VISp's only, and the session's shared core (its readouts start at the per-neuron models'
-    # candidates), which both areas' checks read
-    expected = dict.fromkeys(behind_chunk, 1) | {"train_shared_core": 1, "check_ground_truth": 2}
+    behind_chunk = ("train_models", "generate_meis", "compare_gabors", "phase_invariance")
+    # VISp's chunk only, and the session's shared core (its readouts start at the per-neuron
+    # models' candidates), which both areas' model_scores.nc and checks hold
+    both_areas = ("collect_models", "image_metrics", "plot_models", "plot_meis")
+    both_areas += ("summarize_area", "check_ground_truth")
+    session_jobs = ("train_shared_core", "pool_ground_truth", "plot_ground_truth", "all")
+    expected = dict.fromkeys(behind_chunk + session_jobs, 1) | dict.fromkeys(both_areas, 2)
     assert plans["VISp/models/chunk_0.pt"] == expected
     assert plans["psth.nc"]["extract_counts"] == 1
     assert plans["psth.nc"]["plot_ranking"] == plans["psth.nc"]["check_ground_truth"] == 2
