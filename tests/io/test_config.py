@@ -246,6 +246,13 @@ def test_a_key_or_value_that_the_settings_refuse_is_named():
     window = "config key 'counting_window': stop .*must be after start"
     with pytest.raises(ConfigError, match=window):
         Settings.from_config({"counting_window": {"start": 0.3, "stop": 0.1}})
+    # two sections that must agree: MEIs through a model that is not fit
+    unfit = "meis.model is 'shared_core', but models.kind \\['per_neuron'\\] does not fit it"
+    with pytest.raises(ConfigError, match=unfit):
+        Settings.from_config({"models": {"kind": ["per_neuron"]}, "meis": {"model": "shared_core"}})
+    with pytest.raises(ConfigError, match="'meis'.*MEISettings.model must be one of"):
+        Settings.from_config({"meis": {"model": "linear"}})
+    assert Settings.from_config({"meis": {"model": "shared_core"}}).meis.model == "shared_core"
 
 
 @pytest.mark.parametrize(

@@ -157,25 +157,27 @@ class SharedCoreSettings:
 
 @dataclass(frozen=True)
 class ModelsSettings:
-    """The per-neuron CNNs and the ridge baseline (config section ``models``).
+    """The per-neuron CNNs, the shared core and the ridge baseline (config section ``models``).
 
     Attributes:
         device: ``auto`` (CUDA when available, else CPU) or a torch device (``cpu``, ``cuda:1``).
         chunk_size: selected units trained together as one batched network.
         ensemble: networks per unit, trained from different seeds (Walker et al. 2019);
-            predictions and the MEI, Gabor and phase-scrambling objectives average them.
+            predictions and the MEI, Gabor and phase-scrambling objectives average them. The
+            shared core is trained as many times (seeds ``shared_core.seed + m``).
         split: the seeded split of the scenes into train, validation and test.
         architecture: core and readout of each network.
         training: the optimizer, early stopping and loss.
         linear_downsample: block-averaging factor of the pixels for the ridge baseline.
         kind: the CNN encoding models to fit, a tuple of MODEL_KINDS (``per_neuron``: one
             network per selected unit, trained in chunks; ``shared_core``: one core for the
-            session's units).
+            session's units, or one per area).
         shared_core: the shared-core model's own settings.
 
     Raises:
-        ValueError: an unknown or repeated kind, or a list without ``per_neuron`` (the MEIs
-            are made through the per-neuron models).
+        ValueError: an unknown or repeated kind, or a list without ``per_neuron`` (its
+            readout candidates start the shared core's readouts, and its chunks are the MEI
+            stage's jobs whichever model ``meis.model`` names).
     """
 
     device: str = "auto"
@@ -194,7 +196,8 @@ class ModelsSettings:
         unknown = sorted(set(kinds) - set(MODEL_KINDS))
         if unknown or len(set(kinds)) != len(kinds) or "per_neuron" not in kinds:
             raise ValueError(
-                f"models.kind must list per_neuron (the MEI stage's model) and optionally "
+                f"models.kind must list per_neuron (the shared core's readouts start at its "
+                f"readout candidates; its chunks are the MEI jobs) and optionally "
                 f"shared_core, each once; got {list(kinds)}"
             )
         object.__setattr__(self, "kind", kinds)
