@@ -232,7 +232,9 @@ def chunk_phase_invariance(
     position (the members' mean), with ``seeds`` random phase fields, and shown to the model.
 
     Args:
-        chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).
+        chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame); its attribute
+            ``model``, the model of ``ensemble``, is copied to the output: ``meiflow.models.
+            chunks.load_chunk``).
         ensemble: the chunk's trained networks.
         images: the scenes at model resolution (frame, y, x) in [0, 1], blank included.
         settings: the phase fields and the window's radius.

@@ -449,7 +449,9 @@ def chunk_meis(
     """The MEIs of one chunk's units from every starting image (``meis/chunk_{i}.nc``).
 
     Args:
-        chunk: the chunk's dataset (``unit``).
+        chunk: the chunk's dataset (``unit``; its attribute
+            ``model``, the model of ``ensemble``, is copied to the output: ``meiflow.models.
+            chunks.load_chunk``).
         ensemble: the chunk's trained networks (their mean response is maximized).
         images: the scenes at model resolution (frame, y, x) in [0, 1]; C*, the contrast the
             notebook's method pulls towards, is the mean pixel std of the training scenes.

@@ -274,7 +274,9 @@ def gabor_controls(
     With them, the model's responses to them, to the MEI and to the best natural scene.
 
     Args:
-        chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame)).
+        chunk: the chunk's dataset (``unit``, ``predicted_rate`` (unit, frame); its attribute
+            ``model``, the model of ``ensemble``, is copied to the output: ``meiflow.models.
+            chunks.load_chunk``).
         ensemble: the chunk's trained networks.
         meis: the chunk's MEIs (the best initialization of each unit is compared).
         gabors: the session's gabors count table (the recorded controls).
