@@ -3,8 +3,8 @@
 
 rule generate_meis:
     input:
-        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         **MEI_MODEL_FILES,
+        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         images="results/{session}/images.nc",
     output:
         "results/{session}/{area}/meis/chunk_{chunk}.nc",
@@ -30,8 +30,8 @@ rule generate_meis:
 
 rule compare_gabors:
     input:
-        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         **MEI_MODEL_FILES,
+        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         meis="results/{session}/{area}/meis/chunk_{chunk}.nc",
         gabors="results/{session}/counts/gabors.nc",
     output:
@@ -58,8 +58,8 @@ rule compare_gabors:
 
 rule phase_invariance:
     input:
-        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         **MEI_MODEL_FILES,
+        chunk="results/{session}/{area}/models/chunk_{chunk}.nc",
         images="results/{session}/images.nc",
     output:
         "results/{session}/{area}/phase_invariance/chunk_{chunk}.nc",

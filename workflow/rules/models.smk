@@ -53,11 +53,11 @@ rule train_models:
 
 rule collect_models:
     input:
+        **SHARED_CORE_SCORES,
         chunks=lambda w: chunk_files(w, "models"),
         ranking="results/{session}/{area}/ranking.nc",
         scenes="results/{session}/counts/natural_scenes.nc",
         linear="results/{session}/{area}/linear.nc",
-        **SHARED_CORE_SCORES,
     output:
         "results/{session}/{area}/model_scores.nc",
     log:
