@@ -165,7 +165,13 @@ def test_cnn_vs_linear_negative_and_nan():
     assert len(by_gid(ax, "unit:per_neuron")[0].get_offsets()) == 3
     assert len(by_gid(ax, "unit:shared_core")[0].get_offsets()) == 4
     assert ax.get_xlim()[0] < -0.2 and ax.get_xlim()[1] == 1.0
-    assert "1 unit with a NaN correlation left out" in texts(fig)
+    assert "per-neuron CNN: 1 unit with a NaN r left out" in texts(fig)
+    assert "shared core: " not in texts(fig)  # no NaN of its own
+    # NaNs in different units: each unit's linear r counts once in the median
+    scores = make_scores(4)
+    scores["test_correlation"].loc["linear"] = [0.1, 0.2, 0.3, 0.9]
+    scores["test_correlation"].loc["shared_core", scores["unit"][:3]] = np.nan
+    assert "linear 0.25" in texts(plots.cnn_vs_linear(scores))
 
 
 @pytest.mark.parametrize("name", ["training_curves", "predicted_vs_observed", "cnn_vs_linear"])

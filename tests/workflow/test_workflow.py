@@ -375,6 +375,91 @@ def test_the_shared_core_follows_the_data_contract(tiny_run):
         assert f"shared_core_heldout_gain_{kind}" in row.columns
 
 
+def test_units_and_areas_the_shared_core_leaves_out(tiny_run, tmp_path, caplog):
+    """A unit without a valid presentation of some scene is left out of the shared core: its
+    model_scores are NaN and the MEI stage drops it from its chunk, keeping the others; with
+    scope area, an area with no valid unit gets no core instead of stopping the session."""
+    from dataclasses import replace
+
+    from meiflow.io.netcdf import write_netcdf
+    from meiflow.models.chunks import load_chunk, scene_inputs
+    from meiflow.models.fitting import fit_shared_core
+    from meiflow.models.scores import model_scores
+    from meiflow.models.settings import ModelsSettings, SharedCoreSettings
+    from meiflow.models.shared_core import save_shared_core
+    from meiflow.stimuli.geometry import ScreenGeometry
+
+    session_dir = tiny_run / "results" / str(TINY_SESSION)
+    config = tiny_config()["models"]
+    settings = ModelsSettings(
+        chunk_size=config["chunk_size"],
+        ensemble=1,
+        shared_core=SharedCoreSettings(**config["shared_core"]),
+    )
+    settings = replace(settings, training=replace(settings.training, max_epochs=2))
+    images, split = scene_inputs(
+        read_netcdf(session_dir / "images.nc", ("images",)), settings.split
+    )
+    counts = read_netcdf(session_dir / "counts" / "natural_scenes.nc").load()
+    rankings = [
+        read_netcdf(session_dir / a / "ranking.nc", ("selected",)) for a in ("VISp", "VISam")
+    ]
+    chunks = {p: read_netcdf(p) for p in sorted(session_dir.glob("*/models/chunk_*.nc"))}
+
+    def left_out(units) -> xr.Dataset:  # no valid presentation of scene 5
+        damaged = counts.copy(deep=True)
+        for unit in units:
+            valid = damaged["valid"].sel(unit=unit).to_numpy() & (damaged["frame"] != 5).to_numpy()
+            damaged["valid"].loc[{"unit": unit}] = valid
+        return damaged
+
+    def fit(damaged, scope):
+        s = replace(settings, shared_core=replace(settings.shared_core, scope=scope))
+        return fit_shared_core(
+            damaged,
+            images,
+            split,
+            rankings,
+            list(chunks.values()),
+            s,
+            ScreenGeometry(),
+            torch.device("cpu"),
+        )
+
+    visam = counts["unit"].to_numpy()[counts["area"].to_numpy() == "VISam"]
+    area_scope = fit(left_out(visam), "area")
+    assert set(area_scope.dataset["area"].to_numpy()) == {"VISp"}
+    assert area_scope.dataset.attrs["coreless_areas"] == "VISam"
+    assert [c.group for c in area_scope.cores] == ["VISp"]
+
+    chunk_path = next(p for p in chunks if "VISam" in str(p))
+    units = chunks[chunk_path]["unit"].to_numpy()
+    trained = fit(left_out(units[:1]), "session")
+    assert trained.dataset.attrs["left_out_units"] == str(units[0])
+    write_netcdf(trained.dataset, tmp_path / "scores.nc")
+    save_shared_core(trained.cores, tmp_path / "model.pt")
+    with caplog.at_level("WARNING"):
+        chunk, ensemble, _ = load_chunk(
+            chunk_path, tmp_path / "model.pt", "cpu", tmp_path / "scores.nc"
+        )
+    np.testing.assert_array_equal(chunk["unit"], units[1:])
+    assert ensemble.n_units == units.size - 1
+    assert f"units [{units[0]}] dropped: not in the shared core" in caplog.text
+    scores = model_scores(
+        chunks[chunk_path],
+        read_netcdf(session_dir / "VISam" / "ranking.nc"),
+        read_netcdf(session_dir / "VISam" / "linear.nc"),
+        counts,
+        shared_core=trained.dataset,
+    )
+    shared = scores["test_correlation"].sel(model="shared_core")
+    assert np.isnan(shared.sel(unit=units[0])) and np.isfinite(shared.sel(unit=units[1:])).all()
+    alone = tmp_path / "chunk.nc"  # a chunk of left-out units only: no MEI can be made
+    write_netcdf(chunks[chunk_path].sel(unit=units[:1]), alone)
+    with pytest.raises(ValueError, match="is in the shared core .*left_out_units"):
+        load_chunk(alone, tmp_path / "model.pt", "cpu", tmp_path / "scores.nc")
+
+
 def test_a_saved_chunk_reproduces_its_predictions(tiny_run):
     import torch
 

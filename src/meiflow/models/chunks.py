@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 import xarray as xr
@@ -10,9 +12,15 @@ from meiflow.io.netcdf import read_netcdf
 from meiflow.models.ensemble import Ensemble
 from meiflow.models.network import load_checkpoint
 from meiflow.models.settings import SplitSettings
-from meiflow.models.shared_core import load_shared_core, shared_core_ensemble
+from meiflow.models.shared_core import (
+    LEFT_OUT_ADVICE,
+    load_shared_core,
+    shared_core_ensemble,
+)
 from meiflow.models.training import model_device
 from meiflow.models.training_data import split_scenes
+
+log = logging.getLogger(__name__)
 
 
 def selected_units(ranking: xr.Dataset) -> np.ndarray:
@@ -69,14 +77,28 @@ def load_chunk(
         CheckpointError: see ``meiflow.models.network.load_checkpoint`` (also when the
             checkpoint does not hold members x units models) and
             ``meiflow.models.shared_core.load_shared_core``.
-        ValueError: a unit of the chunk that the shared core left out.
+        ValueError: no unit of the chunk is in the shared core (a unit it left out is dropped
+            from the chunk, with a warning: the MEI stage's files lack it).
     """
     device = model_device(device_name)
     chunk = read_netcdf(chunk_path, ("predicted_rate",))
     if shared_core_scores is not None:
-        units = chunk["unit"].to_numpy()
-        ensemble = shared_core_ensemble(load_shared_core(checkpoint_path, device), units)
         predicted = read_netcdf(shared_core_scores, ("predicted_rate",))["predicted_rate"]
+        units = chunk["unit"].to_numpy()
+        held = np.isin(units, predicted["unit"].to_numpy())
+        if not held.all():  # the chunk's other units still get their MEIs
+            log.warning(
+                "units %s dropped: not in the shared core (%s)",
+                units[~held].tolist(),
+                LEFT_OUT_ADVICE,
+            )
+        if not held.any():
+            raise ValueError(
+                f"no unit of {chunk_path} ({units.tolist()}) is in the shared core "
+                f"({LEFT_OUT_ADVICE})"
+            )
+        units = units[held]
+        ensemble = shared_core_ensemble(load_shared_core(checkpoint_path, device), units)
         chunk = xr.Dataset(
             {"predicted_rate": predicted.sel(unit=units).reset_coords(drop=True)},
             attrs={"model": "shared_core"},

@@ -305,7 +305,7 @@ def fit_shared_core(
         counts: the natural-scene count table (all valid units, ``area`` on ``unit``).
         images: the scenes (frame, y, x) at model resolution, in [0, 1].
         split: (n_frames,) ``train``, ``validation`` or ``test``.
-        rankings: the analysed areas' ``ranking.nc`` (``area`` attribute or coordinate).
+        rankings: the analysed areas' ``ranking.nc`` (``area`` attribute).
         per_neuron: the analysed areas' per-neuron chunks (``readout_candidate_col``/``_row``),
             or an empty list.
         settings: ``architecture`` with ``shared_core``'s channels and first kernel,
@@ -324,12 +324,12 @@ def fit_shared_core(
         attributes ``scope``, ``n_members`` and ``device``.
 
     A unit without a valid presentation of some scene (its probe's invalid times) is left out
-    and named in the attribute ``left_out_units``; where no analysed area selected a unit, every
-    unit's validation correlation stops the training (attribute ``scored``: ``selected`` or
-    ``all units``).
+    and named in the attribute ``left_out_units``; where no unit of a core's group is selected,
+    every unit's validation correlation stops that core's training (attribute ``scored``:
+    ``group: selected`` or ``group: all units`` for each group, e.g. ``session: selected``).
 
-    Raises:
-        ValueError: with scope ``area``, an analysed area without a valid unit.
+    With scope ``area``, an analysed area none of whose units is valid gets no core (a
+    warning says so; attribute ``coreless_areas``).
     """
     frames = images["frame"].to_numpy()
     units = _units_with_every_frame(counts, frames)
@@ -341,11 +341,8 @@ def fit_shared_core(
     if scope == "area":
         analysed = [_area_of(ranking) for ranking in rankings]
         empty = [area for area in analysed if area not in areas]
-        if empty:
-            raise ValueError(
-                f"models.shared_core.scope 'area': no valid unit in area(s) {empty} to train a "
-                "core on"
-            )
+        if empty:  # every unit left out (e.g. one probe's invalid times): no core, no MEI
+            log.warning("no valid unit in area(s) %s: no shared core for them", empty)
         keep = np.isin(areas, analysed)
         units, areas = units[keep], areas[keep]
         groups = areas
@@ -434,7 +431,11 @@ def fit_shared_core(
             "scope": scope,
             "n_members": settings.ensemble,
             "device": str(device),
-            "scored": "selected" if selected.any() else "all units",
+            "scored": "; ".join(
+                f"{group}: {'selected' if selected[groups == group].any() else 'all units'}"
+                for group in dict.fromkeys(groups)
+            ),
+            "coreless_areas": ", ".join(empty) if scope == "area" else "",
             "left_out_units": ", ".join(str(u) for u in left_out),
         },
     )

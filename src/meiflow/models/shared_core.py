@@ -63,6 +63,13 @@ CHECKPOINT_FORMAT = "meiflow.SharedCoreCNN"
 CHECKPOINT_VERSION = 2  # 2: a list of cores (ensemble members, one group per scope)
 
 
+#: Why a unit can be missing from the shared core, and what to do.
+LEFT_OUT_ADVICE = (
+    "left out of it: a scene without a valid presentation, see left_out_units of "
+    "shared_core/scores.nc; or, with models.shared_core.scope 'area', an area without a valid "
+    "unit, see coreless_areas; make their MEIs with meis.model: per_neuron"
+)
+
 #: The per-unit parameters (first dimension: unit); every other one belongs to the core.
 READOUT_PARAMETERS = ("positions", "feature_weights", "bias")
 
@@ -362,6 +369,8 @@ def load_shared_core(
     state = read_checkpoint(path, device, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     cores = []
     try:
+        if not state["cores"]:
+            raise ValueError("no core")
         for entry in state["cores"]:
             model = SharedCoreCNN(
                 int(entry["n_units"]),
@@ -402,6 +411,8 @@ def shared_core_ensemble(cores: list[CoreMember], units: np.ndarray) -> Ensemble
             valid presentation), or units of different groups; the unit ids are named.
     """
     units = np.asarray(units, dtype=np.int64)
+    if units.size == 0:
+        raise ValueError("shared_core_ensemble needs at least one unit")
     for group in dict.fromkeys(core.group for core in cores):
         members = sorted((c for c in cores if c.group == group), key=lambda c: c.member)
         held = np.isin(units, members[0].units)
@@ -416,12 +427,9 @@ def shared_core_ensemble(cores: list[CoreMember], units: np.ndarray) -> Ensemble
         if held.any():
             raise ValueError(
                 f"units {units[~held].tolist()} are not in the shared core {group!r} that holds "
-                f"units {units[held].tolist()}"
+                f"units {units[held].tolist()} ({LEFT_OUT_ADVICE})"
             )
-    raise ValueError(
-        f"no shared core holds units {units.tolist()} (left out: a scene without a valid "
-        "presentation; see left_out_units of shared_core/scores.nc); set meis.model: per_neuron"
-    )
+    raise ValueError(f"no shared core holds units {units.tolist()} ({LEFT_OUT_ADVICE})")
 
 
 def shared_core_predict(

@@ -304,8 +304,10 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
                 f"{MODEL_LABELS[model]} {np.median(y):.2f} "
                 f"(better: {int((y > x).sum())} of {x.size})"
             )
-    x_all = np.concatenate([x for x, _, _ in series.values()])
-    lines.append(f"linear {np.median(x_all):.2f}")
+    in_any = np.isfinite(linear) & np.any(
+        [np.isfinite(scores["test_correlation"].sel(model=m).to_numpy()) for m in models], axis=0
+    )  # each unit once
+    lines.append(f"linear {np.median(linear[in_any]):.2f}")
     ax.plot([low, 1.0], [low, 1.0], gid="identity", label="identity", **IDENTITY_STYLE)
     ax.set_xlim(low, 1.0)
     ax.set_ylim(low, 1.0)
@@ -326,9 +328,9 @@ def cnn_vs_linear(scores: xr.Dataset) -> Figure:
         gid="medians",
     )
     note = count_label(n)
-    left_out = max(k for _, _, k in series.values())
-    if left_out:
-        note += f"; {count_label(left_out)} with a NaN correlation left out"
+    for model, (_, _, left_out) in series.items():
+        if left_out:
+            note += f"; {MODEL_LABELS[model]}: {count_label(left_out)} with a NaN r left out"
     set_titles(fig, ax, title, scores, note + "; above the dashed line: CNN better")
     return fig
 
