@@ -51,7 +51,7 @@ class Settings:
         budget: the stimulus budget.
     """
 
-    counting_window: CountingWindow | Literal["auto"] = field(default_factory=CountingWindow)
+    counting_window: CountingWindow | Literal["auto"] = "auto"
     timing: TimingSettings = field(default_factory=TimingSettings)
     ranking: RankingSettings = field(default_factory=RankingSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)

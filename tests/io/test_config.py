@@ -51,7 +51,7 @@ def edited(path: str, value):
         ("areas", [], "'areas': [] should be non-empty"),
         ("sessions[0].source", "dropbox", "'sessions[0].source': 'dropbox' is not one of"),
         ("images.height", 2.5, "'images.height'"),
-        ("counting_window.stop", 0.0, "'counting_window.stop'"),
+        ("counting_window", {"start": 0.1, "stop": 0.0}, "'counting_window.stop'"),
         ("unit_filter.presence_ratio_minimum", 1.5, "'unit_filter.presence_ratio_minimum'"),
         ("models.ensemble", 0, "'models.ensemble': 0 is less than the minimum of 1"),
         ("models.device", "mps", "'models.device': 'mps' does not match"),
@@ -67,7 +67,16 @@ def edited(path: str, value):
         ),
         ("models.device", "cuda:07", "'models.device': 'cuda:07' does not match"),
         ("models.split.test", 0.5, "'models.split': validation 0.1 and test 0.5 leave"),
-        ("simulation.modulation_scale", {"VISp": 1.5}, "'simulation.modulation_scale.VISp'"),
+        (
+            "simulation.modulation_range",
+            {"VISp": [0.2, 1.5]},
+            "'simulation.modulation_range.VISp[1]': 1.5 is greater than the maximum of 1",
+        ),
+        (
+            "simulation.cell_types.VISl",
+            {"simple": 0.5},
+            "'simulation.cell_types.VISl': 'complex' is a required property",
+        ),
         ("budget.contrast_scale", 0, "'budget.contrast_scale': 0 is less than or equal to"),
     ],
 )
@@ -293,9 +302,10 @@ def test_snakemake_stops_before_any_job_on_a_value_a_stage_refuses(tmp_path):
 def test_a_section_in_another_key_order_is_the_same_parameter():
     config = copy.deepcopy(DEFAULT)
     config["models"]["training"] = dict(reversed(list(config["models"]["training"].items())))
-    config["simulation"]["cell_types"] = dict(
-        reversed(list(config["simulation"]["cell_types"].items()))
-    )
+    config["simulation"]["cell_types"] = {
+        area: dict(reversed(list(shares.items())))
+        for area, shares in config["simulation"]["cell_types"].items()
+    }
     normalized = validate_config(config, SCHEMA)
     assert json.dumps(normalized) == json.dumps(validate_config(DEFAULT, SCHEMA))  # order kept
     # free-form maps (area -> units) keep the order given

@@ -267,8 +267,6 @@ def _semantic_problems(config: dict) -> list[str]:
             f"{split['test']} leave {1 - split['validation'] - split['test']:.2g} of the scenes "
             "for training; keep validation + test at most 0.5"
         )
-    if sum(config["simulation"]["cell_types"].values()) <= 0:
-        problems.append("config key 'simulation.cell_types': the shares must not all be zero")
     return problems
 
 

@@ -55,6 +55,7 @@ from meiflow.stimuli.geometry import ScreenGeometry
 
 __all__ = [
     "CELL_TYPES",
+    "MODULATION_RANGE",
     "GABOR_TYPES",
     "NON_GABOR_TYPES",
     "TUNED_TYPES",
@@ -134,6 +135,7 @@ def sample_unit_params(
     n_units: int,
     fractions: dict[str, float],
     geometry: ScreenGeometry,
+    modulation_range: tuple[float, float] = MODULATION_RANGE,
 ) -> pd.DataFrame:
     """Draw the parameters of n_units model neurons.
 
@@ -144,6 +146,7 @@ def sample_unit_params(
             are rounded exactly to n_units and the types shuffled.
         geometry: the screen; centres lie in x -35..35 deg, y -30..30 deg (inside the Allen
             Gabor grid of -40..40 deg) and inside the screen.
+        modulation_range: [low, high] of the uniform draw of the modulation.
 
     Returns:
         DataFrame, one row per unit: cell_type (str), center_x_deg, center_y_deg (receptive-field
@@ -174,7 +177,7 @@ def sample_unit_params(
             "phase_rad": rng.uniform(0.0, 2 * np.pi, n_units),
             "spontaneous_rate_hz": rng.uniform(*SPONTANEOUS_RANGE_HZ, n_units),
             "peak_rate_hz": rng.uniform(*PEAK_RANGE_HZ, n_units),
-            "modulation": rng.uniform(*MODULATION_RANGE, n_units),
+            "modulation": rng.uniform(*modulation_range, n_units),
             "exponent": rng.uniform(*EXPONENT_RANGE, n_units),
             "semi_saturation": rng.uniform(*SEMI_SATURATION_RANGE, n_units),
             "angle_deg": rng.uniform(*ANGLE_RANGE_DEG, n_units),

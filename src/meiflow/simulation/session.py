@@ -24,6 +24,7 @@ from meiflow.io.allen_format import SessionTables
 from meiflow.io.netcdf import describe
 from meiflow.simulation.natural_scenes import heldout_images, natural_scenes
 from meiflow.simulation.neurons import (
+    MODULATION_RANGE,
     TrueNeurons,
     calibrate,
     drifting_gabor_rates,
@@ -230,11 +231,13 @@ def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
 def _units(rng, sim: SimulationSettings, geometry) -> pd.DataFrame:
     """The unit table of every area.
 
-    ``sim.cell_types`` in visual areas (untuned elsewhere); receptive-field sizes and
-    modulations scaled by the area's ``sim.rf_size_scale`` and ``sim.modulation_scale``.
+    ``sim.cell_types_of(area)`` in visual areas (untuned elsewhere); receptive-field sizes
+    scaled by the area's ``sim.rf_size_scale``, modulations drawn from its
+    ``sim.modulation_range``.
     """
-    for name in ("rf_size_scale", "modulation_scale"):
-        unknown = sorted(set(getattr(sim, name)) - set(sim.units_per_area))
+    for name in ("rf_size_scale", "modulation_range", "cell_types"):
+        named = getattr(sim, name) if name != "cell_types" else sim.cell_type_mixes()
+        unknown = sorted(set(named) - set(sim.units_per_area) - {""})
         if unknown:
             log.warning(
                 "simulation.%s names areas %s that simulation.units_per_area does not simulate "
@@ -244,10 +247,11 @@ def _units(rng, sim: SimulationSettings, geometry) -> pd.DataFrame:
             )
     frames = []
     for area, n in sim.units_per_area.items():
-        fractions = sim.cell_types if area.startswith(VISUAL_PREFIX) else {"untuned": 1.0}
-        params = sample_unit_params(rng, n, fractions, geometry).assign(area=area)
+        visual = area.startswith(VISUAL_PREFIX)
+        fractions = sim.cell_types_of(area) if visual else {"untuned": 1.0}
+        modulation = sim.modulation_range.get(area, MODULATION_RANGE)
+        params = sample_unit_params(rng, n, fractions, geometry, modulation).assign(area=area)
         params["sigma_deg"] *= sim.rf_size_scale.get(area, 1.0)
-        params["modulation"] *= sim.modulation_scale.get(area, 1.0)
         frames.append(params)
     return pd.concat(frames, ignore_index=True)
 

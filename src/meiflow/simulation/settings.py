@@ -6,9 +6,9 @@ Config section ``simulation``; a plain frozen dataclass whose defaults are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 
 __all__ = ["SimulationSettings"]
 
@@ -20,9 +20,16 @@ class SimulationSettings:
     Attributes:
         seed: seed of every random choice (scenes, neurons, stimulus order, spikes).
         units_per_area: units per brain area (one probe per area).
-        cell_types: shares of cell types among units of visual areas (CA1 units are untuned):
-            ``simple``, ``complex``, ``center_surround``, ``conjunction``, ``untuned``
-            (:mod:`meiflow.simulation.neurons`); types left out get none.
+        cell_types: shares of cell types among the units of visual areas (areas outside the
+            visual cortex, such as CA1, hold untuned units only): ``simple``, ``complex``,
+            ``center_surround``, ``conjunction``, ``untuned``
+            (:mod:`meiflow.simulation.neurons`; types left out get none). Either one mapping of
+            shares for every visual area, or one per area (area -> shares), naming every
+            simulated visual area. The default mixes change along the hierarchy: VISp holds
+            mostly Gabor-like units, VISl and VISam more units that natural scenes drive but the
+            Allen gabors hardly do (centre-surround, conjunction), as fewer neurons respond to
+            gratings and fewer have a mapped receptive field in the higher areas (de Vries et
+            al. 2020, Nat Neurosci 23:138; Siegle et al. 2021, Nature 592:86).
         fraction_failing_quality: share of units whose quality metrics fail AllenSDK's default
             unit filter.
         scene_repeats: repeats of each natural scene and of the blank (three blocks).
@@ -31,9 +38,11 @@ class SimulationSettings:
         rf_size_scale: factor on the receptive-field sizes of each area's units (areas not
             named: 1): receptive fields grow along the visual hierarchy (mouse: VISp < VISl <
             VISam; Siegle et al. 2021, Nature 592:86).
-        modulation_scale: factor on the modulation of each area's units (areas not named: 1):
-            responses follow the stimulus less along the hierarchy, so fewer units are
-            reliable and fewer have a receptive field the Allen gabors map (Siegle et al. 2021).
+        modulation_range: [low, high] of the uniform draw of each area's units' modulation
+            (0 <= low <= high <= 1; areas not named: MODULATION_RANGE of
+            :mod:`meiflow.simulation.neurons`): responses follow the stimulus less along the
+            hierarchy, so fewer units are reliable and fewer have a receptive field the Allen
+            gabors map (Siegle et al. 2021).
         heldout_images: natural images never shown in the session, cut from other photographs,
             with every unit's true rate (``ground_truth.nc``), for the models' held-out scores.
     """
@@ -42,13 +51,29 @@ class SimulationSettings:
     units_per_area: dict[str, int] = field(
         default_factory=lambda: {"VISp": 40, "VISam": 40, "VISl": 40, "CA1": 8}
     )
-    cell_types: dict[str, float] = field(
+    cell_types: dict[str, float] | dict[str, dict[str, float]] = field(
         default_factory=lambda: {
-            "simple": 0.2,
-            "complex": 0.2,
-            "center_surround": 0.15,
-            "conjunction": 0.2,
-            "untuned": 0.25,
+            "VISp": {
+                "simple": 0.25,
+                "complex": 0.3,
+                "center_surround": 0.05,
+                "conjunction": 0.15,
+                "untuned": 0.25,
+            },
+            "VISl": {
+                "simple": 0.15,
+                "complex": 0.1,
+                "center_surround": 0.3,
+                "conjunction": 0.2,
+                "untuned": 0.25,
+            },
+            "VISam": {
+                "simple": 0.1,
+                "complex": 0.1,
+                "center_surround": 0.35,
+                "conjunction": 0.2,
+                "untuned": 0.25,
+            },
         }
     )
     fraction_failing_quality: float = 0.15
@@ -58,24 +83,69 @@ class SimulationSettings:
     rf_size_scale: dict[str, float] = field(
         default_factory=lambda: {"VISp": 1.0, "VISl": 1.15, "VISam": 1.3}
     )
-    modulation_scale: dict[str, float] = field(
-        default_factory=lambda: {"VISp": 1.0, "VISl": 0.85, "VISam": 0.85}
+    modulation_range: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {"VISp": (0.3, 1.0), "VISl": (0.13, 0.85), "VISam": (0.13, 0.85)}
     )
     heldout_images: int = 500
 
     def __post_init__(self) -> None:
-        """Check the per-area factors and the held-out images.
+        """Check the cell-type shares, the per-area factors and the held-out images.
 
         Raises:
-            ValueError: a modulation factor outside [0, 1], a size factor not > 0, or fewer than
-                2 held-out images (an area the factors name but ``units_per_area`` does not
-                simulate is ignored, with a warning in the simulation's log).
+            ValueError: cell-type shares that are neither one mapping of numbers nor one per
+                area, or negative or all zero; a size factor not > 0; a modulation range not
+                0 <= low <= high <= 1; or fewer than 2 held-out images (an area the per-area
+                keys name but ``units_per_area`` does not simulate is ignored, with a warning in
+                the simulation's log).
         """
-        for name in ("rf_size_scale", "modulation_scale"):
-            factors = getattr(self, name)
-            low, high = (0.0, 1.0) if name == "modulation_scale" else (1e-9, np.inf)
-            bad = {area: f for area, f in factors.items() if not low <= f <= high}
-            if bad:
-                raise ValueError(f"simulation.{name}: factors {bad} outside [{low}, {high}]")
+        for area, shares in self.cell_type_mixes().items():
+            where = "simulation.cell_types" + (f".{area}" if area else "")
+            if any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
+                raise ValueError(f"{where}: shares must be >= 0 and not all 0, got {shares}")
+        bad = {area: f for area, f in self.rf_size_scale.items() if not f > 0}
+        if bad:
+            raise ValueError(f"simulation.rf_size_scale: factors {bad} must be > 0")
+        # a config's [low, high] lists as the default's tuples
+        object.__setattr__(
+            self, "modulation_range", {a: tuple(r) for a, r in self.modulation_range.items()}
+        )
+        bad = {
+            area: r
+            for area, r in self.modulation_range.items()
+            if len(r) != 2 or not 0.0 <= r[0] <= r[1] <= 1.0
+        }
+        if bad:
+            raise ValueError(
+                f"simulation.modulation_range: {bad} must be [low, high], 0 <= low <= high <= 1"
+            )
         if self.heldout_images < 2:
             raise ValueError(f"simulation.heldout_images must be >= 2, got {self.heldout_images}")
+
+    def cell_type_mixes(self) -> dict[str, dict[str, float]]:
+        """The shares by area ("" for one mapping for every area); ValueError if neither form."""
+        values = list(self.cell_types.values())
+        if all(isinstance(v, Mapping) for v in values) and values:
+            return dict(self.cell_types)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return {"": dict(self.cell_types)}
+        raise ValueError(
+            "simulation.cell_types must map cell types to shares, or areas to such mappings; "
+            f"got {self.cell_types}"
+        )
+
+    def cell_types_of(self, area: str) -> dict[str, float]:
+        """The cell-type shares of one visual area's units.
+
+        Raises:
+            ValueError: per-area shares that do not name the area.
+        """
+        mixes = self.cell_type_mixes()
+        if "" in mixes:
+            return mixes[""]
+        if area not in mixes:
+            raise ValueError(
+                f"simulation.cell_types gives no shares for {area}, which "
+                f"simulation.units_per_area simulates: add {area} to simulation.cell_types, or "
+                "give one mapping of shares for every area"
+            )
+        return mixes[area]
