@@ -1,11 +1,13 @@
 """The embedded default session's ground truth discriminates: headroom above the natural scenes,
-non-Gabor units whose best Gabor falls short, realistic rates and reliabilities (issue 17's
-bounds, measured on the simulator's own truth)."""
+non-Gabor units whose best Gabor falls short, realistic rates and reliabilities, receptive fields
+the Allen gabors map in VISp more than along the hierarchy (issue 17's bounds, measured on the
+simulator's own truth)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from meiflow.simulation.session import simulate_session
 from meiflow.simulation.settings import SimulationSettings
@@ -52,3 +54,29 @@ def test_rates_and_reliabilities_are_in_the_recorded_range(truth):
         reliability = truth["reliability"].to_numpy()[area == name]
         assert 0.1 <= np.median(reliability) <= 0.35, name
         assert np.percentile(reliability, 90) > 0.4, name
+
+
+def test_the_allen_gabors_map_most_visp_receptive_fields_and_fewer_along_the_hierarchy(truth):
+    """The expected share of tuned units whose gabor map is significant, from the true rates.
+
+    Allen's test of a map (a chi-square over the 81 positions, orientations pooled, alpha 0.01)
+    on Poisson counts of the simulator's true rates over a 0.25 s window (the default counting
+    window, aligned to the response): 45 presentations per position. Its power for a unit is the
+    noncentral chi-square's tail beyond the critical value, with noncentrality
+    sum_i (mu_i - mu)^2 / mu over the positions' expected total counts mu_i.
+    """
+    area = truth["area"].to_numpy().astype(str)
+    tuned = (truth["cell_type"].to_numpy().astype(str) != "untuned") & truth[
+        "passes_quality_filter"
+    ].to_numpy().astype(bool)
+    rates = truth["true_gabor_rate"].mean("orientation").stack(p=("y_position", "x_position"))
+    repeats = truth.sizes["orientation"] * 15  # Allen: 15 per orientation and position
+    expected = rates.to_numpy() * 0.25 * repeats  # (unit, position) total counts
+    mean = expected.mean(axis=1, keepdims=True)
+    noncentrality = ((expected - mean) ** 2 / mean).sum(axis=1)
+    df = expected.shape[1] - 1
+    power = stats.ncx2.sf(stats.chi2.ppf(0.99, df), df, noncentrality)
+    share = {name: power[tuned & (area == name)].mean() for name in ("VISp", "VISl", "VISam")}
+    assert share["VISp"] >= 0.55, share  # Siegle et al. 2021: most VISp units have a mapped RF
+    assert share["VISl"] <= share["VISp"] - 0.1, share
+    assert share["VISam"] <= share["VISp"] - 0.1, share

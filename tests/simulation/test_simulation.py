@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from meiflow.simulation.neurons import MODULATION_RANGE
 from meiflow.simulation.session import (
     GAP_S,
     passes_default_filter,
@@ -16,6 +18,7 @@ from meiflow.simulation.session import (
     rate_segments,
     simulate_session,
     stimulus_schedule,
+    unit_parameters,
 )
 from meiflow.simulation.settings import SimulationSettings
 from meiflow.stimuli.allen import PRESENTATION_S, gabor_conditions
@@ -81,6 +84,57 @@ def test_poisson_spikes_have_the_right_counts_and_order():
 def test_a_share_of_units_fails_the_default_quality_filter():
     metrics = quality_metrics(np.random.default_rng(2), 200, 0.25)
     assert (~passes_default_filter(metrics)).sum() == 50
+
+
+def test_each_area_draws_its_own_cell_types_and_modulations():
+    sim = SimulationSettings(
+        units_per_area={"VISp": 200, "VISam": 200, "CA1": 10},
+        cell_types={
+            "VISp": {"simple": 1.0, "complex": 0.0, "untuned": 0.0},
+            "VISam": {"simple": 0.0, "complex": 0.5, "untuned": 0.5},
+        },
+        modulation_range={"VISp": (0.6, 0.9)},
+    )
+    units = unit_parameters(np.random.default_rng(0), sim, ScreenGeometry())
+    types = units.groupby("area")["cell_type"].value_counts().to_dict()
+    assert types == {
+        ("VISp", "simple"): 200,
+        ("VISam", "complex"): 100,
+        ("VISam", "untuned"): 100,
+        ("CA1", "untuned"): 10,  # outside the visual cortex: untuned whatever the shares
+    }
+    for area, (low, high) in (("VISp", (0.6, 0.9)), ("VISam", MODULATION_RANGE)):
+        modulation = units.loc[units["area"] == area, "modulation"]
+        assert low <= modulation.min() < low + 0.02 and high - 0.02 < modulation.max() <= high
+
+
+def test_one_mix_of_cell_types_serves_every_visual_area():
+    sim = dataclasses.replace(SMALL, units_per_area={"VISp": 10, "VISl": 10, "CA1": 2})
+    units = unit_parameters(np.random.default_rng(0), sim, ScreenGeometry())
+    for area in ("VISp", "VISl"):
+        counts = units.loc[units["area"] == area, "cell_type"].value_counts().to_dict()
+        assert counts == {"simple": 4, "complex": 4, "untuned": 2}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"cell_types": {"VISp": {"simple": 1.0, "complex": 0.0, "untuned": 0.0}}},
+            "simulation.cell_types gives no shares for VISl",
+        ),
+        (
+            {"cell_types": {"VISp": {"simple": 0.0, "complex": 0.0, "untuned": 0.0}, "VISl": {}}},
+            "simulation.cell_types.VISp: shares must be >= 0 and not all 0",
+        ),
+        ({"cell_types": {"simple": 0.5, "VISp": {"simple": 1.0}}}, "or areas to such mappings"),
+        ({"modulation_range": {"VISl": (0.9, 0.2)}}, "simulation.modulation_range: {'VISl'"),
+        ({"rf_size_scale": {"VISl": 0.0}}, "simulation.rf_size_scale: factors {'VISl': 0.0}"),
+    ],
+)
+def test_bad_per_area_settings_are_refused_naming_the_key(change, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimulationSettings(units_per_area={"VISp": 4, "VISl": 4, "CA1": 2}, **change)
 
 
 @pytest.fixture(scope="module")

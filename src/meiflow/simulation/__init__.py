@@ -9,8 +9,9 @@ sessions and simulated ones go through the same code.
 
 Modules:
     session: :func:`~meiflow.simulation.session.simulate_session` (its settings
-        :class:`~meiflow.simulation.settings.SimulationSettings`): the stimulus schedule, Poisson
-        spikes, quality metrics, the ground-truth dataset.
+        :class:`~meiflow.simulation.settings.SimulationSettings`): the stimulus schedule, each
+        area's units (:func:`~meiflow.simulation.session.unit_parameters`), Poisson spikes,
+        quality metrics, the ground-truth dataset.
     neurons: The model neurons, written once in torch
         (:class:`~meiflow.simulation.neurons.TrueNeurons`: simple, complex, centre-surround,
         conjunction and untuned units) and :func:`~meiflow.simulation.neurons.true_rates`, the

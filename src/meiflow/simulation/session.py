@@ -32,7 +32,7 @@ from meiflow.simulation.neurons import (
     sample_unit_params,
 )
 from meiflow.simulation.optima import optimal_images, true_best_gabors
-from meiflow.simulation.settings import SimulationSettings
+from meiflow.simulation.settings import VISUAL_PREFIX, SimulationSettings
 from meiflow.stimuli.allen import (
     GABOR_ORIENTATIONS,
     GABOR_POSITIONS,
@@ -46,8 +46,6 @@ from meiflow.stimuli.geometry import ImageSettings, ScreenGeometry
 
 #: Spontaneous periods (s) before the first block, between blocks and after the last.
 GAP_S = 30.0
-#: Areas outside the visual cortex hold untuned units only.
-VISUAL_PREFIX = "VIS"
 #: Allen CCF structure ids of common acronyms (others get the root id, 997).
 STRUCTURE_IDS = {
     "VISp": 385,
@@ -228,12 +226,22 @@ def passes_default_filter(metrics: pd.DataFrame) -> np.ndarray:
     ).to_numpy()
 
 
-def _units(rng, sim: SimulationSettings, geometry) -> pd.DataFrame:
-    """The unit table of every area.
+def unit_parameters(
+    rng: np.random.Generator, sim: SimulationSettings, geometry: ScreenGeometry
+) -> pd.DataFrame:
+    """The parameters of every simulated unit, area by area (``sim.units_per_area``'s order).
 
-    ``sim.cell_types_of(area)`` in visual areas (untuned elsewhere); receptive-field sizes
-    scaled by the area's ``sim.rf_size_scale``, modulations drawn from its
-    ``sim.modulation_range``.
+    Args:
+        rng: random generator (all draws come from it, in a fixed order).
+        sim: the simulator's settings: each visual area's units get its
+            ``sim.cell_types_of(area)`` (other areas: untuned units only), their receptive-field
+            sizes scaled by its ``sim.rf_size_scale`` and their modulations drawn from its
+            ``sim.modulation_range``.
+        geometry: the screen.
+
+    Returns:
+        :func:`meiflow.simulation.neurons.sample_unit_params`'s table with a column ``area``,
+        one row per unit.
     """
     for name in ("rf_size_scale", "modulation_range", "cell_types"):
         named = getattr(sim, name) if name != "cell_types" else sim.cell_type_mixes()
@@ -366,7 +374,7 @@ def simulate_session(
     images, frames = with_blank(model_images(scenes, height, width), np.arange(N_SCENES))
     budget = StimulusBudget.from_scenes(images[1:], budget_settings.contrast_scale)
 
-    params = _units(rng_units, sim, geometry)
+    params = unit_parameters(rng_units, sim, geometry)
     with torch.no_grad():
         scene_drive = TrueNeurons(params, geometry, height, width).drive(
             torch.as_tensor(images[1:], dtype=torch.float64)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+__all__ = ["VISUAL_PREFIX", "SimulationSettings"]
 
-__all__ = ["SimulationSettings"]
+#: Areas whose acronym starts with this are visual; the others hold untuned units only.
+VISUAL_PREFIX = "VIS"
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,11 @@ class SimulationSettings:
             (:mod:`meiflow.simulation.neurons`; types left out get none). Either one mapping of
             shares for every visual area, or one per area (area -> shares), naming every
             simulated visual area. The default mixes change along the hierarchy: VISp holds
-            mostly Gabor-like units, VISl and VISam more units that natural scenes drive but the
-            Allen gabors hardly do (centre-surround, conjunction), as fewer neurons respond to
-            gratings and fewer have a mapped receptive field in the higher areas (de Vries et
-            al. 2020, Nat Neurosci 23:138; Siegle et al. 2021, Nature 592:86).
+            mostly simple and complex cells, VISl and VISam fewer of them and more
+            centre-surround units, which natural scenes drive but the Allen gabors hardly do, as
+            fewer neurons respond to gratings and fewer have a mapped receptive field in the
+            higher areas (de Vries et al. 2020, Nat Neurosci 23:138; Siegle et al. 2021, Nature
+            592:86).
         fraction_failing_quality: share of units whose quality metrics fail AllenSDK's default
             unit filter.
         scene_repeats: repeats of each natural scene and of the blank (three blocks).
@@ -93,7 +96,8 @@ class SimulationSettings:
 
         Raises:
             ValueError: cell-type shares that are neither one mapping of numbers nor one per
-                area, or negative or all zero; a size factor not > 0; a modulation range not
+                area, per-area shares that leave out a visual area of ``units_per_area``, or
+                shares negative or all zero; a size factor not > 0; a modulation range not
                 0 <= low <= high <= 1; or fewer than 2 held-out images (an area the per-area
                 keys name but ``units_per_area`` does not simulate is ignored, with a warning in
                 the simulation's log).
@@ -102,6 +106,9 @@ class SimulationSettings:
             where = "simulation.cell_types" + (f".{area}" if area else "")
             if any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
                 raise ValueError(f"{where}: shares must be >= 0 and not all 0, got {shares}")
+        for area in self.units_per_area:
+            if area.startswith(VISUAL_PREFIX):
+                self.cell_types_of(area)  # raises naming an area the shares leave out
         bad = {area: f for area, f in self.rf_size_scale.items() if not f > 0}
         if bad:
             raise ValueError(f"simulation.rf_size_scale: factors {bad} must be > 0")
