@@ -57,24 +57,24 @@ class SimulationSettings:
     cell_types: dict[str, float] | dict[str, dict[str, float]] = field(
         default_factory=lambda: {
             "VISp": {
-                "simple": 0.25,
+                "simple": 0.2,
                 "complex": 0.3,
                 "center_surround": 0.05,
-                "conjunction": 0.15,
+                "conjunction": 0.2,
                 "untuned": 0.25,
             },
             "VISl": {
                 "simple": 0.15,
                 "complex": 0.1,
-                "center_surround": 0.3,
-                "conjunction": 0.2,
+                "center_surround": 0.25,
+                "conjunction": 0.25,
                 "untuned": 0.25,
             },
             "VISam": {
                 "simple": 0.1,
                 "complex": 0.1,
-                "center_surround": 0.35,
-                "conjunction": 0.2,
+                "center_surround": 0.3,
+                "conjunction": 0.25,
                 "untuned": 0.25,
             },
         }
