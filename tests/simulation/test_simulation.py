@@ -86,16 +86,19 @@ def test_a_share_of_units_fails_the_default_quality_filter():
     assert (~passes_default_filter(metrics)).sum() == 50
 
 
-def test_each_area_draws_its_own_cell_types_and_modulations():
+def test_each_area_draws_its_own_cell_types_and_modulations(caplog):
     sim = SimulationSettings(
         units_per_area={"VISp": 200, "VISam": 200, "CA1": 10},
         cell_types={
             "VISp": {"simple": 1.0, "complex": 0.0, "untuned": 0.0},
             "VISam": {"simple": 0.0, "complex": 0.5, "untuned": 0.5},
+            "CA1": {"simple": 1.0, "complex": 0.0, "untuned": 0.0},
         },
         modulation_range={"VISp": (0.6, 0.9)},
     )
-    units = unit_parameters(np.random.default_rng(0), sim, ScreenGeometry())
+    with caplog.at_level("WARNING"):
+        units = unit_parameters(np.random.default_rng(0), sim, ScreenGeometry())
+    assert "simulation.cell_types names areas ['CA1'] outside the visual cortex" in caplog.text
     types = units.groupby("area")["cell_type"].value_counts().to_dict()
     assert types == {
         ("VISp", "simple"): 200,

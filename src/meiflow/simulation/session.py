@@ -253,6 +253,14 @@ def unit_parameters(
                 name,
                 unknown,
             )
+    not_visual = sorted(a for a in sim.cell_type_mixes() if a and not a.startswith(VISUAL_PREFIX))
+    if not_visual:
+        log.warning(
+            "simulation.cell_types names areas %s outside the visual cortex (not starting with "
+            "%s): their units are untuned whatever the shares",
+            not_visual,
+            VISUAL_PREFIX,
+        )
     frames = []
     for area, n in sim.units_per_area.items():
         visual = area.startswith(VISUAL_PREFIX)
