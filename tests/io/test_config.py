@@ -78,6 +78,11 @@ def edited(path: str, value):
             "'simulation.cell_types.VISl': 'complex' is a required property",
         ),
         ("budget.contrast_scale", 0, "'budget.contrast_scale': 0 is less than or equal to"),
+        (
+            "simulation.modulation_scale",
+            {"VISl": 0.85},
+            "'simulation.modulation_scale' was renamed: give 'simulation.modulation_range'",
+        ),
     ],
 )
 def test_a_bad_value_names_its_key(path, value, message):
@@ -311,3 +316,21 @@ def test_a_section_in_another_key_order_is_the_same_parameter():
     # free-form maps (area -> units) keep the order given
     config["simulation"]["units_per_area"] = {"CA1": 8, "VISp": 40}
     assert list(validate_config(config, SCHEMA)["simulation"]["units_per_area"]) == ["CA1", "VISp"]
+
+
+def test_a_flat_cell_type_mix_in_an_override_file_replaces_the_per_area_mixes():
+    flat = {"simple": 0.5, "complex": 0.3, "untuned": 0.2}
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, {"simulation": {"cell_types": flat}})  # Snakemake's key-by-key merge
+    assert set(config["simulation"]["cell_types"]) > {"VISp", "simple"}  # the forms mixed
+    normalized = validate_config(config, SCHEMA)
+    assert normalized["simulation"]["cell_types"] == flat
+    assert Settings.from_config(normalized).simulation.cell_types_of("VISam") == flat
+    # a per-area override merges into the default's mixes, type by type
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, {"simulation": {"cell_types": {"VISam": {"conjunction": 0.0}}}})
+    mixes = validate_config(config, SCHEMA)["simulation"]["cell_types"]
+    assert (
+        mixes["VISam"]["conjunction"] == 0.0
+        and mixes["VISp"] == DEFAULT["simulation"]["cell_types"]["VISp"]
+    )

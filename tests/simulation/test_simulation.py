@@ -132,6 +132,11 @@ def test_one_mix_of_cell_types_serves_every_visual_area():
         ),
         ({"cell_types": {"simple": 0.5, "VISp": {"simple": 1.0}}}, "or areas to such mappings"),
         ({"modulation_range": {"VISl": (0.9, 0.2)}}, "simulation.modulation_range: {'VISl'"),
+        ({"modulation_range": {"VISl": 0.85}}, "simulation.modulation_range: {'VISl': 0.85}"),
+        (
+            {"cell_types": {"simple": 0.5, "complx": 0.5, "untuned": 0.0}},
+            "simulation.cell_types: unknown cell types ['complx']",
+        ),
         ({"rf_size_scale": {"VISl": 0.0}}, "simulation.rf_size_scale: factors {'VISl': 0.0}"),
     ],
 )

@@ -89,6 +89,10 @@ def validate_config(config: dict, schema_path: Path) -> dict:
     written in another key order, are one parameter to Snakemake and rerun nothing.
     ``config`` itself is not changed.
 
+    Snakemake merges config files key by key, so a flat ``simulation.cell_types`` (type ->
+    share) given in an override file lands among the default's per-area mixes: the flat
+    mapping, the user's, is kept and the per-area mixes are dropped.
+
     Returns:
         ``config`` (a copy) with every ``number`` key as a float.
 
@@ -96,15 +100,38 @@ def validate_config(config: dict, schema_path: Path) -> dict:
         ConfigError: listing every problem, each naming its key as a dotted path.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
+    config = _flat_cell_types_win(config, schema)
     validator = _Validator(schema)
     problems = [
         _describe(e) for e in sorted(validator.iter_errors(config), key=lambda e: list(e.path))
     ]
+    if "modulation_scale" in (config.get("simulation") or {}):
+        problems.append(
+            "config key 'simulation.modulation_scale' was renamed: give "
+            "'simulation.modulation_range', [low, high] per area (a factor f on the old "
+            "[0.15, 1] range is [0.15 * f, f])"
+        )
     if not problems:
         problems = _semantic_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return _normalized(config, schema, schema)
+
+
+def _flat_cell_types_win(config: dict, schema: dict) -> dict:
+    """``config``, or a copy whose ``simulation.cell_types`` keeps only its cell types.
+
+    The copy where the shares hold both cell types and areas: a flat override merged into the
+    default's per-area mixes.
+    """
+    shares = (config.get("simulation") or {}).get("cell_types")
+    if not isinstance(shares, dict):
+        return config
+    types = set(schema["$defs"]["cell_type_shares"]["properties"])
+    if not (set(shares) & types) or set(shares) <= types:
+        return config
+    flat = {k: v for k, v in shares.items() if k in types}
+    return {**config, "simulation": {**config["simulation"], "cell_types": flat}}
 
 
 def settings_from(cls: type[_S], section: Mapping, key: str) -> _S:

@@ -50,6 +50,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from meiflow.simulation.settings import CELL_TYPES
 from meiflow.stimuli.gabor import allen_gabor_stimulus, gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -71,7 +72,6 @@ __all__ = [
     "unit_table",
 ]
 
-CELL_TYPES = ("simple", "complex", "center_surround", "conjunction", "untuned")
 #: Cell types whose best image is a Gabor patch (simple) or a phase family of them (complex).
 GABOR_TYPES = ("simple", "complex")
 #: Cell types whose best image is not a Gabor patch.

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["VISUAL_PREFIX", "SimulationSettings"]
+__all__ = ["CELL_TYPES", "VISUAL_PREFIX", "SimulationSettings"]
+
+#: The simulator's cell types (:mod:`meiflow.simulation.neurons`).
+CELL_TYPES = ("simple", "complex", "center_surround", "conjunction", "untuned")
 
 #: Areas whose acronym starts with this are visual; the others hold untuned units only.
 VISUAL_PREFIX = "VIS"
@@ -27,9 +30,10 @@ class SimulationSettings:
             ``center_surround``, ``conjunction``, ``untuned``
             (:mod:`meiflow.simulation.neurons`; types left out get none). Either one mapping of
             shares for every visual area, or one per area (area -> shares), naming every
-            simulated visual area. The default mixes change along the hierarchy: VISp holds
-            mostly simple and complex cells, VISl and VISam fewer of them and more
-            centre-surround units, which natural scenes drive but the Allen gabors hardly do, as
+            simulated visual area. The default mixes change along the hierarchy: in VISp half the
+            units are simple and complex cells, in VISl and VISam a quarter and a fifth, with
+            more conjunction units and more centre-surround units, which natural scenes drive
+            but the Allen gabors hardly do, as
             fewer neurons respond to gratings and fewer have a mapped receptive field in the
             higher areas (de Vries et al. 2020, Nat Neurosci 23:138; Siegle et al. 2021, Nature
             592:86).
@@ -104,6 +108,9 @@ class SimulationSettings:
         """
         for area, shares in self.cell_type_mixes().items():
             where = "simulation.cell_types" + (f".{area}" if area else "")
+            unknown = sorted(set(shares) - set(CELL_TYPES))
+            if unknown:
+                raise ValueError(f"{where}: unknown cell types {unknown}; known: {CELL_TYPES}")
             if any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
                 raise ValueError(f"{where}: shares must be >= 0 and not all 0, got {shares}")
         for area in self.units_per_area:
@@ -112,24 +119,33 @@ class SimulationSettings:
         bad = {area: f for area, f in self.rf_size_scale.items() if not f > 0}
         if bad:
             raise ValueError(f"simulation.rf_size_scale: factors {bad} must be > 0")
-        # a config's [low, high] lists as the default's tuples
-        object.__setattr__(
-            self, "modulation_range", {a: tuple(r) for a, r in self.modulation_range.items()}
-        )
         bad = {
             area: r
             for area, r in self.modulation_range.items()
-            if len(r) != 2 or not 0.0 <= r[0] <= r[1] <= 1.0
+            if not isinstance(r, (list, tuple)) or len(r) != 2 or not 0.0 <= r[0] <= r[1] <= 1.0
         }
         if bad:
             raise ValueError(
                 f"simulation.modulation_range: {bad} must be [low, high], 0 <= low <= high <= 1"
             )
+        # a config's [low, high] lists as the default's tuples
+        object.__setattr__(
+            self, "modulation_range", {a: tuple(r) for a, r in self.modulation_range.items()}
+        )
         if self.heldout_images < 2:
             raise ValueError(f"simulation.heldout_images must be >= 2, got {self.heldout_images}")
 
     def cell_type_mixes(self) -> dict[str, dict[str, float]]:
-        """The shares by area ("" for one mapping for every area); ValueError if neither form."""
+        """The cell-type shares by area, as given (not normalized).
+
+        Returns:
+            area -> (cell type -> share); the single key ``""`` where one mapping serves every
+            visual area.
+
+        Raises:
+            ValueError: ``cell_types`` neither maps cell types to shares nor areas to such
+                mappings.
+        """
         values = list(self.cell_types.values())
         if all(isinstance(v, Mapping) for v in values) and values:
             return dict(self.cell_types)
@@ -143,8 +159,16 @@ class SimulationSettings:
     def cell_types_of(self, area: str) -> dict[str, float]:
         """The cell-type shares of one visual area's units.
 
+        Args:
+            area: a visual area's acronym (starting with VISUAL_PREFIX).
+
+        Returns:
+            cell type -> share (as given; :func:`meiflow.simulation.neurons.sample_unit_params`
+            normalizes them).
+
         Raises:
-            ValueError: per-area shares that do not name the area.
+            ValueError: per-area shares that do not name the area, or ``cell_types`` of neither
+                form.
         """
         mixes = self.cell_type_mixes()
         if "" in mixes:
