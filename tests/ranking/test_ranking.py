@@ -145,14 +145,20 @@ def test_a_gabor_position_without_trials_changes_only_that_position(tiny_run):
     lost = ranked["rf_map"].copy()
     lost.loc[{"rf_x": 0.0, "rf_y": 0.0}] = np.nan
     xr.testing.assert_equal(ranking["rf_map"], lost)
-    # every unit keeps its centre within one grid step (10 deg) of the full grid's (the tiny
-    # session's 2 repeats make few maps significant: every fitted centre is checked)
+    # a unit whose fitted centre lies more than one grid step (10 deg) from the lost position
+    # keeps it within a quarter step; one whose map peaked there may move by up to 1.5 steps
+    # (the tiny session's 2 repeats make few maps significant: every fitted centre is checked)
     full_centre = np.isfinite(ranked["rf_center_x"].to_numpy())
     assert full_centre.any()
     np.testing.assert_array_equal(np.isfinite(ranking["rf_center_x"]), full_centre)
-    for name in ("rf_center_x", "rf_center_y"):
-        shift = np.abs(ranking[name] - ranked[name]).to_numpy()[full_centre]
-        assert (shift <= 10.0).all(), (name, shift)
+    far = np.hypot(ranked["rf_center_x"], ranked["rf_center_y"]).to_numpy() > 10.0
+    assert (far & full_centre).any()
+    shift = np.hypot(
+        ranking["rf_center_x"] - ranked["rf_center_x"],
+        ranking["rf_center_y"] - ranked["rf_center_y"],
+    ).to_numpy()
+    assert (shift[far & full_centre] <= 2.5).all(), shift
+    assert (shift[full_centre] <= 15.0).all(), shift
 
 
 def scene_totals(ds: xr.Dataset) -> np.ndarray:
