@@ -50,7 +50,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
-from meiflow.simulation.settings import CELL_TYPES
+from meiflow.simulation.settings import CELL_TYPES, check_cell_type_shares
 from meiflow.stimuli.gabor import allen_gabor_stimulus, gabor
 from meiflow.stimuli.geometry import ScreenGeometry
 
@@ -112,12 +112,8 @@ CALIBRATION = ("drive_optimum", "drive_scene_99", "mean_gain")
 
 def _type_counts(fractions: dict[str, float], n_units: int) -> np.ndarray:
     """Units per cell type (order of CELL_TYPES): shares normalized, largest-remainder rounding."""
-    unknown = set(fractions) - set(CELL_TYPES)
-    if unknown:
-        raise ValueError(f"unknown cell types {sorted(unknown)}; expected some of {CELL_TYPES}")
+    check_cell_type_shares(fractions, "cell type fractions")
     share = np.array([fractions.get(t, 0.0) for t in CELL_TYPES], dtype=float)
-    if (share < 0).any() or not share.sum() > 0:
-        raise ValueError(f"cell type fractions must be >= 0 and not all 0, got {fractions}")
     exact = share / share.sum() * n_units
     counts = np.floor(exact).astype(int)
     extra = np.argsort(-(exact - counts), kind="stable")[: n_units - counts.sum()]

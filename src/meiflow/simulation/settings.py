@@ -9,13 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["CELL_TYPES", "VISUAL_PREFIX", "SimulationSettings"]
+__all__ = ["CELL_TYPES", "VISUAL_PREFIX", "SimulationSettings", "check_cell_type_shares"]
 
 #: The simulator's cell types (:mod:`meiflow.simulation.neurons`).
 CELL_TYPES = ("simple", "complex", "center_surround", "conjunction", "untuned")
 
 #: Areas whose acronym starts with this are visual; the others hold untuned units only.
 VISUAL_PREFIX = "VIS"
+
+
+def check_cell_type_shares(shares: Mapping[str, float], where: str) -> None:
+    """Check one mix of cell-type shares (cell type -> share, normalized by its users).
+
+    Args:
+        shares: the mix.
+        where: named in the error (a config key, or the caller's argument).
+
+    Raises:
+        ValueError: a type not among CELL_TYPES, a negative share, or shares all 0.
+    """
+    unknown = sorted(set(shares) - set(CELL_TYPES))
+    if unknown:
+        raise ValueError(f"{where}: unknown cell types {unknown}; known: {CELL_TYPES}")
+    if any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
+        raise ValueError(f"{where}: shares must be >= 0 and not all 0, got {dict(shares)}")
 
 
 @dataclass(frozen=True)
@@ -33,10 +50,9 @@ class SimulationSettings:
             simulated visual area. The default mixes change along the hierarchy: in VISp half the
             units are simple and complex cells, in VISl and VISam a quarter and a fifth, with
             more conjunction units and more centre-surround units, which natural scenes drive
-            but the Allen gabors hardly do, as
-            fewer neurons respond to gratings and fewer have a mapped receptive field in the
-            higher areas (de Vries et al. 2020, Nat Neurosci 23:138; Siegle et al. 2021, Nature
-            592:86).
+            but the Allen gabors hardly do, as fewer neurons respond to gratings and fewer have
+            a mapped receptive field in the higher areas (de Vries et al. 2020, Nat Neurosci
+            23:138; Siegle et al. 2021, Nature 592:86).
         fraction_failing_quality: share of units whose quality metrics fail AllenSDK's default
             unit filter.
         scene_repeats: repeats of each natural scene and of the blank (three blocks).
@@ -107,12 +123,7 @@ class SimulationSettings:
                 the simulation's log).
         """
         for area, shares in self.cell_type_mixes().items():
-            where = "simulation.cell_types" + (f".{area}" if area else "")
-            unknown = sorted(set(shares) - set(CELL_TYPES))
-            if unknown:
-                raise ValueError(f"{where}: unknown cell types {unknown}; known: {CELL_TYPES}")
-            if any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
-                raise ValueError(f"{where}: shares must be >= 0 and not all 0, got {shares}")
+            check_cell_type_shares(shares, "simulation.cell_types" + (f".{area}" if area else ""))
         for area in self.units_per_area:
             if area.startswith(VISUAL_PREFIX):
                 self.cell_types_of(area)  # raises naming an area the shares leave out
